@@ -1,0 +1,303 @@
+//! The command line, as clap definitions only: one `Command` enum, one `Args` struct per
+//! command, no logic. Completions and the man page are generated from these.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "drydock",
+    version,
+    about = "Immutable blue/green deployments of Docker images on AWS",
+    long_about = "drydock bakes an AMI whose init job runs exactly one image tag, rolls it out as a new Auto Scaling group behind the service's classic ELB, promotes the identical AMI from staging to prod, rolls back in seconds, and renders NGINX routing to each service's ELB.\n\nExit codes: 0 success or nothing to do; 1 failed, live service as it was; 2 bad input or configuration, nothing touched; 3 cluster busy with another operation; 4 failed, state needs attention; 130 interrupted (cleanup done)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The config tree (amis/, environments/, upstart/, systemd/, nginx/)
+    #[arg(
+        short = 'C',
+        long = "config-dir",
+        global = true,
+        default_value = ".",
+        value_name = "DIR"
+    )]
+    pub config_dir: PathBuf,
+    /// Results on stdout as text or as one JSON document
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Send AWS requests to this endpoint (e.g. a local emulator)
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS region (default: the environment's region, then the AWS config chain)
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// More detail on stderr (repeat for debug)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// No progress on stderr, only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate every file and template and render everything offline
+    Check(CheckArgs),
+    /// Print rendered artifacts offline
+    #[command(subcommand)]
+    Render(RenderCommand),
+    /// Bake (or reuse) the AMI that runs one image of a service; print its id
+    Bake(BakeArgs),
+    /// Roll a new release group per service, blue/green behind its ELB
+    Deploy(DeployArgs),
+    /// Deploy to one environment the exact AMI live and healthy in another
+    Promote(PromoteArgs),
+    /// Put the previous (or a named) release back in service
+    Rollback(RollbackArgs),
+    /// Live release, image, AMI, health and standby releases per service
+    Status(StatusArgs),
+    /// Releases of a cluster, newest first
+    History(HistoryArgs),
+    /// Render NGINX routing from URL prefixes to each service's ELB
+    Routes(RoutesArgs),
+    /// Expire standby groups, delete old releases and unused AMIs, reap orphaned builders
+    Gc(GcArgs),
+    /// Print the least-privilege IAM policy drydock needs
+    IamPolicy,
+    /// Print shell completions
+    Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Skip `nginx -t` on the rendered routes even when nginx is installed
+    #[arg(long)]
+    pub no_nginx: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RenderCommand {
+    /// Print the init job (upstart or systemd) and the bootstrap script of a service
+    Init(RenderInitArgs),
+}
+
+/// How the image is pinned: exactly one of tag or digest.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ImagePin {
+    /// The image tag to pin (never `latest`)
+    #[arg(long, value_name = "TAG")]
+    pub image_tag: Option<String>,
+    /// The image digest to pin (sha256:…)
+    #[arg(long, value_name = "DIGEST")]
+    pub image_digest: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderInitArgs {
+    pub service: String,
+    #[command(flatten)]
+    pub pin: ImagePin,
+}
+
+#[derive(Debug, Args)]
+pub struct BakeArgs {
+    pub service: String,
+    #[command(flatten)]
+    pub pin: ImagePin,
+    /// The environment whose [bake] section and region to use
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    /// The CI build that asked for this AMI, recorded on it
+    #[arg(long, env = "BUILD_URL", value_name = "URL")]
+    pub build_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[group(id = "what", required = true, multiple = false)]
+pub struct DeployWhat {
+    /// Deploy the AMI that drydock baked for this image tag
+    #[arg(long, value_name = "TAG", group = "what")]
+    pub image_tag: Option<String>,
+    /// Deploy this AMI id (e.g. one baked by Packer)
+    #[arg(long, value_name = "AMI", group = "what")]
+    pub ami: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Services to deploy (or --all)
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub services: Vec<String>,
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    #[command(flatten)]
+    pub what: DeployWhat,
+    /// Every service of the environment
+    #[arg(long)]
+    pub all: bool,
+    /// How many services roll at once
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub parallel: u16,
+    /// Override the services' health_timeout (e.g. 10m)
+    #[arg(long, value_name = "DURATION")]
+    pub health_timeout: Option<String>,
+    /// Read only: print the plan a real run would execute
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[arg(required = true)]
+    pub services: Vec<String>,
+    #[arg(long, value_name = "ENV")]
+    pub from: String,
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub parallel: u16,
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    pub service: String,
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    /// The release to put back (default: the newest standby release)
+    #[arg(long, value_name = "vNNN")]
+    pub to: Option<String>,
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this environment (default: every configured environment)
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    pub service: String,
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RoutesArgs {
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    /// Write to this file (atomically; unchanged output is not rewritten)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Run `nginx -t` on the result
+    #[arg(long)]
+    pub check: bool,
+    /// Run this command after the file changed and passed the check (e.g. `nginx -s reload`)
+    #[arg(long, value_name = "CMD")]
+    pub reload_cmd: Option<String>,
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn image_pin_is_exclusive_and_required() {
+        assert!(Cli::try_parse_from(["drydock", "render", "init", "www"]).is_err());
+        assert!(Cli::try_parse_from([
+            "drydock",
+            "render",
+            "init",
+            "www",
+            "--image-tag",
+            "1",
+            "--image-digest",
+            "sha256:x"
+        ])
+        .is_err());
+        assert!(
+            Cli::try_parse_from(["drydock", "render", "init", "www", "--image-tag", "1"]).is_ok()
+        );
+    }
+
+    #[test]
+    fn deploy_needs_services_or_all() {
+        assert!(
+            Cli::try_parse_from(["drydock", "deploy", "--env", "staging", "--image-tag", "1"])
+                .is_err()
+        );
+        assert!(Cli::try_parse_from([
+            "drydock",
+            "deploy",
+            "--env",
+            "staging",
+            "--image-tag",
+            "1",
+            "--all"
+        ])
+        .is_ok());
+        assert!(Cli::try_parse_from([
+            "drydock",
+            "deploy",
+            "www",
+            "--env",
+            "staging",
+            "--ami",
+            "ami-12345678"
+        ])
+        .is_ok());
+        assert!(Cli::try_parse_from(["drydock", "deploy", "www", "--env", "staging"]).is_err());
+    }
+}

@@ -1,0 +1,211 @@
+//! The validated configuration: every value here has passed its grammar, so the renderers
+//! and the cloud layer can use it without checking again.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::domain::{Duration, ElbName, EnvName, ImageRepo, ServiceName};
+
+/// Everything in a config dir (`-C`).
+#[derive(Debug)]
+pub struct Tree {
+    pub dir: PathBuf,
+    pub recipes: BTreeMap<ServiceName, Recipe>,
+    pub environments: BTreeMap<EnvName, Environment>,
+    pub templates: Templates,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitSystem {
+    Upstart,
+    Systemd,
+}
+
+impl InitSystem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitSystem::Upstart => "upstart",
+            InitSystem::Systemd => "systemd",
+        }
+    }
+}
+
+/// `amis/<service>.toml`: what runs on every instance of the service.
+#[derive(Debug)]
+pub struct Recipe {
+    pub service: ServiceName,
+    pub file: PathBuf,
+    pub image: ImageRepo,
+    pub init: InitSystem,
+    /// A template of the config tree (`upstart/<t>.conf.hbs` or `systemd/<t>.service.hbs`);
+    /// None uses `default` from the tree if present, else the built-in one.
+    pub template: Option<String>,
+    pub container_port: u16,
+    pub host_port: u16,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub base: BaseAmi,
+    pub healthcheck: Option<Healthcheck>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BaseAmi {
+    Id(String),
+    /// The newest available image of `owner` whose name matches `name` (EC2 wildcards).
+    Search {
+        owner: String,
+        name: String,
+    },
+}
+
+#[derive(Debug)]
+pub struct Healthcheck {
+    pub cmd: Vec<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+/// `environments/<env>.toml`: where and how big each service runs.
+#[derive(Debug)]
+pub struct Environment {
+    pub name: EnvName,
+    pub file: PathBuf,
+    pub region: String,
+    pub account_id: Option<String>,
+    pub network: Network,
+    pub bake: Bake,
+    pub nginx: Nginx,
+    pub services: BTreeMap<ServiceName, ServiceEnv>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VpcRef {
+    Default,
+    Id(String),
+    Name(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubnetRef {
+    /// The VPC's default-for-AZ subnets.
+    Default,
+    Id(String),
+    /// A `Name` tag pattern (EC2 wildcards).
+    Name(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecurityGroupRef {
+    Id(String),
+    /// A group name in the environment's VPC.
+    Name(String),
+}
+
+#[derive(Debug)]
+pub struct Network {
+    pub vpc: VpcRef,
+    pub subnets: Vec<SubnetRef>,
+    pub security_groups: Vec<SecurityGroupRef>,
+}
+
+#[derive(Debug)]
+pub struct Bake {
+    pub instance_type: String,
+    /// None: the first subnet of the environment's network.
+    pub subnet: Option<SubnetRef>,
+    pub timeout: Duration,
+    pub instance_profile: Option<String>,
+    pub volume_size_gib: u32,
+}
+
+#[derive(Debug)]
+pub struct Nginx {
+    pub listen: String,
+    pub server_names: Vec<String>,
+    pub resolvers: Vec<String>,
+    pub resolver_valid: Duration,
+    pub template: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standby {
+    /// Instances kept running, processes suspended, for rollback in seconds.
+    Warm,
+    /// Scaled to zero: rollback has to launch instances again.
+    Cold,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capacity {
+    pub min: u32,
+    pub desired: u32,
+    pub max: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerProtocol {
+    Http,
+    Tcp,
+}
+
+impl ListenerProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenerProtocol::Http => "HTTP",
+            ListenerProtocol::Tcp => "TCP",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub port: u16,
+    pub protocol: ListenerProtocol,
+    pub instance_port: u16,
+}
+
+/// A classic ELB health check target, `HTTP:8080/health` or `TCP:8080`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheckTarget(pub String);
+
+/// `[services.<name>]` of an environment.
+#[derive(Debug)]
+pub struct ServiceEnv {
+    pub route: Option<String>,
+    pub instance_type: String,
+    pub capacity: Capacity,
+    pub listener: Listener,
+    pub health_check: HealthCheckTarget,
+    pub health_timeout: Duration,
+    pub grace_period: Duration,
+    pub keep_releases: u32,
+    pub standby: Standby,
+    pub standby_ttl: Duration,
+    pub elb_name: ElbName,
+    pub instance_profile: Option<String>,
+    pub volume_size_gib: u32,
+}
+
+/// A user template file of the config tree.
+#[derive(Debug, Clone)]
+pub struct TemplateFile {
+    pub display: PathBuf,
+    pub text: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Templates {
+    pub upstart: BTreeMap<String, TemplateFile>,
+    pub systemd: BTreeMap<String, TemplateFile>,
+    pub nginx: BTreeMap<String, TemplateFile>,
+}
+
+impl Tree {
+    pub fn recipe(&self, service: &ServiceName) -> Option<&Recipe> {
+        self.recipes.get(service)
+    }
+    pub fn environment(&self, env: &EnvName) -> Option<&Environment> {
+        self.environments.get(env)
+    }
+}

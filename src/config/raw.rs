@@ -1,0 +1,109 @@
+//! The files as written: serde structs that reject unknown keys and keep every value in
+//! its plain TOML type. `build.rs` turns them into the validated model.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// `amis/<service>.toml`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    pub image: Option<String>,
+    pub init: Option<String>,
+    pub template: Option<String>,
+    pub container_port: Option<i64>,
+    pub host_port: Option<i64>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub base: Option<Base>,
+    pub healthcheck: Option<Healthcheck>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Base {
+    pub ami_id: Option<String>,
+    pub owner: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Healthcheck {
+    pub cmd: Option<Vec<String>>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub retries: Option<i64>,
+}
+
+/// `environments/<env>.toml`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+    pub network: Option<Network>,
+    pub bake: Option<Bake>,
+    pub nginx: Option<Nginx>,
+    #[serde(default)]
+    pub services: BTreeMap<String, Service>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub vpc: Option<String>,
+    pub subnets: Option<Vec<String>>,
+    pub security_groups: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bake {
+    pub instance_type: Option<String>,
+    pub subnet: Option<String>,
+    pub timeout: Option<String>,
+    pub instance_profile: Option<String>,
+    pub volume_size: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nginx {
+    pub listen: Option<String>,
+    pub server_name: Option<Vec<String>>,
+    pub resolver: Option<Vec<String>>,
+    pub resolver_valid: Option<String>,
+    pub template: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub route: Option<String>,
+    pub instance_type: Option<String>,
+    pub min: Option<i64>,
+    pub desired: Option<i64>,
+    pub max: Option<i64>,
+    pub listener: Option<Listener>,
+    pub health_check: Option<String>,
+    pub health_timeout: Option<String>,
+    pub grace_period: Option<String>,
+    pub keep_releases: Option<i64>,
+    pub standby: Option<String>,
+    pub standby_ttl: Option<String>,
+    pub elb_name: Option<String>,
+    pub instance_profile: Option<String>,
+    pub volume_size: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    pub port: Option<i64>,
+    pub protocol: Option<String>,
+    pub instance_port: Option<i64>,
+}

@@ -1,0 +1,12 @@
+//! The pure core: names, image references, durations and the grammars that every value
+//! reaching a shell script, an init file, an nginx file or an AWS name must satisfy.
+//! Nothing here knows about the AWS SDK, the clock or the file system.
+
+pub mod duration;
+pub mod image;
+pub mod names;
+pub mod words;
+
+pub use duration::Duration;
+pub use image::{Digest, ImageRef, ImageRepo, ImageTag, Pin};
+pub use names::{AmiName, ClusterName, ElbName, EnvName, ReleaseName, ServiceName};

@@ -1,0 +1,401 @@
+//! Grammars for the small values that end up in shell scripts, init files, nginx files or
+//! AWS calls. Each checker returns the value on success and, on failure, one sentence that
+//! names the value and states the rule, so that config and flag errors read the same way.
+//!
+//! The grammars are deliberately narrower than what the target syntax could quote: a value
+//! that never needs quoting can never be mis-quoted.
+
+/// Characters of a "safe word": an argument of the container command or health check.
+/// No whitespace, quotes, `$`, backtick, `;`, `&`, `|`, `<`, `>`, `(`, `)`, `{`, `}`,
+/// `\`, `%` (systemd specifier), `#` or `*` (shell globbing and comments).
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "._:/=@+,-".contains(c)
+}
+
+pub const WORD_RULE: &str = "an argument is 1 to 256 characters of [A-Za-z0-9._:/=@+,-] (no spaces, quotes, $, backticks, ;, &, |, <, >, parentheses, braces, %, # or *; it is placed verbatim in shell and init files)";
+
+pub fn word(s: &str) -> Result<&str, String> {
+    if !s.is_empty() && s.len() <= 256 && s.chars().all(is_word_char) {
+        Ok(s)
+    } else {
+        Err(format!("{s:?} is not allowed: {WORD_RULE}"))
+    }
+}
+
+pub const ENV_NAME_RULE: &str =
+    "an environment variable name is [A-Z_][A-Z0-9_]{0,127} (POSIX, upper case)";
+
+/// Names that look like credentials: secrets never go into user data or an AMI.
+const SECRET_MARKERS: [&str; 7] = [
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "TOKEN",
+    "PRIVATE_KEY",
+    "API_KEY",
+    "ACCESS_KEY",
+];
+
+pub fn env_name(s: &str) -> Result<&str, String> {
+    let mut chars = s.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && s.len() <= 128
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if !ok {
+        return Err(format!("{s:?} is not allowed: {ENV_NAME_RULE}"));
+    }
+    if let Some(m) = SECRET_MARKERS.iter().find(|m| s.contains(*m)) {
+        return Err(format!(
+            "{s:?} looks like a secret (contains {m}): secrets must not be baked into an AMI or its user data; have the service read them at start from SSM Parameter Store or Secrets Manager with its instance role"
+        ));
+    }
+    Ok(s)
+}
+
+pub const ENV_VALUE_RULE: &str = "an environment value is up to 1024 printable ASCII characters without quotes, $, backticks, backslashes, ;, &, |, <, >, parentheses or braces";
+
+pub fn env_value(s: &str) -> Result<&str, String> {
+    let ok = s.len() <= 1024
+        && s.chars()
+            .all(|c| (' '..='~').contains(&c) && !"'\"$`\\;&|<>(){}".contains(c));
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!("{s:?} is not allowed: {ENV_VALUE_RULE}"))
+    }
+}
+
+pub const INSTANCE_TYPE_RULE: &str =
+    "an instance type is <family>.<size> in lowercase, e.g. t3.small, m5.large, c7gn.16xlarge";
+
+pub fn instance_type(s: &str) -> Result<&str, String> {
+    let ok = match s.split_once('.') {
+        Some((family, size)) => {
+            family.starts_with(|c: char| c.is_ascii_lowercase())
+                && family
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !size.is_empty()
+                && size
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && s.len() <= 32
+        }
+        None => false,
+    };
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!(
+            "{s:?} is not an instance type: {INSTANCE_TYPE_RULE}"
+        ))
+    }
+}
+
+pub const ROUTE_RULE: &str = "a route is a URL path prefix that begins and ends with '/', made of segments of [A-Za-z0-9._~-] (e.g. /, /img/, /api/bookmarks/), without '.' or '..' segments";
+
+pub fn route(s: &str) -> Result<&str, String> {
+    let err = || Err(format!("{s:?} is not a valid route: {ROUTE_RULE}"));
+    if !s.starts_with('/') || !s.ends_with('/') || s.len() > 256 {
+        return err();
+    }
+    if s == "/" {
+        return Ok(s);
+    }
+    for seg in s[1..s.len() - 1].split('/') {
+        let ok = !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && seg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._~-".contains(c));
+        if !ok {
+            return err();
+        }
+    }
+    Ok(s)
+}
+
+pub const PORT_RULE: &str = "a port is a whole number from 1 to 65535";
+
+pub fn port(n: i64) -> Result<u16, String> {
+    u16::try_from(n)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| format!("{n} is not a valid port: {PORT_RULE}"))
+}
+
+pub const HOST_RULE: &str = "a host name is dot-separated labels of [a-z0-9-] (1 to 63 characters, no leading or trailing hyphen), at most 253 characters";
+
+pub fn host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+}
+
+pub const SERVER_NAME_RULE: &str = "a server name is a host name (dot-separated labels of [a-z0-9-]), optionally starting with '*.', or '_' for any host";
+
+pub fn server_name(s: &str) -> Result<&str, String> {
+    let ok = s == "_" || host_name(s.strip_prefix("*.").unwrap_or(s));
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!(
+            "{s:?} is not a valid nginx server name: {SERVER_NAME_RULE}"
+        ))
+    }
+}
+
+pub const LISTEN_RULE: &str = "listen is a port (80), an IPv4 address and port (127.0.0.1:8080) or a bracketed IPv6 address and port ([::]:80)";
+
+pub fn listen(s: &str) -> Result<&str, String> {
+    let port_ok = |p: &str| p.parse::<i64>().ok().is_some_and(|n| port(n).is_ok());
+    let ok = if let Some((addr, p)) = s.rsplit_once(':') {
+        let addr_ok = if let Some(inner) = addr.strip_prefix('[').and_then(|a| a.strip_suffix(']'))
+        {
+            inner.parse::<std::net::Ipv6Addr>().is_ok()
+        } else {
+            addr.parse::<std::net::Ipv4Addr>().is_ok()
+        };
+        addr_ok && port_ok(p)
+    } else {
+        port_ok(s)
+    };
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!(
+            "{s:?} is not a valid nginx listen address: {LISTEN_RULE}"
+        ))
+    }
+}
+
+pub const RESOLVER_RULE: &str = "a resolver is an IPv4 address or a bracketed IPv6 address, with an optional :port (e.g. 169.254.169.253, the VPC's DNS, or 127.0.0.1:5353)";
+
+pub fn resolver(s: &str) -> Result<&str, String> {
+    let ok = s.parse::<std::net::Ipv4Addr>().is_ok()
+        || s.parse::<std::net::SocketAddr>().is_ok()
+        || s.strip_prefix('[')
+            .and_then(|a| a.strip_suffix(']'))
+            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok());
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!("{s:?} is not a valid resolver: {RESOLVER_RULE}"))
+    }
+}
+
+pub const AWS_NAME_RULE: &str = "a name or tag filter is 1 to 255 characters of [A-Za-z0-9 ._:/+=@-], with * and ? as wildcards";
+
+/// A name used in an AWS filter (a VPC's or subnet's Name tag, a security group name, an
+/// AMI name pattern, an instance profile name): never reaches a shell or a file.
+pub fn aws_name(s: &str) -> Result<&str, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 255
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || " ._:/+=@-*?".contains(c));
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!("{s:?} is not allowed: {AWS_NAME_RULE}"))
+    }
+}
+
+/// `prefix-<hex>`, the shape of EC2 ids (ami-, subnet-, sg-, vpc-).
+pub fn aws_id<'a>(s: &'a str, prefix: &str) -> Result<&'a str, String> {
+    let ok = s
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('-'))
+        .is_some_and(|hex| {
+            (8..=17).contains(&hex.len())
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        });
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!(
+            "{s:?} is not a valid id: expected {prefix}- followed by 8 to 17 lowercase hex digits"
+        ))
+    }
+}
+
+pub const ACCOUNT_RULE: &str = "an AWS account id is exactly 12 digits";
+
+pub fn account_id(s: &str) -> Result<&str, String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s)
+    } else {
+        Err(format!("{s:?} is not an AWS account id: {ACCOUNT_RULE}"))
+    }
+}
+
+pub const REGION_RULE: &str =
+    "a region is like us-east-1 or eu-central-2: lowercase words and a number joined by hyphens";
+
+pub fn region(s: &str) -> Result<&str, String> {
+    let parts: Vec<&str> = s.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty();
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!("{s:?} is not an AWS region: {REGION_RULE}"))
+    }
+}
+
+pub const TEMPLATE_NAME_RULE: &str =
+    "a template name is [a-z0-9][a-z0-9_-]{0,63}: a file name without folder or extension";
+
+pub fn template_name(s: &str) -> Result<&str, String> {
+    let mut chars = s.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!(
+            "{s:?} is not a valid template name: {TEMPLATE_NAME_RULE}"
+        ))
+    }
+}
+
+pub const BUILD_URL_RULE: &str =
+    "a build URL is an http(s) URL of at most 256 printable characters without spaces or quotes";
+
+/// `--build-url` / `BUILD_URL`: recorded as an AMI tag value (AWS allows 256 characters).
+pub fn build_url(s: &str) -> Result<&str, String> {
+    let ok = (s.starts_with("http://") || s.starts_with("https://"))
+        && s.len() <= 256
+        && s.chars()
+            .all(|c| ('!'..='~').contains(&c) && !"'\"`\\<>".contains(c));
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!("{s:?} is not a valid build URL: {BUILD_URL_RULE}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words() {
+        for ok in [
+            "gunicorn",
+            "--workers=4",
+            "www.wsgi:app",
+            "http://127.0.0.1:8000/health",
+            "a,b",
+        ] {
+            assert!(word(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "a b", "$(id)", "`id`", "a;b", "'a'", "\"a\"", "a|b", "a&b", "a>b", "%h", "{x}",
+            "a\nb", "*", "#c",
+        ] {
+            assert!(word(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn env() {
+        assert!(env_name("DJANGO_SETTINGS_MODULE").is_ok());
+        assert!(env_name("_X1").is_ok());
+        assert!(env_name("lower").is_err());
+        assert!(env_name("1X").is_err());
+        assert!(env_name("A-B").is_err());
+        assert!(env_name("DB_PASSWORD").unwrap_err().contains("secret"));
+        assert!(env_value("postgres://u@db.internal:5432/app?sslmode=require").is_ok());
+        assert!(env_value("").is_ok());
+        for bad in ["$(id)", "`id`", "a;b", "it's", "a\nb", "a\tb", "{x}", "\\n"] {
+            assert!(env_value(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn routes() {
+        for ok in ["/", "/img/", "/api/bookmarks/", "/a.b~c-d_e/"] {
+            assert!(route(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "img/", "/img", "//", "/a//b/", "/../", "/./", "/a b/", "/a;b/", "/a}/", "/$x/",
+            "/a{b/",
+        ] {
+            assert!(route(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nginx_values() {
+        assert!(server_name("www.example.com").is_ok());
+        assert!(server_name("*.example.com").is_ok());
+        assert!(server_name("_").is_ok());
+        for bad in [
+            "a;b",
+            "example.com}",
+            "a b",
+            "Example.com",
+            "-a.com",
+            "a..com",
+        ] {
+            assert!(server_name(bad).is_err(), "{bad}");
+        }
+        for ok in ["80", "127.0.0.1:8080", "[::]:80"] {
+            assert!(listen(ok).is_ok(), "{ok}");
+        }
+        for bad in ["0", "65536", "localhost:80", "80;", "1.2.3.4:", "[::]"] {
+            assert!(listen(bad).is_err(), "{bad}");
+        }
+        for ok in ["169.254.169.253", "127.0.0.1:5353", "[::1]", "[::1]:53"] {
+            assert!(resolver(ok).is_ok(), "{ok}");
+        }
+        for bad in ["dns.example.com", "1.2.3.4;", ""] {
+            assert!(resolver(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn aws_values() {
+        assert!(instance_type("t3.small").is_ok());
+        assert!(instance_type("u-6tb1.metal").is_ok());
+        assert!(instance_type("t3").is_err());
+        assert!(instance_type("T3.small").is_err());
+        assert!(aws_id("subnet-0123abcd", "subnet").is_ok());
+        assert!(aws_id("subnet-XYZ", "subnet").is_err());
+        assert!(aws_id("sg-0123abcd", "subnet").is_err());
+        assert!(account_id("123456789012").is_ok());
+        assert!(account_id("12345").is_err());
+        assert!(region("us-east-1").is_ok());
+        assert!(region("us-gov-west-1").is_ok());
+        assert!(region("useast1").is_err());
+        assert!(aws_name("ubuntu/images/hvm-ssd/ubuntu-trusty-14.04-amd64-server-*").is_ok());
+        assert!(aws_name("a;b").is_err());
+        assert_eq!(port(8080), Ok(8080));
+        assert!(port(0).is_err());
+        assert!(port(70000).is_err());
+        assert!(template_name("www").is_ok());
+        assert!(template_name("../www").is_err());
+        assert!(build_url("https://jenkins.example.com/job/www/42/").is_ok());
+        assert!(build_url("https://x/ y").is_err());
+        assert!(build_url("file:///etc/passwd").is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! The one place that maps failures to the exit codes of SPEC.md.
+
+use crate::config::ConfigErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input or configuration; nothing was touched. Exit 2.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// A bad flag value or a request that does not fit the config. Exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// A command of the contract that this version does not implement yet. Exit 2.
+    #[error(
+        "drydock {0} is not built yet in this version (see README, \"Status\"); nothing was done"
+    )]
+    NotBuilt(&'static str),
+    /// The operation failed and the live service is as it was. Exit 1.
+    #[error("{0}")]
+    Failed(String),
+    /// The cluster is busy with another operation. Exit 3.
+    #[error("{0}")]
+    Busy(String),
+    /// Failed, and the state needs attention: the message says exactly what. Exit 4.
+    #[error("{0}")]
+    NeedsAttention(String),
+    /// Interrupted by a signal; cleanup done. Exit 130.
+    #[error("{0}")]
+    Interrupted(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Usage(_) | Error::NotBuilt(_) => 2,
+            Error::Failed(_) => 1,
+            Error::Busy(_) => 3,
+            Error::NeedsAttention(_) => 4,
+            Error::Interrupted(_) => 130,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_spec() {
+        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
+        assert_eq!(Error::NotBuilt("deploy").exit_code(), 2);
+        assert_eq!(Error::Config(ConfigErrors(vec![])).exit_code(), 2);
+        assert_eq!(Error::Failed("x".into()).exit_code(), 1);
+        assert_eq!(Error::Busy("x".into()).exit_code(), 3);
+        assert_eq!(Error::NeedsAttention("x".into()).exit_code(), 4);
+        assert_eq!(Error::Interrupted("x".into()).exit_code(), 130);
+    }
+}

@@ -1,0 +1,55 @@
+//! drydock: immutable blue/green deployments of Docker images on AWS.
+//!
+//! The shape (see DESIGN.md): `config` validates the user's tree; `domain` and `render`
+//! are pure; `cloud` (later) is the only place that talks to AWS; `commands` glue them
+//! together per CLI command; `main` maps the result to an exit code.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod nginx_test;
+pub mod output;
+pub mod render;
+
+use cli::{Cli, Command, RenderCommand};
+use error::{Error, Result};
+use output::Reporter;
+
+/// The command's name as reports and errors use it.
+pub fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Check(_) => "check",
+        Command::Render(_) => "render",
+        Command::Bake(_) => "bake",
+        Command::Deploy(_) => "deploy",
+        Command::Promote(_) => "promote",
+        Command::Rollback(_) => "rollback",
+        Command::Status(_) => "status",
+        Command::History(_) => "history",
+        Command::Routes(_) => "routes",
+        Command::Gc(_) => "gc",
+        Command::IamPolicy => "iam-policy",
+        Command::Completions(_) => "completions",
+        Command::Man => "man",
+    }
+}
+
+/// Runs one command. Config is loaded (and so validated) before anything else happens:
+/// a bad tree never reaches AWS.
+pub async fn run(cli: Cli, out: &Reporter) -> Result<()> {
+    let load = || config::load(&cli.global.config_dir).map_err(Error::from);
+    match &cli.command {
+        Command::Completions(a) => commands::completions::completions(a.shell),
+        Command::Man => commands::completions::man(),
+        Command::Check(a) => commands::check::run(&load()?, a, out),
+        Command::Render(RenderCommand::Init(a)) => commands::render::init(&load()?, a, out),
+        other => {
+            // Validate the tree even for commands not built yet: `drydock deploy` on a
+            // broken tree should say what is broken, not only that deploy is missing.
+            load()?;
+            Err(Error::NotBuilt(command_name(other)))
+        }
+    }
+}

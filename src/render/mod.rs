@@ -1,0 +1,35 @@
+//! Rendering: init jobs (upstart, systemd), the builder's bootstrap script, and NGINX
+//! routes. Pure functions of validated config: handlebars in strict mode (a missing
+//! variable is an error, not an empty string) and without HTML escaping (these are shell,
+//! init and nginx files, where `&amp;` would be a bug).
+
+mod init;
+mod nginx;
+
+use handlebars::Handlebars;
+use serde::Serialize;
+
+pub use init::{render_init, InitArtifacts, BAKE_FORMAT};
+pub use nginx::{placeholder_dns, render_routes, RouteTarget};
+
+/// A template that could not be compiled or rendered, with the file it came from.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct RenderError {
+    pub source_name: String,
+    pub message: String,
+}
+
+pub(crate) fn render<T: Serialize>(
+    source_name: &str,
+    text: &str,
+    ctx: &T,
+) -> Result<String, RenderError> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    hb.render_template(text, ctx).map_err(|e| RenderError {
+        source_name: source_name.to_owned(),
+        message: e.to_string().replace('\n', " "),
+    })
+}

@@ -1,0 +1,630 @@
+"""Tests of the moto fidelity shim (tests/moto/drydock_moto.py).
+
+Every fidelity patch has two tests:
+  * ``test_stock_*`` asserts moto 5.2.5's *wrong* behaviour on an unpatched
+    (``--stock``) server, so that a moto upgrade that fixes it fails here and
+    tells us the patch is obsolete;
+  * ``test_shim_*`` asserts the AWS behaviour on the patched server.
+
+Both servers are started through the script itself, as subprocesses, once per
+session.  Run with:  .venv/bin/python -m pytest tests/moto -q
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HERE = Path(__file__).resolve().parent
+SCRIPT = HERE / "drydock_moto.py"
+REGION = "us-east-1"
+DEFAULT_UNHEALTHY = (
+    "Instance has failed at least the UnhealthyThreshold number of health checks "
+    "consecutively."
+)
+
+# Dummy credentials; never let a developer's real AWS profile leak in.
+for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    os.environ.pop(_var, None)
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_DEFAULT_REGION"] = REGION
+
+
+# --------------------------------------------------------------------------
+# Server processes
+# --------------------------------------------------------------------------
+class Server:
+    def __init__(self, *extra: str, startup_timeout: float = 30.0) -> None:
+        self.stderr = tempfile.TemporaryFile()
+        env = dict(os.environ)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(SCRIPT), "--host", "127.0.0.1", "--port", "0", *extra],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            env=env,
+        )
+        self.ready_line = self._read_line(startup_timeout)
+        m = re.fullmatch(r"READY (\d+)\n", self.ready_line)
+        if not m:
+            self.stop()
+            raise AssertionError(
+                f"bad READY line {self.ready_line!r}; stderr:\n{self.stderr_text()}"
+            )
+        self.port = int(m.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _read_line(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        try:
+            if not sel.select(timeout):
+                self.stop()
+                raise AssertionError(
+                    f"no READY line within {timeout}s; stderr:\n{self.stderr_text()}"
+                )
+            return self.proc.stdout.readline().decode()
+        finally:
+            sel.close()
+
+    def stderr_text(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+    # -- clients -----------------------------------------------------------
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+    def control(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                return e.code, json.loads(raw)
+            except ValueError:
+                return e.code, raw.decode(errors="replace")
+
+    def raw_query(self, service: str, params: dict[str, str]) -> tuple[int, str]:
+        """POST a query-protocol request with a syntactically valid (unchecked) SigV4 header."""
+        body = "&".join(f"{k}={urllib.request.quote(v, safe='')}" for k, v in params.items())
+        req = urllib.request.Request(self.url + "/", data=body.encode(), method="POST")
+        req.add_header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+        req.add_header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20250101/"
+            f"{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=00",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+
+@pytest.fixture(scope="session")
+def stock() -> Iterator[Server]:
+    server = Server("--stock")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def shim() -> Iterator[Server]:
+    server = Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clean_unhealthy(shim: Server) -> Iterator[None]:
+    shim.control("DELETE", "/drydock-shim/unhealthy")
+    yield
+    shim.control("DELETE", "/drydock-shim/unhealthy")
+
+
+# --------------------------------------------------------------------------
+# AWS fixtures: ELB, launch template, ASG in the default VPC
+# --------------------------------------------------------------------------
+class Aws:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.ec2 = server.client("ec2")
+        self.asg = server.client("autoscaling")
+        self.elb = server.client("elb")
+        self.suffix = uuid.uuid4().hex[:8]
+        self.subnets = [
+            s["SubnetId"]
+            for s in self.ec2.describe_subnets(
+                Filters=[{"Name": "default-for-az", "Values": ["true"]}]
+            )["Subnets"]
+        ]
+        assert self.subnets, "moto's default VPC should have default subnets"
+        images = self.ec2.describe_images(Owners=["amazon"])["Images"]
+        self.amis = sorted(i["ImageId"] for i in images)
+        assert len(self.amis) >= 2, "moto ships a default set of AMIs"
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}-{self.suffix}"
+
+    def launch_template(self, ami: str, tag: str = "lt") -> str:
+        return self.ec2.create_launch_template(
+            LaunchTemplateName=self.name(tag),
+            LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro"},
+        )["LaunchTemplate"]["LaunchTemplateId"]
+
+    def load_balancer(self, tag: str = "lb") -> str:
+        name = self.name(tag)
+        self.elb.create_load_balancer(
+            LoadBalancerName=name,
+            Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 8080}],
+            Subnets=self.subnets[:2],
+        )
+        return name
+
+    def create_group(
+        self, tag: str, lt_id: str, size: int, elbs: list[str] | None = None, max_size: int = 10
+    ) -> str:
+        name = self.name(tag)
+        self.asg.create_auto_scaling_group(**self.group_params(name, lt_id, size, elbs, max_size))
+        return name
+
+    def group_params(
+        self, name: str, lt_id: str, size: int, elbs: list[str] | None, max_size: int = 10
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "AutoScalingGroupName": name,
+            "LaunchTemplate": {"LaunchTemplateId": lt_id, "Version": "$Latest"},
+            "MinSize": 0,
+            "MaxSize": max_size,
+            "DesiredCapacity": size,
+            "VPCZoneIdentifier": ",".join(self.subnets),
+            "HealthCheckType": "ELB",
+            "HealthCheckGracePeriod": 60,
+        }
+        if elbs:
+            params["LoadBalancerNames"] = elbs
+        return params
+
+    def group(self, name: str) -> dict[str, Any]:
+        groups = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"
+        ]
+        assert len(groups) == 1
+        return groups[0]
+
+    def group_instances(self, name: str) -> set[str]:
+        return {i["InstanceId"] for i in self.group(name)["Instances"]}
+
+    def registered(self, elb_name: str) -> list[str]:
+        desc = self.elb.describe_load_balancers(LoadBalancerNames=[elb_name])[
+            "LoadBalancerDescriptions"
+        ][0]
+        return [i["InstanceId"] for i in desc["Instances"]]
+
+    def health(self, elb_name: str) -> dict[str, dict[str, str]]:
+        states = self.elb.describe_instance_health(LoadBalancerName=elb_name)["InstanceStates"]
+        return {s["InstanceId"]: s for s in states}
+
+
+# --------------------------------------------------------------------------
+# Startup / shutdown
+# --------------------------------------------------------------------------
+def test_ready_line_port_zero_and_clean_exit() -> None:
+    server = Server()
+    try:
+        assert re.fullmatch(r"READY [1-9]\d*\n", server.ready_line)
+        assert 0 < server.port < 65536
+        status, info = server.control("GET", "/drydock-shim/info")
+        assert status == 200
+        assert info["stock"] is False and info["moto"] == "5.2.5"
+        assert set(info["patches"]) == {
+            "asg-elb-registration",
+            "asg-already-exists",
+            "elb-instance-health",
+        }
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(10) == 0
+        # Nothing but the READY line ever goes to stdout.
+        assert server.proc.stdout is not None and server.proc.stdout.read() == b""
+    finally:
+        server.stop()
+
+
+def test_sigint_exits_cleanly_and_stock_info(stock: Server) -> None:
+    server = Server("--stock")
+    try:
+        status, info = server.control("GET", "/drydock-shim/info")
+        assert status == 200 and info["stock"] is True and info["patches"] == []
+        assert server.port != stock.port
+    finally:
+        assert server.stop(signal.SIGINT) == 0
+
+
+# --------------------------------------------------------------------------
+# (a) two Auto Scaling groups attached to one classic ELB
+# --------------------------------------------------------------------------
+def test_stock_second_asg_deregisters_first_asgs_instances(stock: Server) -> None:
+    aws = Aws(stock)
+    lb = aws.load_balancer()
+    lt = aws.launch_template(aws.amis[0])
+    blue = aws.create_group("blue", lt, 2, [lb])
+    blue_ids = aws.group_instances(blue)
+    assert set(aws.registered(lb)) == blue_ids
+
+    green = aws.create_group("green", lt, 2, [lb])
+    green_ids = aws.group_instances(green)
+    # moto 5.2.5 bug: the ELB now holds only green's instances.
+    assert set(aws.registered(lb)) == green_ids
+    assert not blue_ids & set(aws.registered(lb))
+
+    # ...and scaling blue steals the ELB back from green.
+    aws.asg.set_desired_capacity(AutoScalingGroupName=blue, DesiredCapacity=3)
+    assert set(aws.registered(lb)) == aws.group_instances(blue)
+
+
+def test_stock_detach_load_balancers_detaches_from_every_elb(stock: Server) -> None:
+    aws = Aws(stock)
+    lb1, lb2 = aws.load_balancer("lb1"), aws.load_balancer("lb2")
+    lt = aws.launch_template(aws.amis[0])
+    group = aws.create_group("g", lt, 2, [lb1, lb2])
+    ids = aws.group_instances(group)
+    assert set(aws.registered(lb1)) == ids and set(aws.registered(lb2)) == ids
+    aws.asg.detach_load_balancers(AutoScalingGroupName=group, LoadBalancerNames=[lb1])
+    # moto 5.2.5 bug: detaching lb1 also deregistered the group from lb2.
+    assert aws.registered(lb1) == []
+    assert aws.registered(lb2) == []
+
+
+def test_shim_asgs_register_only_their_own_instances(shim: Server) -> None:
+    aws = Aws(shim)
+    lb = aws.load_balancer()
+    lt = aws.launch_template(aws.amis[0])
+
+    blue = aws.create_group("blue", lt, 2, [lb])
+    blue_ids = aws.group_instances(blue)
+    assert len(blue_ids) == 2
+    assert set(aws.registered(lb)) == blue_ids
+
+    green = aws.create_group("green", lt, 2, [lb])
+    green_ids = aws.group_instances(green)
+    assert len(green_ids) == 2 and not blue_ids & green_ids
+    registered = aws.registered(lb)
+    assert len(registered) == 4 and set(registered) == blue_ids | green_ids
+
+    # DescribeInstanceHealth covers instances registered through the ASGs.
+    health = aws.health(lb)
+    assert set(health) == blue_ids | green_ids
+    assert {s["State"] for s in health.values()} == {"InService"}
+
+    # Scaling green up registers only green's new instance.
+    aws.asg.set_desired_capacity(AutoScalingGroupName=green, DesiredCapacity=3)
+    green_ids = aws.group_instances(green)
+    assert len(green_ids) == 3
+    assert set(aws.registered(lb)) == blue_ids | green_ids
+
+    # UpdateAutoScalingGroup scaling green down deregisters only green's instance.
+    aws.asg.update_auto_scaling_group(AutoScalingGroupName=green, DesiredCapacity=1)
+    green_ids = aws.group_instances(green)
+    assert len(green_ids) == 1
+    assert set(aws.registered(lb)) == blue_ids | green_ids
+    assert aws.group_instances(blue) == blue_ids
+
+    # Replacing a terminated blue instance swaps only that one.
+    victim = sorted(blue_ids)[0]
+    aws.asg.terminate_instance_in_auto_scaling_group(
+        InstanceId=victim, ShouldDecrementDesiredCapacity=False
+    )
+    new_blue_ids = aws.group_instances(blue)
+    assert len(new_blue_ids) == 2 and victim not in new_blue_ids
+    assert set(aws.registered(lb)) == new_blue_ids | green_ids
+    blue_ids = new_blue_ids
+
+    # DetachLoadBalancers on blue deregisters only blue's instances.
+    aws.asg.detach_load_balancers(AutoScalingGroupName=blue, LoadBalancerNames=[lb])
+    assert set(aws.registered(lb)) == green_ids
+    assert aws.asg.describe_load_balancers(AutoScalingGroupName=blue)["LoadBalancers"] == []
+
+    # A detached group's scaling no longer touches the ELB.
+    aws.asg.set_desired_capacity(AutoScalingGroupName=blue, DesiredCapacity=3)
+    assert set(aws.registered(lb)) == green_ids
+
+    # AttachLoadBalancers registers only blue's instances, green stays.
+    aws.asg.attach_load_balancers(AutoScalingGroupName=blue, LoadBalancerNames=[lb])
+    blue_ids = aws.group_instances(blue)
+    assert len(blue_ids) == 3
+    assert set(aws.registered(lb)) == blue_ids | green_ids
+
+    # Deleting green (scale to 0 + delete) removes only green's instances.
+    aws.asg.update_auto_scaling_group(AutoScalingGroupName=green, MinSize=0, DesiredCapacity=0)
+    aws.asg.delete_auto_scaling_group(AutoScalingGroupName=green)
+    assert set(aws.registered(lb)) == blue_ids
+
+
+def test_shim_detach_load_balancers_only_named_elbs(shim: Server) -> None:
+    aws = Aws(shim)
+    lb1, lb2 = aws.load_balancer("lb1"), aws.load_balancer("lb2")
+    lt = aws.launch_template(aws.amis[0])
+    group = aws.create_group("g", lt, 2, [lb1, lb2])
+    ids = aws.group_instances(group)
+    # A hand-registered instance must survive the group's detach.
+    manual = aws.ec2.run_instances(
+        ImageId=aws.amis[0], MinCount=1, MaxCount=1, SubnetId=aws.subnets[0]
+    )["Instances"][0]["InstanceId"]
+    aws.elb.register_instances_with_load_balancer(
+        LoadBalancerName=lb1, Instances=[{"InstanceId": manual}]
+    )
+    aws.asg.detach_load_balancers(AutoScalingGroupName=group, LoadBalancerNames=[lb1])
+    assert aws.registered(lb1) == [manual]
+    assert set(aws.registered(lb2)) == ids
+
+
+# --------------------------------------------------------------------------
+# (b) CreateAutoScalingGroup with an existing name
+# --------------------------------------------------------------------------
+def test_stock_create_existing_asg_silently_replaces(stock: Server) -> None:
+    aws = Aws(stock)
+    lt = aws.launch_template(aws.amis[0])
+    name = aws.create_group("dup", lt, 1, max_size=2)
+    first_ids = aws.group_instances(name)
+    # moto 5.2.5: no error, the group is replaced.
+    aws.asg.create_auto_scaling_group(**aws.group_params(name, lt, 2, None, max_size=5))
+    group = aws.group(name)
+    assert group["MaxSize"] == 5
+    assert len(group["Instances"]) == 2 and not first_ids & aws.group_instances(name)
+
+
+def test_shim_create_existing_asg_already_exists(shim: Server) -> None:
+    aws = Aws(shim)
+    lt = aws.launch_template(aws.amis[0])
+    name = aws.create_group("dup", lt, 1, max_size=2)
+    first_ids = aws.group_instances(name)
+    with pytest.raises(ClientError) as excinfo:
+        aws.asg.create_auto_scaling_group(**aws.group_params(name, lt, 2, None, max_size=5))
+    err = excinfo.value.response
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert err["Error"]["Code"] == "AlreadyExists"
+    assert err["Error"]["Type"] == "Sender"
+    assert err["Error"]["Message"] == (
+        f"AutoScalingGroup by this name already exists - A group with the name {name} "
+        "already exists"
+    )
+    # Modelled error class, like the Rust SDK's AlreadyExistsFault.
+    assert isinstance(excinfo.value, aws.asg.exceptions.AlreadyExistsFault)
+    group = aws.group(name)
+    assert group["MaxSize"] == 2 and aws.group_instances(name) == first_ids
+
+
+def test_shim_already_exists_raw_query_xml(shim: Server) -> None:
+    aws = Aws(shim)
+    lt = aws.launch_template(aws.amis[0])
+    name = aws.create_group("dupraw", lt, 0)
+    status, body = shim.raw_query(
+        "autoscaling",
+        {
+            "Action": "CreateAutoScalingGroup",
+            "Version": "2011-01-01",
+            "AutoScalingGroupName": name,
+            "LaunchTemplate.LaunchTemplateId": lt,
+            "MinSize": "0",
+            "MaxSize": "1",
+            "VPCZoneIdentifier": aws.subnets[0],
+        },
+    )
+    assert status == 400
+    compact = re.sub(r">\s+<", "><", body)
+    assert "<ErrorResponse" in compact
+    assert "<Error><Type>Sender</Type><Code>AlreadyExists</Code><Message>" in compact
+    assert f"A group with the name {name} already exists</Message>" in compact
+    assert "<RequestId>" in compact
+
+
+# --------------------------------------------------------------------------
+# (c) classic ELB instance health
+# --------------------------------------------------------------------------
+def test_stock_instance_health_always_in_service(stock: Server) -> None:
+    aws = Aws(stock)
+    lb = aws.load_balancer()
+    lt = aws.launch_template(aws.amis[0])
+    group = aws.create_group("g", lt, 2, [lb])
+    ids = sorted(aws.group_instances(group))
+    # No way to make a running instance unhealthy on stock moto.
+    status, _ = stock.control("POST", "/drydock-shim/unhealthy", {"amis": [aws.amis[0]]})
+    assert status == 404
+    health = aws.health(lb)
+    assert {s["State"] for s in health.values()} == {"InService"}
+    # A stopped instance is OutOfService, but with no reason/description.
+    aws.ec2.stop_instances(InstanceIds=[ids[0]])
+    health = aws.health(lb)
+    assert health[ids[0]]["State"] == "OutOfService"
+    assert health[ids[0]]["ReasonCode"] == "N/A"
+    assert health[ids[0]]["Description"] == "N/A"
+    assert health[ids[1]]["State"] == "InService"
+
+
+@pytest.mark.usefixtures("clean_unhealthy")
+def test_shim_unhealthy_by_ami(shim: Server) -> None:
+    aws = Aws(shim)
+    lb = aws.load_balancer()
+    old = aws.create_group("old", aws.launch_template(aws.amis[0], "lt-old"), 2, [lb])
+    new = aws.create_group("new", aws.launch_template(aws.amis[1], "lt-new"), 2, [lb])
+    old_ids, new_ids = aws.group_instances(old), aws.group_instances(new)
+
+    status, state = shim.control("POST", "/drydock-shim/unhealthy", {"amis": [aws.amis[1]]})
+    assert status == 200 and state["amis"] == {aws.amis[1]: DEFAULT_UNHEALTHY}
+    health = aws.health(lb)
+    assert set(health) == old_ids | new_ids
+    for iid in new_ids:
+        assert health[iid]["State"] == "OutOfService"
+        assert health[iid]["ReasonCode"] == "Instance"
+        assert health[iid]["Description"] == DEFAULT_UNHEALTHY
+    for iid in old_ids:
+        assert health[iid] == {
+            "InstanceId": iid,
+            "State": "InService",
+            "ReasonCode": "N/A",
+            "Description": "N/A",
+        }
+    # Instances launched later from the AMI are unhealthy too.
+    aws.asg.set_desired_capacity(AutoScalingGroupName=new, DesiredCapacity=3)
+    added = aws.group_instances(new) - new_ids
+    assert len(added) == 1
+    assert aws.health(lb)[added.pop()]["State"] == "OutOfService"
+    # Filtering by instance works as well.
+    one = sorted(new_ids)[0]
+    states = aws.elb.describe_instance_health(
+        LoadBalancerName=lb, Instances=[{"InstanceId": one}]
+    )["InstanceStates"]
+    assert [(s["InstanceId"], s["State"]) for s in states] == [(one, "OutOfService")]
+
+    status, state = shim.control("DELETE", "/drydock-shim/unhealthy")
+    assert status == 200 and state == {"amis": {}, "instances": {}}
+    assert {s["State"] for s in aws.health(lb).values()} == {"InService"}
+
+
+@pytest.mark.usefixtures("clean_unhealthy")
+def test_shim_unhealthy_by_instance_and_stopped(shim: Server) -> None:
+    aws = Aws(shim)
+    lb = aws.load_balancer()
+    group = aws.create_group("g", aws.launch_template(aws.amis[0]), 3, [lb])
+    a, b, c = sorted(aws.group_instances(group))
+    status, _ = shim.control(
+        "POST",
+        "/drydock-shim/unhealthy",
+        {"instances": [a], "description": "Instance has failed at least the custom check."},
+    )
+    assert status == 200
+    aws.ec2.stop_instances(InstanceIds=[b])
+    health = aws.health(lb)
+    assert health[a]["State"] == "OutOfService"
+    assert health[a]["ReasonCode"] == "Instance"
+    assert health[a]["Description"] == "Instance has failed at least the custom check."
+    assert health[b]["State"] == "OutOfService"
+    assert health[b]["ReasonCode"] == "Instance"
+    assert health[b]["Description"] == "Instance is in stopped state."
+    assert health[c]["State"] == "InService"
+    # Posting is additive; a bad body is rejected.
+    status, state = shim.control("POST", "/drydock-shim/unhealthy", {"amis": ["ami-12345678"]})
+    assert status == 200 and set(state["instances"]) == {a} and set(state["amis"]) == {"ami-12345678"}
+    status, _ = shim.control("POST", "/drydock-shim/unhealthy", {"amis": "ami-12345678"})
+    assert status == 400
+
+
+# --------------------------------------------------------------------------
+# (d) request recorder (active on both servers)
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["stock", "shim"])
+def test_recorder_counts_and_clears(which: str, request: pytest.FixtureRequest) -> None:
+    server: Server = request.getfixturevalue(which)
+    aws = Aws(server)  # makes a few describe calls before we clear
+    status, cleared = server.control("DELETE", "/drydock-shim/requests")
+    assert status == 200 and "cleared" in cleared
+    before = time.time()
+    for _ in range(2):
+        aws.ec2.run_instances(ImageId=aws.amis[0], MinCount=1, MaxCount=1)
+    aws.asg.describe_auto_scaling_groups()
+    aws.elb.describe_load_balancers()
+    after = time.time()
+
+    status, recorded = server.control("GET", "/drydock-shim/requests")
+    assert status == 200
+    assert [(r["service"], r["action"]) for r in recorded] == [
+        ("ec2", "RunInstances"),
+        ("ec2", "RunInstances"),
+        ("autoscaling", "DescribeAutoScalingGroups"),
+        ("elasticloadbalancing", "DescribeLoadBalancers"),
+    ]
+    for r in recorded:
+        assert set(r) == {"service", "action", "t"}
+        assert isinstance(r["t"], float) and before - 1 <= r["t"] <= after + 1
+
+    status, _ = server.control("DELETE", "/drydock-shim/requests")
+    assert status == 200
+    assert server.control("GET", "/drydock-shim/requests") == (200, [])
+
+
+def test_recorder_raw_query_and_unknown_endpoint(shim: Server) -> None:
+    shim.control("DELETE", "/drydock-shim/requests")
+    status, body = shim.raw_query("ec2", {"Action": "DescribeRegions", "Version": "2016-11-15"})
+    assert status == 200 and "DescribeRegionsResponse" in body
+    assert shim.control("GET", "/drydock-shim/nope")[0] == 404
+    assert shim.control("POST", "/drydock-shim/requests")[0] == 405
+    recorded = shim.control("GET", "/drydock-shim/requests")[1]
+    assert [(r["service"], r["action"]) for r in recorded] == [("ec2", "DescribeRegions")]
+
+
+# --------------------------------------------------------------------------
+# /moto-api/reset clears the shim's state too
+# --------------------------------------------------------------------------
+def test_moto_reset_clears_shim_state() -> None:
+    server = Server()
+    try:
+        aws = Aws(server)
+        lb = aws.load_balancer()
+        assert server.control("POST", "/drydock-shim/unhealthy", {"instances": ["i-1"]})[0] == 200
+        assert server.control("GET", "/drydock-shim/requests")[1]
+
+        req = urllib.request.Request(server.url + "/moto-api/reset", data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200
+
+        assert server.control("GET", "/drydock-shim/requests") == (200, [])
+        assert server.control("GET", "/drydock-shim/unhealthy") == (
+            200,
+            {"amis": {}, "instances": {}},
+        )
+        assert aws.elb.describe_load_balancers()["LoadBalancerDescriptions"] == []
+        del lb
+
+        # Patch (a) still works after the backends were rebuilt.
+        aws = Aws(server)
+        lb = aws.load_balancer()
+        lt = aws.launch_template(aws.amis[0])
+        g1 = aws.create_group("g1", lt, 1, [lb])
+        g2 = aws.create_group("g2", lt, 1, [lb])
+        assert set(aws.registered(lb)) == aws.group_instances(g1) | aws.group_instances(g2)
+    finally:
+        assert server.stop() == 0
