@@ -77,15 +77,21 @@ fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
     outer.start <= inner.start && inner.end <= outer.end
 }
 
-fn walk(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) {
+/// Depth-first: the key path of the entry whose key or value holds `span`. Header tables
+/// (`[services.www]`) are not contiguous in the text, so every table is searched.
+fn walk(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> bool {
     for (k, v) in table.iter() {
         let v: &Spanned<DeValue<'_>> = v;
-        if contains(&k.span(), span) || contains(&v.span(), span) {
-            path.push(k.get_ref().to_string());
-            if let DeValue::Table(t) = v.get_ref() {
-                walk(t, span, path);
+        path.push(k.get_ref().to_string());
+        if let DeValue::Table(t) = v.get_ref() {
+            if walk(t, span, path) {
+                return true;
             }
-            return;
         }
+        if contains(&k.span(), span) || contains(&v.span(), span) {
+            return true;
+        }
+        path.pop();
     }
+    false
 }

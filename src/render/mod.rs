@@ -33,3 +33,6 @@ pub(crate) fn render<T: Serialize>(
         message: e.to_string().replace('\n', " "),
     })
 }
+
+#[cfg(test)]
+mod tests;
