@@ -1,0 +1,36 @@
+# The two commands of the README:
+#   make demo   the whole workflow on a local AWS emulator (installs what it needs)
+#   make test   the full test suite (installs and starts moto and nginx itself)
+# .ci/run calls `make test` plus the lints.
+
+CARGO ?= cargo
+DRYDOCK := target/debug/drydock
+
+.PHONY: demo test setup build lint fmt clippy bench clean
+
+setup:
+	@bash tests/tools/setup.sh
+
+build:
+	$(CARGO) build --locked
+
+demo: setup build
+	@bash tests/tools/demo.sh
+
+# One build of the tests, then every suite: Rust unit and integration tests (they start
+# their own emulators), then the fidelity shim's own tests.
+test: setup
+	$(CARGO) test --locked --no-fail-fast
+	.venv/bin/python -m pytest tests/moto -q
+
+lint: fmt clippy
+
+fmt:
+	$(CARGO) fmt --check
+
+clippy:
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf .venv .tmp
