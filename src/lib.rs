@@ -4,11 +4,15 @@
 //! are pure; `cloud` (later) is the only place that talks to AWS; `commands` glue them
 //! together per CLI command; `main` maps the result to an exit code.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod cli;
+pub mod cloud;
 pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod interrupt;
 pub mod nginx_test;
 pub mod output;
 pub mod render;
@@ -39,17 +43,47 @@ pub fn command_name(c: &Command) -> &'static str {
 /// Runs one command. Config is loaded (and so validated) before anything else happens:
 /// a bad tree never reaches AWS.
 pub async fn run(cli: Cli, out: &Reporter) -> Result<()> {
+    validate_global(&cli.global)?;
     let load = || config::load(&cli.global.config_dir).map_err(Error::from);
     match &cli.command {
         Command::Completions(a) => commands::completions::completions(a.shell),
         Command::Man => commands::completions::man(),
         Command::Check(a) => commands::check::run(&load()?, a, out),
         Command::Render(RenderCommand::Init(a)) => commands::render::init(&load()?, a, out),
+        Command::Bake(a) => {
+            commands::bake::run(
+                &load()?,
+                &cli.global,
+                a,
+                out,
+                interrupt::Interrupt::install(),
+            )
+            .await
+        }
         other => {
-            // Validate the tree even for commands not built yet: `drydock deploy` on a
-            // broken tree should say what is broken, not only that deploy is missing.
-            load()?;
+            // Validate the tree and the flags even for commands not built yet: `drydock
+            // deploy` with a broken tree or flag should say what is broken, not only that
+            // deploy is missing.
+            let tree = load()?;
+            commands::preflight(&tree, other)?;
             Err(Error::NotBuilt(command_name(other)))
         }
     }
+}
+
+/// Global flags that reach AWS are checked like every other value, before any call.
+fn validate_global(g: &cli::Global) -> Result<()> {
+    if let Some(r) = &g.region {
+        domain::words::region(r).map_err(|m| Error::Usage(format!("--region: {m}")))?;
+    }
+    if let Some(u) = &g.endpoint_url {
+        let ok = (u.starts_with("http://") || u.starts_with("https://"))
+            && !u.contains(char::is_whitespace);
+        if !ok {
+            return Err(Error::Usage(format!(
+                "--endpoint-url (or AWS_ENDPOINT_URL): {u:?} is not an http(s) URL"
+            )));
+        }
+    }
+    Ok(())
 }

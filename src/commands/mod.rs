@@ -1,13 +1,17 @@
 //! One module per command: each turns parsed flags into validated requests, calls the
 //! core, and reports. Shared flag parsing lives here.
 
+pub mod bake;
 pub mod check;
 pub mod completions;
 pub mod render;
 
 use crate::cli::ImagePin;
-use crate::config::{Recipe, Tree};
-use crate::domain::{Digest, EnvName, ImageTag, Pin, ServiceName};
+use std::path::Path;
+
+use crate::cli::Command;
+use crate::config::{Environment, Recipe, Tree};
+use crate::domain::{names, words, Digest, Duration, EnvName, ImageTag, Pin, ServiceName};
 use crate::error::{Error, Result};
 
 /// `--image-tag` / `--image-digest`, through their grammars.
@@ -47,4 +51,122 @@ pub fn recipe<'a>(tree: &'a Tree, service: &ServiceName) -> Result<&'a Recipe> {
             }
         ))
     })
+}
+
+/// The environment of `--env`, or an error listing the configured ones.
+pub fn environment<'a>(tree: &'a Tree, env: &EnvName) -> Result<&'a Environment> {
+    tree.environment(env).ok_or_else(|| {
+        let known: Vec<&str> = tree.environments.keys().map(|e| e.as_str()).collect();
+        Error::Usage(format!(
+            "--env {env}: there is no environments/{env}.toml in {}; environments: {}",
+            tree.dir.display(),
+            if known.is_empty() {
+                "(none)".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ))
+    })
+}
+
+/// Refuses to act in another account than the environment names (`account_id`).
+pub fn check_account(file: &Path, want: &str, actual: Option<&str>) -> Result<()> {
+    match actual {
+        Some(a) if a == want => Ok(()),
+        Some(a) => Err(Error::Usage(format!(
+            "{}: account_id is {want}, but the credentials in use belong to account {a}; nothing was done",
+            file.display()
+        ))),
+        None => Err(Error::Usage(format!("{}: account_id is {want}, but the caller's account could not be determined", file.display()))),
+    }
+}
+
+/// A service of `--env`'s environment, or an error listing that environment's services.
+pub fn env_service(env: &Environment, service: &ServiceName) -> Result<()> {
+    if env.services.contains_key(service) {
+        return Ok(());
+    }
+    let known: Vec<&str> = env.services.keys().map(|s| s.as_str()).collect();
+    Err(Error::Usage(format!(
+        "service {service} is not in {} (services there: {})",
+        env.file.display(),
+        if known.is_empty() {
+            "(none)".to_owned()
+        } else {
+            known.join(", ")
+        }
+    )))
+}
+
+/// Checks the flags of a command against their grammars and the config tree, before any
+/// AWS call (also for commands whose execution is not built yet).
+pub fn preflight(tree: &Tree, cmd: &Command) -> Result<()> {
+    let services = |env: &Environment, list: &[String]| -> Result<()> {
+        for s in list {
+            env_service(env, &parse_service(s)?)?;
+        }
+        Ok(())
+    };
+    match cmd {
+        Command::Deploy(a) => {
+            let env = environment(tree, &parse_env(&a.env)?)?;
+            services(env, &a.services)?;
+            if let Some(t) = &a.what.image_tag {
+                ImageTag::parse(t).map_err(|m| Error::Usage(format!("--image-tag: {m}")))?;
+            }
+            if let Some(ami) = &a.what.ami {
+                words::aws_id(ami, "ami").map_err(|m| Error::Usage(format!("--ami: {m}")))?;
+            }
+            if let Some(d) = &a.health_timeout {
+                Duration::parse(d).map_err(|m| Error::Usage(format!("--health-timeout: {m}")))?;
+            }
+        }
+        Command::Promote(a) => {
+            let from = environment(
+                tree,
+                &parse_env(&a.from)
+                    .map_err(|e| Error::Usage(e.to_string().replace("--env", "--from")))?,
+            )?;
+            let to = environment(
+                tree,
+                &parse_env(&a.to)
+                    .map_err(|e| Error::Usage(e.to_string().replace("--env", "--to")))?,
+            )?;
+            if from.name == to.name {
+                return Err(Error::Usage(format!(
+                    "--from and --to are both {}: promote moves an AMI between two environments",
+                    from.name
+                )));
+            }
+            services(from, &a.services)?;
+            services(to, &a.services)?;
+        }
+        Command::Rollback(a) => {
+            let env = environment(tree, &parse_env(&a.env)?)?;
+            services(env, std::slice::from_ref(&a.service))?;
+            if let Some(v) = &a.to {
+                names::parse_version(v).map_err(|m| Error::Usage(format!("--to: {m}")))?;
+            }
+        }
+        Command::Status(a) => match &a.env {
+            Some(e) => services(environment(tree, &parse_env(e)?)?, &a.services)?,
+            None => {
+                for s in &a.services {
+                    parse_service(s)?;
+                }
+            }
+        },
+        Command::History(a) => services(
+            environment(tree, &parse_env(&a.env)?)?,
+            std::slice::from_ref(&a.service),
+        )?,
+        Command::Routes(a) => {
+            environment(tree, &parse_env(&a.env)?)?;
+        }
+        Command::Gc(a) => {
+            environment(tree, &parse_env(&a.env)?)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }

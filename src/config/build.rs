@@ -300,6 +300,12 @@ pub fn environment(
             )
         })
         .collect();
+    if server_names.is_empty() {
+        c.err(
+            &["nginx", "server_name"],
+            "must name at least one server name (or \"_\" for any host)",
+        );
+    }
     // 169.254.169.253 is the VPC's Amazon-provided DNS, reachable from every instance.
     let resolvers: Vec<String> = n
         .resolver

@@ -32,7 +32,9 @@ impl Source {
         let mut table: &DeTable<'_> = doc.get_ref();
         let mut found = None;
         for key in path {
-            let (k, v) = table.iter().find(|(k, _)| k.get_ref() == key)?;
+            let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref() == key) else {
+                break;
+            };
             found = Some(k.span().start);
             match v.get_ref() {
                 DeValue::Table(t) => table = t,

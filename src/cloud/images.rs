@@ -1,0 +1,173 @@
+//! AMIs: resolving the base, finding a baked AMI by its content-addressed name, creating,
+//! tagging, waiting, deregistering.
+
+use aws_sdk_ec2::types::{Image, ImageState as SdkImageState, ResourceType, TagSpecification};
+
+use super::{aws_error, ec2_filter, ec2_tag, Cloud, CloudError, CloudResult};
+use crate::config::BaseAmi;
+use crate::domain::bake::{ImageState, ObservedImage};
+
+#[derive(Clone, Debug)]
+pub struct BaseImage {
+    pub id: String,
+    pub name: String,
+    pub root_device: String,
+}
+
+fn state(i: &Image) -> ImageState {
+    match i.state() {
+        Some(SdkImageState::Available) => ImageState::Available,
+        Some(SdkImageState::Pending) => ImageState::Pending,
+        _ => ImageState::Unusable,
+    }
+}
+
+/// The base AMI: by id, or the newest available image of `owner` whose name matches.
+/// `Ok(Err(what))` when there is none (a config problem, not a cloud failure).
+pub async fn resolve_base(cloud: &Cloud, base: &BaseAmi) -> CloudResult<Result<BaseImage, String>> {
+    let req = cloud.ec2.describe_images();
+    let (req, what) = match base {
+        BaseAmi::Id(id) => (req.image_ids(id), format!("base AMI {id}")),
+        BaseAmi::Search { owner, name } => (
+            req.owners(owner)
+                .filters(ec2_filter("name", &[name]))
+                .filters(ec2_filter("state", &["available"])),
+            format!("an available image of owner {owner} named {name:?}"),
+        ),
+    };
+    let out = match req.send().await {
+        Ok(o) => o,
+        Err(e) => {
+            let e = aws_error("DescribeImages", e);
+            if e.is("InvalidAMIID.NotFound") || e.is("InvalidAMIID.Malformed") {
+                return Ok(Err(format!("base: there is no {what} in {}", cloud.region)));
+            }
+            return Err(e);
+        }
+    };
+    // ISO 8601 creation dates sort as strings.
+    let newest = out
+        .images()
+        .iter()
+        .filter(|i| state(i) == ImageState::Available)
+        .max_by(|a, b| a.creation_date().cmp(&b.creation_date()));
+    Ok(match newest {
+        Some(i) => Ok(BaseImage {
+            id: i.image_id().unwrap_or_default().to_owned(),
+            name: i.name().unwrap_or_default().to_owned(),
+            root_device: i.root_device_name().unwrap_or("/dev/sda1").to_owned(),
+        }),
+        None => Err(format!("base: there is no {what} in {}", cloud.region)),
+    })
+}
+
+/// Our own AMI of this name, if any (names are unique per account and region).
+pub async fn find_by_name(cloud: &Cloud, name: &str) -> CloudResult<Option<ObservedImage>> {
+    let out = cloud
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(ec2_filter("name", &[name]))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeImages", e))?;
+    Ok(out.images().first().map(|i| ObservedImage {
+        id: i.image_id().unwrap_or_default().to_owned(),
+        state: state(i),
+    }))
+}
+
+/// The state of one image and its snapshot ids.
+pub async fn describe(cloud: &Cloud, id: &str) -> CloudResult<Option<(ImageState, Vec<String>)>> {
+    let out = cloud.ec2.describe_images().image_ids(id).send().await;
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            let e = aws_error("DescribeImages", e);
+            if e.is("InvalidAMIID.NotFound") {
+                return Ok(None);
+            }
+            return Err(e);
+        }
+    };
+    Ok(out.images().first().map(|i| {
+        let snaps = i
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned))
+            .collect();
+        (state(i), snaps)
+    }))
+}
+
+/// CreateImage from a stopped builder, tagged at creation. Snapshots are tagged
+/// separately: a snapshot TagSpecification is not supported everywhere (moto answers 500).
+pub async fn create(
+    cloud: &Cloud,
+    instance: &str,
+    name: &str,
+    description: &str,
+    tags: &[(String, String)],
+) -> CloudResult<String> {
+    let mut spec = TagSpecification::builder().resource_type(ResourceType::Image);
+    for (k, v) in tags {
+        spec = spec.tags(ec2_tag(k, v));
+    }
+    let out = cloud
+        .ec2
+        .create_image()
+        .instance_id(instance)
+        .name(name)
+        .description(description)
+        .tag_specifications(spec.build())
+        .send()
+        .await
+        .map_err(|e| aws_error("CreateImage", e))?;
+    out.image_id()
+        .map(str::to_owned)
+        .ok_or_else(|| CloudError::other("CreateImage", "no image id in the answer"))
+}
+
+pub async fn tag(
+    cloud: &Cloud,
+    resources: &[String],
+    tags: &[(String, String)],
+) -> CloudResult<()> {
+    if resources.is_empty() {
+        return Ok(());
+    }
+    let mut req = cloud.ec2.create_tags();
+    for r in resources {
+        req = req.resources(r);
+    }
+    for (k, v) in tags {
+        req = req.tags(ec2_tag(k, v));
+    }
+    req.send().await.map_err(|e| aws_error("CreateTags", e))?;
+    Ok(())
+}
+
+/// Deregisters an image and deletes its snapshots.
+pub async fn deregister(cloud: &Cloud, id: &str) -> CloudResult<()> {
+    let snaps = describe(cloud, id)
+        .await?
+        .map(|(_, s)| s)
+        .unwrap_or_default();
+    cloud
+        .ec2
+        .deregister_image()
+        .image_id(id)
+        .send()
+        .await
+        .map_err(|e| aws_error("DeregisterImage", e))?;
+    for s in snaps {
+        cloud
+            .ec2
+            .delete_snapshot()
+            .snapshot_id(&s)
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteSnapshot", e))?;
+    }
+    Ok(())
+}

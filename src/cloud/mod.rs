@@ -1,0 +1,128 @@
+//! The only place that talks to AWS. Each function is one observation or one action,
+//! with SDK types converted to the plain types of `domain` at this boundary and every
+//! SDK error turned into a `CloudError` that keeps the AWS code and request id.
+
+pub mod images;
+pub mod instances;
+pub mod network;
+
+use std::fmt;
+
+use aws_config::retry::RetryConfig;
+use aws_config::BehaviorVersion;
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::operation::RequestId;
+
+/// The clients of one region.
+#[derive(Clone)]
+pub struct Cloud {
+    pub ec2: aws_sdk_ec2::Client,
+    pub asg: aws_sdk_autoscaling::Client,
+    pub elb: aws_sdk_elasticloadbalancing::Client,
+    pub region: String,
+}
+
+impl Cloud {
+    /// Credentials and profile from the standard chain; `endpoint` overrides the AWS
+    /// endpoint (an emulator). Throttling and 5xx are retried with exponential backoff
+    /// (standard mode, up to 6 attempts) by the SDK itself.
+    pub async fn connect(region: &str, endpoint: Option<&str>) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()))
+            .retry_config(RetryConfig::standard().with_max_attempts(6));
+        if let Some(url) = endpoint {
+            loader = loader.endpoint_url(url);
+        }
+        let conf = loader.load().await;
+        Self {
+            ec2: aws_sdk_ec2::Client::new(&conf),
+            asg: aws_sdk_autoscaling::Client::new(&conf),
+            elb: aws_sdk_elasticloadbalancing::Client::new(&conf),
+            region: region.to_owned(),
+        }
+    }
+}
+
+/// An AWS call that failed, as a user needs to read it.
+#[derive(Debug, Clone)]
+pub struct CloudError {
+    pub op: &'static str,
+    pub code: Option<String>,
+    pub message: String,
+    pub request_id: Option<String>,
+    /// Something the config names does not exist (a config problem, exit 2), as opposed
+    /// to a call that failed (exit 1).
+    pub missing: bool,
+}
+
+impl fmt::Display for CloudError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.op)?;
+        if let Some(c) = &self.code {
+            write!(f, ": {c}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(r) = &self.request_id {
+            write!(f, " (request id {r})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CloudError {}
+
+impl CloudError {
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+    pub fn other(op: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            op,
+            code: None,
+            message: message.into(),
+            request_id: None,
+            missing: false,
+        }
+    }
+    pub fn missing(op: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            missing: true,
+            ..Self::other(op, message)
+        }
+    }
+}
+
+/// Converts any SDK error of any of the three services.
+pub fn aws_error<E>(op: &'static str, e: SdkError<E>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = e.code().map(str::to_owned);
+    let request_id = e.request_id().map(str::to_owned);
+    let message = match e.message() {
+        Some(m) => m.to_owned(),
+        None => DisplayErrorContext(&e).to_string(),
+    };
+    CloudError {
+        op,
+        code,
+        message,
+        request_id,
+        missing: false,
+    }
+}
+
+pub type CloudResult<T> = Result<T, CloudError>;
+
+/// A tag as the EC2 API wants it.
+pub fn ec2_tag(k: &str, v: &str) -> aws_sdk_ec2::types::Tag {
+    aws_sdk_ec2::types::Tag::builder().key(k).value(v).build()
+}
+
+pub fn ec2_filter(name: &str, values: &[&str]) -> aws_sdk_ec2::types::Filter {
+    let mut f = aws_sdk_ec2::types::Filter::builder().name(name);
+    for v in values {
+        f = f.values(*v);
+    }
+    f.build()
+}
