@@ -11,9 +11,7 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// A command of the contract that this version does not implement yet. Exit 2.
-    #[error(
-        "drydock {0} is not built yet in this version (see README, \"Status\"); nothing was done"
-    )]
+    #[error("not built yet in this version (see README, \"Status\"); nothing was done")]
     NotBuilt(&'static str),
     /// The operation failed and the live service is as it was. Exit 1.
     #[error("{0}")]

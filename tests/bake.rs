@@ -115,15 +115,31 @@ fn builders(sdk: &Sdk) -> Vec<(String, InstanceStateName)> {
         .collect()
 }
 
-/// Waits (polling the emulator) until a builder is running; returns its id.
+/// Waits (polling the emulator) until a builder is running with its root volume attached
+/// (moto adds the volume just after the instance appears); returns its id.
 fn running_builder(sdk: &Sdk, bg: &mut Background) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some((id, _)) = builders(sdk)
-            .into_iter()
-            .find(|(_, s)| matches!(s, InstanceStateName::Running | InstanceStateName::Pending))
-        {
-            return id;
+        let out = sdk
+            .block(
+                sdk.ec2
+                    .describe_instances()
+                    .filters(filter("tag:drydock:role", "builder"))
+                    .filters(filter("instance-state-name", "running"))
+                    .send(),
+            )
+            .expect("describe instances");
+        let ready = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find(|i| {
+                i.block_device_mappings()
+                    .iter()
+                    .any(|m| m.ebs().and_then(|e| e.volume_id()).is_some())
+            });
+        if let Some(i) = ready {
+            return i.instance_id().unwrap_or_default().to_owned();
         }
         if let Some(status) = bg.child.try_wait().expect("wait") {
             panic!("drydock exited ({status}) before a builder ran");
@@ -201,6 +217,27 @@ fn check_guest(sdk: &Sdk, id: &str, image: &str, job_path: &str) {
         md.http_tokens().map(|t| t.as_str()),
         Some("required"),
         "IMDSv2 required"
+    );
+    // The root volume is encrypted (moto applies RunInstances' block device mapping; its
+    // CreateImage snapshot does not carry encryption, so the volume is where to look).
+    let vol_ids: Vec<String> = inst
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs().and_then(|e| e.volume_id()).map(str::to_owned))
+        .collect();
+    let vols = sdk
+        .block(
+            sdk.ec2
+                .describe_volumes()
+                .set_volume_ids(Some(vol_ids))
+                .send(),
+        )
+        .expect("volumes");
+    assert!(!vols.volumes().is_empty(), "the builder has a volume");
+    assert!(
+        vols.volumes().iter().all(|v| v.encrypted() == Some(true)),
+        "encrypted EBS: {:?}",
+        vols.volumes()
     );
     let tags: Vec<(String, String)> = inst
         .tags()

@@ -94,12 +94,14 @@ impl Moto {
         de.next().and_then(|v| v.ok()).unwrap_or(Value::Null)
     }
 
-    /// Every recorded AWS request as (service, action), oldest first.
+    /// drydock's recorded AWS requests (not the test's own SDK calls) as (service,
+    /// action), oldest first.
     pub fn requests(&self) -> Vec<(String, String)> {
         let v = self.control("GET", "/drydock-shim/requests", None);
         v.as_array()
             .map(|a| {
                 a.iter()
+                    .filter(|r| r["client"] == "drydock")
                     .map(|r| {
                         (
                             r["service"].as_str().unwrap_or("").to_owned(),
@@ -129,6 +131,8 @@ impl Moto {
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .region(aws_config::Region::new("us-east-1"))
                 .endpoint_url(self.url())
+                // Marks the tests' own requests, so that the recorder tells them apart.
+                .app_name(aws_config::AppName::new("drydock-tests").expect("app name"))
                 .credentials_provider(aws_sdk_ec2::config::Credentials::new(
                     "testing", "testing", None, None, "tests",
                 ))

@@ -17,7 +17,7 @@ not).  See README.md next to this file for the AWS-vs-moto details.
 
 Control API (not recorded, JSON in and out):
     GET    /drydock-shim/info        {"stock": bool, "moto": "5.2.5", "patches": [...]}
-    GET    /drydock-shim/requests    recorded AWS requests [{"service","action","t"}, ...]
+    GET    /drydock-shim/requests    recorded AWS requests [{"service","action","t","client"}, ...]
     DELETE /drydock-shim/requests    clear the recorder
     POST   /drydock-shim/unhealthy   {"amis": [...], "instances": [...], "description": "..."}
     GET    /drydock-shim/unhealthy   current unhealthy set
@@ -394,7 +394,18 @@ def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
         target = environ.get("HTTP_X_AMZ_TARGET")
         if target:
             action = target.rsplit(".", 1)[-1]
-    return {"service": service, "action": action, "t": time.time()}
+    # The client: drydock (the Rust SDK) or a test/guest script (boto3), so that tests
+    # and benchmarks can count drydock's own requests.
+    agent = environ.get("HTTP_USER_AGENT", "")
+    if "app/drydock-tests" in agent:
+        client = "test"
+    elif "aws-sdk-rust" in agent:
+        client = "drydock"
+    elif "Boto3" in agent or "Botocore" in agent:
+        client = "boto3"
+    else:
+        client = "other"
+    return {"service": service, "action": action, "t": time.time(), "client": client}
 
 
 class ShimApp:

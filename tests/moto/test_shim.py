@@ -578,7 +578,8 @@ def test_recorder_counts_and_clears(which: str, request: pytest.FixtureRequest) 
         ("elasticloadbalancing", "DescribeLoadBalancers"),
     ]
     for r in recorded:
-        assert set(r) == {"service", "action", "t"}
+        assert set(r) == {"service", "action", "t", "client"}
+        assert r["client"] == "boto3"
         assert isinstance(r["t"], float) and before - 1 <= r["t"] <= after + 1
 
     status, _ = server.control("DELETE", "/drydock-shim/requests")
