@@ -23,6 +23,10 @@ test: setup
 	$(CARGO) test --locked --no-fail-fast
 	.venv/bin/python -m pytest tests/moto -q
 
+# Benchmarks against the local emulator (numbers in the README); not part of `make test`.
+bench: setup build
+	@bash tests/tools/bench-bake.sh
+
 lint: fmt clippy
 
 fmt:
