@@ -3,9 +3,12 @@
 //! Nothing here knows about the AWS SDK, the clock or the file system.
 
 pub mod bake;
+pub mod cluster;
 pub mod duration;
 pub mod image;
+pub mod lease;
 pub mod names;
+pub mod plan;
 pub mod words;
 
 pub use duration::Duration;

@@ -1,0 +1,139 @@
+//! What exists for one cluster (`<service>-<env>`), as plain data: release groups with
+//! their tags, capacity and ELB attachment; the ELB; per-instance ELB health. Built by
+//! the cloud layer, read by the planners.
+
+use std::collections::BTreeMap;
+
+/// `drydock:state` of a release group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupState {
+    /// Created, not yet switched to (or a crash left it so).
+    Deploying,
+    Live,
+    Standby,
+    /// Never got healthy; detached and scaled to 0 by compensation.
+    Failed,
+    /// No or an unknown tag (a group made by hand or an older tool).
+    Unknown,
+}
+
+impl GroupState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupState::Deploying => "deploying",
+            GroupState::Live => "live",
+            GroupState::Standby => "standby",
+            GroupState::Failed => "failed",
+            GroupState::Unknown => "unknown",
+        }
+    }
+    pub fn parse(s: Option<&str>) -> Self {
+        match s {
+            Some("deploying") => GroupState::Deploying,
+            Some("live") => GroupState::Live,
+            Some("standby") => GroupState::Standby,
+            Some("failed") => GroupState::Failed,
+            _ => GroupState::Unknown,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedGroup {
+    pub name: String,
+    pub number: u16,
+    pub ami: Option<String>,
+    pub image: Option<String>,
+    pub state: GroupState,
+    pub min: u32,
+    pub desired: u32,
+    pub max: u32,
+    /// Instances the group has (any lifecycle state but Terminating/Terminated).
+    pub instances: Vec<String>,
+    /// The cluster's ELB is in the group's LoadBalancerNames.
+    pub attached: bool,
+    /// Any scaling process suspended (a warm standby).
+    pub suspended: bool,
+    pub expires_at: Option<i64>,
+    pub deployed_at: Option<i64>,
+    pub deployed_by: Option<String>,
+    pub previous: Option<String>,
+    pub launch_template: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedElb {
+    pub name: String,
+    pub dns: String,
+    /// The current health check target, e.g. `HTTP:8080/health`.
+    pub health_target: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceHealth {
+    pub in_service: bool,
+    pub state: String,
+    pub description: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterSnapshot {
+    pub elb: Option<ObservedElb>,
+    /// Sorted by release number.
+    pub groups: Vec<ObservedGroup>,
+    /// ELB health of every instance the ELB knows.
+    pub health: BTreeMap<String, InstanceHealth>,
+    /// Release launch templates (`<cluster>-vNNN`) by number, with their AMI; may exist
+    /// without a group when a run was killed between the two creations.
+    pub launch_templates: BTreeMap<u16, Option<String>>,
+}
+
+impl ClusterSnapshot {
+    /// The release serving now: the attached group tagged live, else the newest attached
+    /// group whose instances are all InService (a crash between attach and tag).
+    pub fn live(&self) -> Option<&ObservedGroup> {
+        let attached = || self.groups.iter().filter(|g| g.attached);
+        attached()
+            .filter(|g| g.state == GroupState::Live)
+            .max_by_key(|g| g.number)
+            .or_else(|| {
+                attached()
+                    .filter(|g| self.healthy(g))
+                    .max_by_key(|g| g.number)
+            })
+    }
+
+    /// Every instance of the group is InService in the ELB, and it has its desired count.
+    pub fn healthy(&self, g: &ObservedGroup) -> bool {
+        g.desired > 0
+            && g.instances.len() as u32 == g.desired
+            && self.in_service(g) == g.desired as usize
+    }
+
+    pub fn in_service(&self, g: &ObservedGroup) -> usize {
+        g.instances
+            .iter()
+            .filter(|i| self.health.get(*i).is_some_and(|h| h.in_service))
+            .count()
+    }
+
+    /// The ELB's InService count over every attached group.
+    pub fn serving(&self) -> usize {
+        self.groups
+            .iter()
+            .filter(|g| g.attached)
+            .map(|g| self.in_service(g))
+            .sum()
+    }
+
+    pub fn group(&self, name: &str) -> Option<&ObservedGroup> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// The highest release number ever seen (groups or launch templates).
+    pub fn highest_number(&self) -> u16 {
+        let g = self.groups.iter().map(|g| g.number).max().unwrap_or(0);
+        let t = self.launch_templates.keys().copied().max().unwrap_or(0);
+        g.max(t)
+    }
+}
