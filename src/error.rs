@@ -25,6 +25,10 @@ pub enum Error {
     /// Interrupted by a signal; cleanup done. Exit 130.
     #[error("{0}")]
     Interrupted(String),
+    /// A multi-service command whose results (failures included) are already on stdout:
+    /// only the exit code (the worst one) and a summary for stderr remain.
+    #[error("{summary}")]
+    Reported { code: i32, summary: String },
 }
 
 impl Error {
@@ -35,6 +39,7 @@ impl Error {
             Error::Busy(_) => 3,
             Error::NeedsAttention(_) => 4,
             Error::Interrupted(_) => 130,
+            Error::Reported { code, .. } => *code,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod exec;
 pub mod interrupt;
 pub mod nginx_test;
 pub mod output;
@@ -59,6 +60,11 @@ pub async fn run(cli: Cli, out: &Reporter) -> Result<()> {
                 interrupt::Interrupt::install(),
             )
             .await
+        }
+        Command::Deploy(a) => {
+            let tree = load()?;
+            let interrupt = interrupt::Interrupt::install();
+            commands::deploy::run(&tree, &cli.global, a, out, interrupt, &cli.command).await
         }
         other => {
             // Validate the tree and the flags even for commands not built yet: `drydock

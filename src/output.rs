@@ -31,6 +31,9 @@ impl Reporter {
     pub fn error(&self, command: &str, err: &Error) {
         let code = err.exit_code();
         eprintln!("drydock {command}: {err}");
+        if let Error::Reported { .. } = err {
+            return;
+        }
         if self.format == Output::Json {
             let mut doc = json!({
                 "command": command,

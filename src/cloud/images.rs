@@ -171,3 +171,70 @@ pub async fn deregister(cloud: &Cloud, id: &str) -> CloudResult<()> {
     }
     Ok(())
 }
+
+/// An AMI to deploy: its id, root device, and the image it runs (`drydock:image`).
+#[derive(Clone, Debug)]
+pub struct DeployableImage {
+    pub id: String,
+    pub root_device: String,
+    pub image: Option<String>,
+    pub service: Option<String>,
+}
+
+fn deployable(i: &Image) -> DeployableImage {
+    let tag = |k: &str| {
+        i.tags()
+            .iter()
+            .find(|t| t.key() == Some(k))
+            .and_then(|t| t.value())
+            .map(str::to_owned)
+    };
+    DeployableImage {
+        id: i.image_id().unwrap_or_default().to_owned(),
+        root_device: i.root_device_name().unwrap_or("/dev/sda1").to_owned(),
+        image: tag("drydock:image"),
+        service: tag("drydock:service"),
+    }
+}
+
+/// `--ami`: any available AMI (also one baked by Packer). Ok(None): no such image.
+pub async fn deployable_by_id(cloud: &Cloud, id: &str) -> CloudResult<Option<DeployableImage>> {
+    match cloud.ec2.describe_images().image_ids(id).send().await {
+        Ok(out) => Ok(out
+            .images()
+            .iter()
+            .find(|i| state(i) == ImageState::Available)
+            .map(deployable)),
+        Err(e) => {
+            let e = aws_error("DescribeImages", e);
+            if e.is("InvalidAMIID.NotFound") || e.is("InvalidAMIID.Malformed") {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// `--image-tag`: the newest available AMI that drydock baked for this service and image.
+pub async fn baked_for(
+    cloud: &Cloud,
+    service: &str,
+    image: &str,
+) -> CloudResult<Option<DeployableImage>> {
+    let out = cloud
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(ec2_filter("tag:drydock:service", &[service]))
+        .filters(ec2_filter("tag:drydock:image", &[image]))
+        .filters(ec2_filter("state", &["available"]))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeImages", e))?;
+    Ok(out
+        .images()
+        .iter()
+        .max_by(|a, b| a.creation_date().cmp(&b.creation_date()))
+        .map(deployable))
+}

@@ -2,8 +2,11 @@
 //! with SDK types converted to the plain types of `domain` at this boundary and every
 //! SDK error turned into a `CloudError` that keeps the AWS code and request id.
 
+pub mod elb;
+pub mod groups;
 pub mod images;
 pub mod instances;
+pub mod lease;
 pub mod network;
 
 use std::fmt;

@@ -4,6 +4,7 @@
 pub mod bake;
 pub mod check;
 pub mod completions;
+pub mod deploy;
 pub mod render;
 
 use crate::cli::ImagePin;

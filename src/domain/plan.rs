@@ -394,10 +394,25 @@ pub fn plan_deploy(
         ]
     };
 
+    // A stray that was live (a run died between tagging the new release live and
+    // detaching the old one) becomes a standby; any other stray is retired.
+    let settle = |g: &ObservedGroup| {
+        if g.state == GroupState::Live
+            || live.and_then(|l| l.previous.as_deref()) == Some(g.name.as_str())
+        {
+            demote(svc, g, &elb_s, req.now)
+        } else {
+            retire(g)
+        }
+    };
+
     // Already live: nothing to roll.
     if let Some(l) = live.filter(|l| l.ami.as_deref() == Some(req.ami)) {
         for g in &strays {
-            steps.extend(retire(g));
+            steps.extend(settle(g));
+        }
+        if !strays.is_empty() {
+            steps.extend(trim(svc, snap, &[l.name.as_str()], None));
         }
         let healthy = snap.in_service(l);
         let message = format!(
@@ -583,7 +598,7 @@ pub fn plan_deploy(
     }
     for g in &strays {
         if Some(g.name.as_str()) != target.map(|t| t.name.as_str()) {
-            steps.extend(retire(g));
+            steps.extend(settle(g));
         }
     }
     steps.extend(trim(

@@ -36,3 +36,21 @@ pub(crate) fn render<T: Serialize>(
 
 #[cfg(test)]
 mod tests;
+
+const RUNTIME: &str = include_str!("templates/runtime.sh.hbs");
+
+/// The launch template's user data: the release's runtime settings, written to
+/// /etc/drydock/runtime.env at boot. `env` holds validated names and values only.
+pub fn runtime_user_data(release: &str, env: &[(String, String)]) -> Result<String, RenderError> {
+    #[derive(Serialize)]
+    struct Ctx<'a> {
+        release: &'a str,
+        lines: Vec<String>,
+    }
+    let lines = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    render(
+        "built-in runtime user data",
+        RUNTIME,
+        &Ctx { release, lines },
+    )
+}

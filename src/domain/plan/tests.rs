@@ -371,3 +371,21 @@ fn release_numbers_run_out_at_999() {
         Err(PlanError::NumbersExhausted("www-prod".into()))
     );
 }
+
+#[test]
+fn a_crash_after_the_switch_is_finished_by_the_next_run() {
+    // v002 was tagged live, then the run died before v001 left the ELB.
+    let mut new = group(2, "ami-b", GroupState::Live, 2, true);
+    new.previous = Some("www-prod-v001".into());
+    let snap = snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true), new]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    assert_eq!(p.outcome, Outcome::Unchanged);
+    assert_eq!(
+        lines(&p),
+        [
+            "detach www-prod-v001 from ELB www-prod",
+            "suspend the scaling processes of www-prod-v001 (warm standby)",
+            "tag www-prod-v001 drydock:state=standby drydock:expires-at=1003600",
+        ]
+    );
+}

@@ -1,0 +1,193 @@
+//! Classic ELBs: one per service and environment, created if absent, never deleted.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_elasticloadbalancing::types::{
+    ConnectionDraining, CrossZoneLoadBalancing, HealthCheck, Listener, LoadBalancerAttributes, Tag,
+};
+
+use super::{aws_error, Cloud, CloudError, CloudResult};
+use crate::domain::cluster::{InstanceHealth, ObservedElb};
+
+fn build_err(op: &'static str, e: impl std::fmt::Display) -> CloudError {
+    CloudError::other(op, format!("cannot build the request: {e}"))
+}
+
+/// Every classic ELB of the region, by name (one paginated call for all services).
+pub async fn describe_all(cloud: &Cloud) -> CloudResult<BTreeMap<String, ObservedElb>> {
+    let mut out = BTreeMap::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = cloud
+            .elb
+            .describe_load_balancers()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeLoadBalancers", e))?;
+        for d in page.load_balancer_descriptions() {
+            let name = d.load_balancer_name().unwrap_or_default().to_owned();
+            out.insert(
+                name.clone(),
+                ObservedElb {
+                    name,
+                    dns: d.dns_name().unwrap_or_default().to_ascii_lowercase(),
+                    health_target: d
+                        .health_check()
+                        .map(|h| h.target().to_owned())
+                        .unwrap_or_default(),
+                },
+            );
+        }
+        marker = page.next_marker().map(str::to_owned);
+        if marker.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// One ELB, or None if it does not exist.
+pub async fn describe_one(cloud: &Cloud, name: &str) -> CloudResult<Option<ObservedElb>> {
+    match cloud
+        .elb
+        .describe_load_balancers()
+        .load_balancer_names(name)
+        .send()
+        .await
+    {
+        Ok(page) => Ok(page
+            .load_balancer_descriptions()
+            .first()
+            .map(|d| ObservedElb {
+                name: d.load_balancer_name().unwrap_or_default().to_owned(),
+                dns: d.dns_name().unwrap_or_default().to_ascii_lowercase(),
+                health_target: d
+                    .health_check()
+                    .map(|h| h.target().to_owned())
+                    .unwrap_or_default(),
+            })),
+        Err(e) => {
+            let e = aws_error("DescribeLoadBalancers", e);
+            if e.is("LoadBalancerNotFound") {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Health checks: every 10 s, 5 s timeout, 2 to become healthy, 3 to become unhealthy.
+fn health_check(target: &str) -> CloudResult<HealthCheck> {
+    HealthCheck::builder()
+        .target(target)
+        .interval(10)
+        .timeout(5)
+        .healthy_threshold(2)
+        .unhealthy_threshold(3)
+        .build()
+        .map_err(|e| build_err("ConfigureHealthCheck", e))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn create(
+    cloud: &Cloud,
+    name: &str,
+    port: u16,
+    protocol: &str,
+    instance_port: u16,
+    target: &str,
+    subnets: &[String],
+    security_groups: &[String],
+    tags: &[(String, String)],
+) -> CloudResult<()> {
+    let listener = Listener::builder()
+        .protocol(protocol)
+        .load_balancer_port(port as i32)
+        .instance_protocol(protocol)
+        .instance_port(instance_port as i32)
+        .build()
+        .map_err(|e| build_err("CreateLoadBalancer", e))?;
+    let mut req = cloud
+        .elb
+        .create_load_balancer()
+        .load_balancer_name(name)
+        .listeners(listener)
+        .set_subnets(Some(subnets.to_vec()))
+        .set_security_groups(Some(security_groups.to_vec()));
+    for (k, v) in tags {
+        req = req.tags(
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| build_err("CreateLoadBalancer", e))?,
+        );
+    }
+    req.send()
+        .await
+        .map_err(|e| aws_error("CreateLoadBalancer", e))?;
+    set_health_check(cloud, name, target).await?;
+    // Cross-zone balancing and 30 s of connection draining, so that detaching the old
+    // release lets in-flight requests finish.
+    cloud
+        .elb
+        .modify_load_balancer_attributes()
+        .load_balancer_name(name)
+        .load_balancer_attributes(
+            LoadBalancerAttributes::builder()
+                .cross_zone_load_balancing(CrossZoneLoadBalancing::builder().enabled(true).build())
+                .connection_draining(
+                    ConnectionDraining::builder()
+                        .enabled(true)
+                        .timeout(30)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error("ModifyLoadBalancerAttributes", e))?;
+    Ok(())
+}
+
+pub async fn set_health_check(cloud: &Cloud, name: &str, target: &str) -> CloudResult<()> {
+    cloud
+        .elb
+        .configure_health_check()
+        .load_balancer_name(name)
+        .health_check(health_check(target)?)
+        .send()
+        .await
+        .map_err(|e| aws_error("ConfigureHealthCheck", e))?;
+    Ok(())
+}
+
+/// ELB health of every instance registered with `name`.
+pub async fn instance_health(
+    cloud: &Cloud,
+    name: &str,
+) -> CloudResult<BTreeMap<String, InstanceHealth>> {
+    let out = cloud
+        .elb
+        .describe_instance_health()
+        .load_balancer_name(name)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeInstanceHealth", e))?;
+    Ok(out
+        .instance_states()
+        .iter()
+        .map(|s| {
+            let state = s.state().unwrap_or("Unknown").to_owned();
+            (
+                s.instance_id().unwrap_or_default().to_owned(),
+                InstanceHealth {
+                    in_service: state == "InService",
+                    state,
+                    description: s.description().unwrap_or_default().to_owned(),
+                },
+            )
+        })
+        .collect())
+}

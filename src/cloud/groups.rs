@@ -1,0 +1,499 @@
+//! Release groups (Auto Scaling groups) and their launch templates.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_autoscaling::types::{
+    Filter as AsgFilter, LaunchTemplateSpecification, LifecycleState, Tag as AsgTag,
+};
+use aws_sdk_ec2::types::{
+    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
+    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType,
+    TagSpecification, VolumeType,
+};
+
+use super::{aws_error, ec2_filter, ec2_tag, Cloud, CloudResult};
+use crate::domain::cluster::{GroupState, ObservedGroup};
+use crate::domain::plan::{GroupSpec, LaunchTemplateSpec};
+use crate::domain::ClusterName;
+
+fn parse_i64(v: Option<&String>) -> Option<i64> {
+    v.and_then(|s| s.parse().ok())
+}
+
+/// Every release group of an environment, by cluster (one paginated call for all).
+pub async fn describe_env(
+    cloud: &Cloud,
+    env: &str,
+) -> CloudResult<BTreeMap<String, Vec<(String, ObservedGroupRaw)>>> {
+    describe_tagged(cloud, "drydock:env", env).await
+}
+
+/// The release groups of one cluster.
+pub async fn describe_cluster(
+    cloud: &Cloud,
+    cluster: &ClusterName,
+    elb: &str,
+) -> CloudResult<Vec<ObservedGroup>> {
+    let by = describe_tagged(cloud, "drydock:cluster", cluster.as_str()).await?;
+    let mut out: Vec<ObservedGroup> = by
+        .get(cluster.as_str())
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, g)| g.observe(cluster, elb))
+        .collect();
+    out.sort_by_key(|g| g.number);
+    Ok(out)
+}
+
+async fn describe_tagged(
+    cloud: &Cloud,
+    key: &str,
+    value: &str,
+) -> CloudResult<BTreeMap<String, Vec<(String, ObservedGroupRaw)>>> {
+    let mut out: BTreeMap<String, Vec<(String, ObservedGroupRaw)>> = BTreeMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = cloud
+            .asg
+            .describe_auto_scaling_groups()
+            .filters(
+                AsgFilter::builder()
+                    .name(format!("tag:{key}"))
+                    .values(value)
+                    .build(),
+            )
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
+        for g in page.auto_scaling_groups() {
+            let tags: BTreeMap<String, String> = g
+                .tags()
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t.key()?.to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect();
+            let Some(cluster) = tags.get("drydock:cluster").cloned() else {
+                continue;
+            };
+            let raw = ObservedGroupRaw {
+                name: g.auto_scaling_group_name().unwrap_or_default().to_owned(),
+                min: g.min_size().unwrap_or(0).max(0) as u32,
+                desired: g.desired_capacity().unwrap_or(0).max(0) as u32,
+                max: g.max_size().unwrap_or(0).max(0) as u32,
+                instances: g
+                    .instances()
+                    .iter()
+                    .filter(|i| {
+                        !matches!(
+                            i.lifecycle_state(),
+                            Some(
+                                LifecycleState::Terminating
+                                    | LifecycleState::TerminatingWait
+                                    | LifecycleState::TerminatingProceed
+                                    | LifecycleState::Terminated
+                            )
+                        )
+                    })
+                    .filter_map(|i| i.instance_id().map(str::to_owned))
+                    .collect(),
+                load_balancers: g.load_balancer_names().to_vec(),
+                suspended: !g.suspended_processes().is_empty(),
+                launch_template: g
+                    .launch_template()
+                    .and_then(|t| t.launch_template_name())
+                    .map(str::to_owned),
+                tags,
+            };
+            out.entry(cluster)
+                .or_default()
+                .push((raw.name.clone(), raw));
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// A group as described, before it is matched to its cluster's ELB and name grammar.
+#[derive(Clone, Debug)]
+pub struct ObservedGroupRaw {
+    pub name: String,
+    pub min: u32,
+    pub desired: u32,
+    pub max: u32,
+    pub instances: Vec<String>,
+    pub load_balancers: Vec<String>,
+    pub suspended: bool,
+    pub launch_template: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ObservedGroupRaw {
+    /// The group as a release of `cluster` behind `elb`; None if its name is not `<cluster>-vNNN`.
+    pub fn observe(&self, cluster: &ClusterName, elb: &str) -> Option<ObservedGroup> {
+        let release = cluster.parse_release(&self.name)?;
+        Some(ObservedGroup {
+            name: self.name.clone(),
+            number: release.number,
+            ami: self.tags.get("drydock:ami").cloned(),
+            image: self.tags.get("drydock:image").cloned(),
+            state: GroupState::parse(self.tags.get("drydock:state").map(String::as_str)),
+            min: self.min,
+            desired: self.desired,
+            max: self.max,
+            instances: self.instances.clone(),
+            attached: self.load_balancers.iter().any(|l| l == elb),
+            suspended: self.suspended,
+            expires_at: parse_i64(self.tags.get("drydock:expires-at")),
+            deployed_at: parse_i64(self.tags.get("drydock:deployed-at")),
+            deployed_by: self.tags.get("drydock:deployed-by").cloned(),
+            previous: self.tags.get("drydock:previous").cloned(),
+            launch_template: self.launch_template.clone(),
+        })
+    }
+}
+
+/// Release launch templates of one cluster: number → AMI tag.
+pub async fn cluster_launch_templates(
+    cloud: &Cloud,
+    cluster: &ClusterName,
+) -> CloudResult<BTreeMap<u16, Option<String>>> {
+    let by = launch_templates_tagged(cloud, "drydock:cluster", cluster.as_str()).await?;
+    Ok(by
+        .get(cluster.as_str())
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, ami)| cluster.parse_release(name).map(|r| (r.number, ami.clone())))
+        .collect())
+}
+
+/// Release launch templates of an environment as (name, ami tag), by cluster.
+pub async fn launch_templates(
+    cloud: &Cloud,
+    env: &str,
+) -> CloudResult<BTreeMap<String, Vec<(String, Option<String>)>>> {
+    launch_templates_tagged(cloud, "drydock:env", env).await
+}
+
+async fn launch_templates_tagged(
+    cloud: &Cloud,
+    key: &str,
+    value: &str,
+) -> CloudResult<BTreeMap<String, Vec<(String, Option<String>)>>> {
+    let mut out: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = cloud
+            .ec2
+            .describe_launch_templates()
+            .filters(ec2_filter(&format!("tag:{key}"), &[value]))
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeLaunchTemplates", e))?;
+        for t in page.launch_templates() {
+            let tag = |k: &str| {
+                t.tags()
+                    .iter()
+                    .find(|x| x.key() == Some(k))
+                    .and_then(|x| x.value())
+                    .map(str::to_owned)
+            };
+            if let (Some(cluster), Some(name)) = (tag("drydock:cluster"), t.launch_template_name())
+            {
+                out.entry(cluster)
+                    .or_default()
+                    .push((name.to_owned(), tag("drydock:ami")));
+            }
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// One launch template per release: IMDSv2 required, encrypted gp3 root, the runtime
+/// user data, tags propagated to instances and volumes.
+pub async fn create_launch_template(
+    cloud: &Cloud,
+    t: &LaunchTemplateSpec,
+    user_data: &str,
+    client_token: &str,
+) -> CloudResult<()> {
+    let mut inst_tags =
+        LaunchTemplateTagSpecificationRequest::builder().resource_type(ResourceType::Instance);
+    let mut vol_tags =
+        LaunchTemplateTagSpecificationRequest::builder().resource_type(ResourceType::Volume);
+    let mut lt_tags = TagSpecification::builder().resource_type(ResourceType::LaunchTemplate);
+    for (k, v) in &t.tags {
+        inst_tags = inst_tags.tags(ec2_tag(k, v));
+        vol_tags = vol_tags.tags(ec2_tag(k, v));
+        lt_tags = lt_tags.tags(ec2_tag(k, v));
+    }
+    let mut data = RequestLaunchTemplateData::builder()
+        .image_id(&t.ami)
+        .instance_type(aws_sdk_ec2::types::InstanceType::from(
+            t.instance_type.as_str(),
+        ))
+        .set_security_group_ids(Some(t.security_groups.clone()))
+        .user_data(aws_smithy_types::base64::encode(user_data))
+        .metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .http_tokens(LaunchTemplateHttpTokensState::Required)
+                .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+                .http_put_response_hop_limit(2)
+                .build(),
+        )
+        .block_device_mappings(
+            LaunchTemplateBlockDeviceMappingRequest::builder()
+                .device_name(&t.root_device)
+                .ebs(
+                    LaunchTemplateEbsBlockDeviceRequest::builder()
+                        .encrypted(true)
+                        .volume_size(t.volume_size_gib as i32)
+                        .volume_type(VolumeType::Gp3)
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .tag_specifications(inst_tags.build())
+        .tag_specifications(vol_tags.build());
+    if let Some(p) = &t.instance_profile {
+        data = data.iam_instance_profile(
+            LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                .name(p)
+                .build(),
+        );
+    }
+    match cloud
+        .ec2
+        .create_launch_template()
+        .launch_template_name(&t.name)
+        .launch_template_data(data.build())
+        .tag_specifications(lt_tags.build())
+        .client_token(client_token)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(aws_error("CreateLaunchTemplate", e)),
+    }
+}
+
+pub async fn delete_launch_template(cloud: &Cloud, name: &str) -> CloudResult<()> {
+    match cloud
+        .ec2
+        .delete_launch_template()
+        .launch_template_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = aws_error("DeleteLaunchTemplate", e);
+            // Gone already is what we wanted (a rerun after a crash).
+            if e.is("InvalidLaunchTemplateName.NotFoundException")
+                || e.is("InvalidLaunchTemplateId.NotFound")
+            {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+fn asg_tag(group: &str, k: &str, v: &str) -> AsgTag {
+    // Identity tags propagate to instances (for cost reports and `status`); state does not.
+    let propagate = matches!(
+        k,
+        "Name"
+            | "drydock:service"
+            | "drydock:env"
+            | "drydock:cluster"
+            | "drydock:release"
+            | "drydock:ami"
+            | "drydock:image"
+    );
+    AsgTag::builder()
+        .resource_id(group)
+        .resource_type("auto-scaling-group")
+        .key(k)
+        .value(v)
+        .propagate_at_launch(propagate)
+        .build()
+}
+
+/// CreateAutoScalingGroup: launch template version 1 (never $Latest), HealthCheckType ELB,
+/// attached to the service's ELB from the start.
+pub async fn create_group(cloud: &Cloud, g: &GroupSpec) -> CloudResult<()> {
+    let mut req = cloud
+        .asg
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(&g.name)
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .launch_template_name(&g.launch_template)
+                .version("1")
+                .build(),
+        )
+        .min_size(g.min as i32)
+        .max_size(g.max as i32)
+        .desired_capacity(g.desired as i32)
+        .vpc_zone_identifier(g.subnets.join(","))
+        .load_balancer_names(&g.elb)
+        .health_check_type("ELB")
+        .health_check_grace_period(g.grace_period_s as i32)
+        .termination_policies("OldestInstance");
+    for (k, v) in &g.tags {
+        req = req.tags(asg_tag(&g.name, k, v));
+    }
+    req.send()
+        .await
+        .map_err(|e| aws_error("CreateAutoScalingGroup", e))?;
+    Ok(())
+}
+
+pub async fn attach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
+    cloud
+        .asg
+        .attach_load_balancers()
+        .auto_scaling_group_name(group)
+        .load_balancer_names(elb)
+        .send()
+        .await
+        .map_err(|e| aws_error("AttachLoadBalancers", e))?;
+    Ok(())
+}
+
+pub async fn detach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
+    cloud
+        .asg
+        .detach_load_balancers()
+        .auto_scaling_group_name(group)
+        .load_balancer_names(elb)
+        .send()
+        .await
+        .map_err(|e| aws_error("DetachLoadBalancers", e))?;
+    Ok(())
+}
+
+pub async fn suspend(cloud: &Cloud, group: &str, processes: &[&str]) -> CloudResult<()> {
+    cloud
+        .asg
+        .suspend_processes()
+        .auto_scaling_group_name(group)
+        .set_scaling_processes(Some(processes.iter().map(|p| p.to_string()).collect()))
+        .send()
+        .await
+        .map_err(|e| aws_error("SuspendProcesses", e))?;
+    Ok(())
+}
+
+pub async fn resume(cloud: &Cloud, group: &str) -> CloudResult<()> {
+    cloud
+        .asg
+        .resume_processes()
+        .auto_scaling_group_name(group)
+        .send()
+        .await
+        .map_err(|e| aws_error("ResumeProcesses", e))?;
+    Ok(())
+}
+
+pub async fn scale(
+    cloud: &Cloud,
+    group: &str,
+    min: u32,
+    desired: u32,
+    max: u32,
+) -> CloudResult<()> {
+    cloud
+        .asg
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(group)
+        .min_size(min as i32)
+        .desired_capacity(desired as i32)
+        .max_size(max as i32)
+        .send()
+        .await
+        .map_err(|e| aws_error("UpdateAutoScalingGroup", e))?;
+    Ok(())
+}
+
+pub async fn tag(cloud: &Cloud, group: &str, tags: &[(String, String)]) -> CloudResult<()> {
+    let mut req = cloud.asg.create_or_update_tags();
+    for (k, v) in tags {
+        req = req.tags(asg_tag(group, k, v));
+    }
+    req.send()
+        .await
+        .map_err(|e| aws_error("CreateOrUpdateTags", e))?;
+    Ok(())
+}
+
+pub async fn delete_group(cloud: &Cloud, group: &str) -> CloudResult<()> {
+    match cloud
+        .asg
+        .delete_auto_scaling_group()
+        .auto_scaling_group_name(group)
+        .force_delete(true)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = aws_error("DeleteAutoScalingGroup", e);
+            if e.message.contains("not found")
+                || e.is("ValidationError") && e.message.contains("not found")
+            {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One group's instances and desired capacity, for waiting.
+pub async fn group_instances(
+    cloud: &Cloud,
+    group: &str,
+) -> CloudResult<Option<(u32, Vec<String>)>> {
+    let out = cloud
+        .asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
+    Ok(out.auto_scaling_groups().first().map(|g| {
+        let ids = g
+            .instances()
+            .iter()
+            .filter(|i| {
+                matches!(
+                    i.lifecycle_state(),
+                    Some(
+                        LifecycleState::InService
+                            | LifecycleState::Pending
+                            | LifecycleState::PendingWait
+                            | LifecycleState::PendingProceed
+                    )
+                )
+            })
+            .filter_map(|i| i.instance_id().map(str::to_owned))
+            .collect();
+        (g.desired_capacity().unwrap_or(0).max(0) as u32, ids)
+    }))
+}
