@@ -169,8 +169,7 @@ fn errors_in_json_mode_are_one_document_with_the_problems() {
 fn commands_not_built_yet_say_so_with_exit_2() {
     let tree = ExampleTree::new();
     for args in [
-        &["deploy", "www", "--env", "staging", "--image-tag", "1.0"][..],
-        &["promote", "www", "--from", "staging", "--to", "prod"],
+        &["promote", "www", "--from", "staging", "--to", "prod"][..],
         &["rollback", "www", "--env", "prod"],
         &["routes", "--env", "prod"],
         &["gc", "--env", "prod"],
