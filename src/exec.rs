@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cloud::watch::GroupWatch;
 use crate::cloud::{elb, groups, Cloud, CloudError};
 use crate::domain::plan::{Plan, Step, STANDBY_PROCESSES};
 use crate::error::Error;
@@ -15,6 +16,8 @@ pub struct Executor<'a> {
     pub cloud: &'a Cloud,
     pub out: &'a Reporter,
     pub interrupt: &'a Interrupt,
+    /// Shared by every service of the command: one DescribeAutoScalingGroups per poll.
+    pub watch: &'a GroupWatch,
     pub poll: Duration,
     /// What the progress lines and errors start with, e.g. `deploy www to staging`.
     pub label: String,
@@ -184,10 +187,24 @@ impl Executor<'_> {
         count: u32,
         timeout_s: u64,
     ) -> Result<(), Error> {
+        let r = self.wait_loop(group, elb_name, count, timeout_s).await;
+        self.watch.forget(group).await;
+        r
+    }
+
+    async fn wait_loop(
+        &self,
+        group: &str,
+        elb_name: &str,
+        count: u32,
+        timeout_s: u64,
+    ) -> Result<(), Error> {
         let deadline = Instant::now() + Duration::from_secs(timeout_s);
         let mut last = None;
         loop {
-            let (ids, health) = match groups::group_instances(self.cloud, group)
+            let (ids, health) = match self
+                .watch
+                .instances(group, self.poll / 2)
                 .await
                 .map_err(|e| self.failed(e))?
             {

@@ -15,6 +15,7 @@ fn build_err(op: &'static str, e: impl std::fmt::Display) -> CloudError {
 
 /// Every classic ELB of the region, by name (one paginated call for all services).
 pub async fn describe_all(cloud: &Cloud) -> CloudResult<BTreeMap<String, ObservedElb>> {
+    cloud.pacer.take(super::pace::Api::ElbRead).await;
     let mut out = BTreeMap::new();
     let mut marker: Option<String> = None;
     loop {
@@ -48,6 +49,7 @@ pub async fn describe_all(cloud: &Cloud) -> CloudResult<BTreeMap<String, Observe
 
 /// One ELB, or None if it does not exist.
 pub async fn describe_one(cloud: &Cloud, name: &str) -> CloudResult<Option<ObservedElb>> {
+    cloud.pacer.take(super::pace::Api::ElbRead).await;
     match cloud
         .elb
         .describe_load_balancers()
@@ -101,6 +103,7 @@ pub async fn create(
     security_groups: &[String],
     tags: &[(String, String)],
 ) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::ElbWrite).await;
     let listener = Listener::builder()
         .protocol(protocol)
         .load_balancer_port(port as i32)
@@ -152,6 +155,7 @@ pub async fn create(
 }
 
 pub async fn set_health_check(cloud: &Cloud, name: &str, target: &str) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::ElbWrite).await;
     cloud
         .elb
         .configure_health_check()
@@ -168,6 +172,7 @@ pub async fn instance_health(
     cloud: &Cloud,
     name: &str,
 ) -> CloudResult<BTreeMap<String, InstanceHealth>> {
+    cloud.pacer.take(super::pace::Api::ElbRead).await;
     let out = cloud
         .elb
         .describe_instance_health()

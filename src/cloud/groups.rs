@@ -52,6 +52,7 @@ async fn describe_tagged(
     key: &str,
     value: &str,
 ) -> CloudResult<BTreeMap<String, Vec<(String, ObservedGroupRaw)>>> {
+    cloud.pacer.take(super::pace::Api::AsgRead).await;
     let mut out: BTreeMap<String, Vec<(String, ObservedGroupRaw)>> = BTreeMap::new();
     let mut token: Option<String> = None;
     loop {
@@ -188,6 +189,7 @@ async fn launch_templates_tagged(
     key: &str,
     value: &str,
 ) -> CloudResult<BTreeMap<String, Vec<(String, Option<String>)>>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let mut out: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();
     let mut token: Option<String> = None;
     loop {
@@ -229,6 +231,7 @@ pub async fn create_launch_template(
     user_data: &str,
     client_token: &str,
 ) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     let mut inst_tags =
         LaunchTemplateTagSpecificationRequest::builder().resource_type(ResourceType::Instance);
     let mut vol_tags =
@@ -291,6 +294,7 @@ pub async fn create_launch_template(
 }
 
 pub async fn delete_launch_template(cloud: &Cloud, name: &str) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     match cloud
         .ec2
         .delete_launch_template()
@@ -337,6 +341,7 @@ fn asg_tag(group: &str, k: &str, v: &str) -> AsgTag {
 /// CreateAutoScalingGroup: launch template version 1 (never $Latest), HealthCheckType ELB,
 /// attached to the service's ELB from the start.
 pub async fn create_group(cloud: &Cloud, g: &GroupSpec) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     let mut req = cloud
         .asg
         .create_auto_scaling_group()
@@ -365,6 +370,7 @@ pub async fn create_group(cloud: &Cloud, g: &GroupSpec) -> CloudResult<()> {
 }
 
 pub async fn attach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     cloud
         .asg
         .attach_load_balancers()
@@ -377,6 +383,7 @@ pub async fn attach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
 }
 
 pub async fn detach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     cloud
         .asg
         .detach_load_balancers()
@@ -389,6 +396,7 @@ pub async fn detach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
 }
 
 pub async fn suspend(cloud: &Cloud, group: &str, processes: &[&str]) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     cloud
         .asg
         .suspend_processes()
@@ -401,6 +409,7 @@ pub async fn suspend(cloud: &Cloud, group: &str, processes: &[&str]) -> CloudRes
 }
 
 pub async fn resume(cloud: &Cloud, group: &str) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     cloud
         .asg
         .resume_processes()
@@ -418,6 +427,7 @@ pub async fn scale(
     desired: u32,
     max: u32,
 ) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     cloud
         .asg
         .update_auto_scaling_group()
@@ -432,6 +442,7 @@ pub async fn scale(
 }
 
 pub async fn tag(cloud: &Cloud, group: &str, tags: &[(String, String)]) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     let mut req = cloud.asg.create_or_update_tags();
     for (k, v) in tags {
         req = req.tags(asg_tag(group, k, v));
@@ -443,6 +454,7 @@ pub async fn tag(cloud: &Cloud, group: &str, tags: &[(String, String)]) -> Cloud
 }
 
 pub async fn delete_group(cloud: &Cloud, group: &str) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     match cloud
         .asg
         .delete_auto_scaling_group()
@@ -470,6 +482,7 @@ pub async fn group_instances(
     cloud: &Cloud,
     group: &str,
 ) -> CloudResult<Option<(u32, Vec<String>)>> {
+    cloud.pacer.take(super::pace::Api::AsgRead).await;
     let out = cloud
         .asg
         .describe_auto_scaling_groups()

@@ -25,6 +25,7 @@ fn state(i: &Image) -> ImageState {
 /// The base AMI: by id, or the newest available image of `owner` whose name matches.
 /// `Ok(Err(what))` when there is none (a config problem, not a cloud failure).
 pub async fn resolve_base(cloud: &Cloud, base: &BaseAmi) -> CloudResult<Result<BaseImage, String>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let req = cloud.ec2.describe_images();
     let (req, what) = match base {
         BaseAmi::Id(id) => (req.image_ids(id), format!("base AMI {id}")),
@@ -63,6 +64,7 @@ pub async fn resolve_base(cloud: &Cloud, base: &BaseAmi) -> CloudResult<Result<B
 
 /// Our own AMI of this name, if any (names are unique per account and region).
 pub async fn find_by_name(cloud: &Cloud, name: &str) -> CloudResult<Option<ObservedImage>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let out = cloud
         .ec2
         .describe_images()
@@ -79,6 +81,7 @@ pub async fn find_by_name(cloud: &Cloud, name: &str) -> CloudResult<Option<Obser
 
 /// The state of one image and its snapshot ids.
 pub async fn describe(cloud: &Cloud, id: &str) -> CloudResult<Option<(ImageState, Vec<String>)>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let out = cloud.ec2.describe_images().image_ids(id).send().await;
     let out = match out {
         Ok(o) => o,
@@ -109,6 +112,7 @@ pub async fn create(
     description: &str,
     tags: &[(String, String)],
 ) -> CloudResult<String> {
+    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     let mut spec = TagSpecification::builder().resource_type(ResourceType::Image);
     for (k, v) in tags {
         spec = spec.tags(ec2_tag(k, v));
@@ -133,6 +137,7 @@ pub async fn tag(
     resources: &[String],
     tags: &[(String, String)],
 ) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     if resources.is_empty() {
         return Ok(());
     }
@@ -149,6 +154,7 @@ pub async fn tag(
 
 /// Deregisters an image and deletes its snapshots.
 pub async fn deregister(cloud: &Cloud, id: &str) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     let snaps = describe(cloud, id)
         .await?
         .map(|(_, s)| s)
@@ -199,6 +205,7 @@ fn deployable(i: &Image) -> DeployableImage {
 
 /// `--ami`: any available AMI (also one baked by Packer). Ok(None): no such image.
 pub async fn deployable_by_id(cloud: &Cloud, id: &str) -> CloudResult<Option<DeployableImage>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     match cloud.ec2.describe_images().image_ids(id).send().await {
         Ok(out) => Ok(out
             .images()
@@ -222,6 +229,7 @@ pub async fn baked_for(
     service: &str,
     image: &str,
 ) -> CloudResult<Option<DeployableImage>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let out = cloud
         .ec2
         .describe_images()

@@ -22,6 +22,7 @@ pub fn state(s: Option<&InstanceStateName>) -> InstanceState {
 
 /// Builders of one recipe (tagged `drydock:role=builder`, `drydock:recipe=<hash>`).
 pub async fn builders(cloud: &Cloud, recipe: &str) -> CloudResult<Vec<ObservedBuilder>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let out = cloud
         .ec2
         .describe_instances()
@@ -60,6 +61,7 @@ pub struct BuilderSpec<'a> {
 /// into `stopped` (the success signal), tagged at launch so that a crash right after the
 /// call still leaves a builder that the next run finds.
 pub async fn launch(cloud: &Cloud, s: &BuilderSpec<'_>) -> CloudResult<String> {
+    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     let mut tags = TagSpecification::builder().resource_type(ResourceType::Instance);
     let mut vol_tags = TagSpecification::builder().resource_type(ResourceType::Volume);
     for (k, v) in s.tags {
@@ -114,6 +116,7 @@ pub async fn launch(cloud: &Cloud, s: &BuilderSpec<'_>) -> CloudResult<String> {
 /// The state of one instance; None while EC2 does not know it yet (eventual consistency
 /// right after RunInstances) or any more.
 pub async fn instance_state(cloud: &Cloud, id: &str) -> CloudResult<Option<InstanceState>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     match cloud.ec2.describe_instances().instance_ids(id).send().await {
         Ok(out) => Ok(out
             .reservations()
@@ -133,6 +136,7 @@ pub async fn instance_state(cloud: &Cloud, id: &str) -> CloudResult<Option<Insta
 }
 
 pub async fn terminate(cloud: &Cloud, ids: &[String]) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     if ids.is_empty() {
         return Ok(());
     }
@@ -158,6 +162,7 @@ pub async fn terminate(cloud: &Cloud, ids: &[String]) -> CloudResult<()> {
 
 /// The last `lines` lines of the console output, for a timeout message.
 pub async fn console_tail(cloud: &Cloud, id: &str, lines: usize) -> Option<String> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let out = cloud
         .ec2
         .get_console_output()

@@ -37,6 +37,7 @@ fn clip(s: &str) -> String {
 }
 
 pub async fn observe(cloud: &Cloud, cluster: &str) -> CloudResult<Option<ObservedLease>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     match cloud
         .ec2
         .describe_launch_templates()
@@ -79,6 +80,7 @@ async fn create(
     operation: &str,
     now: i64,
 ) -> CloudResult<Option<LeaseHandle>> {
+    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     let name = lock_name(cluster);
     let tags = TagSpecification::builder()
         .resource_type(ResourceType::LaunchTemplate)
@@ -183,6 +185,7 @@ pub async fn acquire(
 }
 
 pub async fn renew(cloud: &Cloud, h: &LeaseHandle, now: i64) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     cloud
         .ec2
         .create_tags()
@@ -195,6 +198,7 @@ pub async fn renew(cloud: &Cloud, h: &LeaseHandle, now: i64) -> CloudResult<()> 
 }
 
 pub async fn release(cloud: &Cloud, h: &LeaseHandle) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     match cloud
         .ec2
         .delete_launch_template()

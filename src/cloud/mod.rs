@@ -8,6 +8,8 @@ pub mod images;
 pub mod instances;
 pub mod lease;
 pub mod network;
+pub mod pace;
+pub mod watch;
 
 use std::fmt;
 
@@ -23,6 +25,8 @@ pub struct Cloud {
     pub asg: aws_sdk_autoscaling::Client,
     pub elb: aws_sdk_elasticloadbalancing::Client,
     pub region: String,
+    /// Shared by every task of the process: the request budget is per account and region.
+    pub pacer: std::sync::Arc<pace::Pacer>,
 }
 
 impl Cloud {
@@ -42,6 +46,7 @@ impl Cloud {
             asg: aws_sdk_autoscaling::Client::new(&conf),
             elb: aws_sdk_elasticloadbalancing::Client::new(&conf),
             region: region.to_owned(),
+            pacer: std::sync::Arc::new(pace::Pacer::default()),
         }
     }
 }

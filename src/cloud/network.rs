@@ -14,6 +14,7 @@ pub struct ResolvedNetwork {
 }
 
 pub async fn resolve(cloud: &Cloud, net: &Network) -> CloudResult<ResolvedNetwork> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let mut req = cloud.ec2.describe_vpcs();
     req = match &net.vpc {
         VpcRef::Default => req.filters(ec2_filter("isDefault", &["true"])),
@@ -89,6 +90,7 @@ pub async fn resolve(cloud: &Cloud, net: &Network) -> CloudResult<ResolvedNetwor
 
 /// Subnet refs in order; `default` expands to the VPC's default-for-AZ subnets.
 pub async fn subnets(cloud: &Cloud, vpc_id: &str, refs: &[SubnetRef]) -> CloudResult<Vec<String>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let mut ids = Vec::new();
     for r in refs {
         let mut req = cloud

@@ -15,6 +15,7 @@ use crate::cli::{Command, DeployArgs, Global};
 use crate::cloud::images::DeployableImage;
 use crate::cloud::lease::{self, Acquired};
 use crate::cloud::network::ResolvedNetwork;
+use crate::cloud::watch::GroupWatch;
 use crate::cloud::{elb, groups, images, network, Cloud, CloudError};
 use crate::config::{Environment, Tree};
 use crate::domain::cluster::ClusterSnapshot;
@@ -201,6 +202,8 @@ pub struct Rollout<'a> {
     pub dry_run: bool,
     pub operation: &'static str,
     pub ttl: Duration,
+    /// One DescribeAutoScalingGroups per poll for every service waiting.
+    pub watch: &'a GroupWatch,
 }
 
 /// Observes one cluster (after the lease is taken, so that the plan sees the truth).
@@ -368,6 +371,7 @@ impl Rollout<'_> {
                     cloud: self.cloud,
                     out: self.out,
                     interrupt: self.interrupt,
+                    watch: self.watch,
                     poll: super::bake::poll_interval(),
                     label: label.to_owned(),
                 };
@@ -465,7 +469,9 @@ pub async fn run(
     }
 
     // --- per service: lease → observe → plan → execute ---
+    let watch = GroupWatch::new(cloud.clone());
     let rollout = Rollout {
+        watch: &watch,
         cloud: &cloud,
         out,
         interrupt: &interrupt,

@@ -1,0 +1,98 @@
+//! Batched polling of release groups: every service waiting on its new group asks here,
+//! and one DescribeAutoScalingGroups (up to 50 names a call) answers for all of them per
+//! poll interval, instead of one call per service.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use aws_sdk_autoscaling::types::LifecycleState;
+
+use super::pace::Api;
+use super::{aws_error, Cloud, CloudResult};
+
+/// A group as a waiter needs it: desired capacity and its live instances.
+pub type GroupInstances = (u32, Vec<String>);
+
+#[derive(Default)]
+struct State {
+    wanted: BTreeSet<String>,
+    cache: BTreeMap<String, Option<GroupInstances>>,
+    at: Option<Instant>,
+}
+
+pub struct GroupWatch {
+    cloud: Cloud,
+    state: tokio::sync::Mutex<State>,
+}
+
+impl GroupWatch {
+    pub fn new(cloud: Cloud) -> Self {
+        Self {
+            cloud,
+            state: tokio::sync::Mutex::new(State::default()),
+        }
+    }
+
+    /// The group's instances, at most `fresh` old. Refreshes every wanted group at once.
+    pub async fn instances(
+        &self,
+        group: &str,
+        fresh: Duration,
+    ) -> CloudResult<Option<GroupInstances>> {
+        let mut st = self.state.lock().await;
+        st.wanted.insert(group.to_owned());
+        let stale = st.at.is_none_or(|t| t.elapsed() >= fresh) || !st.cache.contains_key(group);
+        if stale {
+            let names: Vec<String> = st.wanted.iter().cloned().collect();
+            let mut fresh_cache = BTreeMap::new();
+            for chunk in names.chunks(50) {
+                self.cloud.pacer.take(Api::AsgRead).await;
+                let out = self
+                    .cloud
+                    .asg
+                    .describe_auto_scaling_groups()
+                    .set_auto_scaling_group_names(Some(chunk.to_vec()))
+                    .max_records(100)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
+                for n in chunk {
+                    fresh_cache.insert(n.clone(), None);
+                }
+                for g in out.auto_scaling_groups() {
+                    let ids = g
+                        .instances()
+                        .iter()
+                        .filter(|i| {
+                            matches!(
+                                i.lifecycle_state(),
+                                Some(
+                                    LifecycleState::InService
+                                        | LifecycleState::Pending
+                                        | LifecycleState::PendingWait
+                                        | LifecycleState::PendingProceed
+                                )
+                            )
+                        })
+                        .filter_map(|i| i.instance_id().map(str::to_owned))
+                        .collect();
+                    let name = g.auto_scaling_group_name().unwrap_or_default().to_owned();
+                    fresh_cache.insert(
+                        name,
+                        Some((g.desired_capacity().unwrap_or(0).max(0) as u32, ids)),
+                    );
+                }
+            }
+            st.cache = fresh_cache;
+            st.at = Some(Instant::now());
+        }
+        Ok(st.cache.get(group).cloned().flatten())
+    }
+
+    /// The waiter of `group` is done: it is no longer described.
+    pub async fn forget(&self, group: &str) {
+        let mut st = self.state.lock().await;
+        st.wanted.remove(group);
+        st.cache.remove(group);
+    }
+}
