@@ -22,7 +22,11 @@ Control API (not recorded, JSON in and out):
     POST   /drydock-shim/unhealthy   {"amis": [...], "instances": [...], "description": "..."}
     GET    /drydock-shim/unhealthy   current unhealthy set
     DELETE /drydock-shim/unhealthy   clear the unhealthy set
-    POST   /moto-api/reset           (moto's own) also clears the recorder and unhealthy set
+    POST   /drydock-shim/hold        {"action": "CreateAutoScalingGroup"[, "after": "Action"]}
+    GET    /drydock-shim/hold        {"action", "after", "armed", "held": N}
+    DELETE /drydock-shim/hold        release: held requests answer 503, unprocessed
+    POST   /moto-api/reset           (moto's own) also clears the recorder, the unhealthy
+                                     set and the hold
 """
 
 from __future__ import annotations
@@ -110,6 +114,76 @@ class ShimState:
 
 
 STATE = ShimState()
+
+
+class Hold:
+    """Fault injection for crash tests: AWS requests with one Action block in the shim
+    *before* moto sees them, until the hold is released; they are then answered with
+    HTTP 503 and never processed, so a client killed while its request was held leaves
+    no trace of it.  Requests that arrive after the release are processed normally.
+
+    With ``after``, the hold arms only once a request with that Action has arrived
+    (that request itself passes): e.g. hold the first DescribeInstanceHealth that comes
+    after CreateAutoScalingGroup, letting earlier ones through.
+    """
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.action: str | None = None
+        self.after: str | None = None
+        self.armed = False
+        # Bumped by every release; a held request waits for its generation to end.
+        self.generation = 0
+        self.held = 0
+
+    def set(self, action: str, after: str | None) -> None:
+        with self.cond:
+            self.action = action
+            self.after = after
+            self.armed = after is None
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.cond:
+            return {
+                "action": self.action,
+                "after": self.after,
+                "armed": self.armed,
+                "held": self.held,
+            }
+
+    def check(self, action: str | None) -> bool:
+        """Blocks while ``action`` is held; True if the request was held (refuse it)."""
+        with self.cond:
+            if self.action is None:
+                return False
+            if not self.armed:
+                if action is not None and action == self.after:
+                    self.armed = True
+                return False
+            if action != self.action:
+                return False
+            generation = self.generation
+            self.held += 1
+            try:
+                while self.generation == generation:
+                    self.cond.wait()
+            finally:
+                self.held -= 1
+            return True
+
+    def release(self) -> int:
+        """Clears the hold and wakes every held request; returns how many were held."""
+        with self.cond:
+            released = self.held
+            self.action = None
+            self.after = None
+            self.armed = False
+            self.generation += 1
+            self.cond.notify_all()
+            return released
+
+
+HOLD = Hold()
 
 
 # --------------------------------------------------------------------------
@@ -427,8 +501,12 @@ class ShimApp:
         if path.startswith("/moto-api"):
             if method == "POST" and path.rstrip("/") == "/moto-api/reset":
                 STATE.reset()
+                HOLD.release()
         elif not path.startswith("/latest/"):  # instance metadata is not an API call
-            STATE.record(describe_request(environ))
+            entry = describe_request(environ)
+            STATE.record(entry)
+            if HOLD.check(entry["action"]):
+                return _held_response(start_response, entry["service"], entry["action"])
         return self.inner(environ, start_response)
 
     # -- control API -------------------------------------------------------
@@ -470,6 +548,23 @@ class ShimApp:
                     STATE.mark_unhealthy(amis, instances, description)
                     return _json(start_response, 200, STATE.unhealthy_snapshot())
                 return _json(start_response, 405, {"error": f"{method} not allowed"})
+            if route == "/hold":
+                if method == "GET":
+                    return _json(start_response, 200, HOLD.snapshot())
+                if method == "DELETE":
+                    released = HOLD.release()
+                    return _json(start_response, 200, {**HOLD.snapshot(), "released": released})
+                if method == "POST":
+                    body = _read_json(environ)
+                    action = body.get("action")
+                    after = body.get("after")
+                    if not isinstance(action, str) or not action:
+                        raise ValueError("action must be a non-empty string")
+                    if after is not None and (not isinstance(after, str) or not after):
+                        raise ValueError("after must be a non-empty string")
+                    HOLD.set(action, after)
+                    return _json(start_response, 200, HOLD.snapshot())
+                return _json(start_response, 405, {"error": f"{method} not allowed"})
         except ValueError as e:
             return _json(start_response, 400, {"error": str(e)})
         return _json(start_response, 404, {"error": f"no such endpoint: {method} {path}"})
@@ -498,6 +593,29 @@ def _str_list(body: dict[str, Any], key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{key} must be a list of strings")
     return value
+
+
+def _held_response(start_response: Any, service: str | None, action: str | None) -> list[bytes]:
+    """HTTP 503 in the service's query-protocol error shape (EC2's differs)."""
+    message = f"{action} was held by the drydock shim and not processed"
+    if service == "ec2":
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+            f"<Code>ServiceUnavailable</Code><Message>{message}</Message>"
+            "</Error></Errors><RequestID>drydock-shim-hold</RequestID></Response>"
+        )
+    else:
+        body = (
+            "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code>"
+            f"<Message>{message}</Message></Error>"
+            "<RequestId>drydock-shim-hold</RequestId></ErrorResponse>"
+        )
+    data = body.encode()
+    start_response(
+        "503 Service Unavailable",
+        [("Content-Type", "text/xml"), ("Content-Length", str(len(data)))],
+    )
+    return [data]
 
 
 def _json(start_response: Any, status: int, payload: Any) -> list[bytes]:
@@ -569,6 +687,7 @@ def main(argv: list[str] | None = None) -> int:
         if not thread.is_alive():
             log.error("server thread died")
             return 1
+    HOLD.release()  # held request threads answer and end
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)

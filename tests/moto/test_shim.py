@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -598,6 +599,147 @@ def test_recorder_raw_query_and_unknown_endpoint(shim: Server) -> None:
 
 
 # --------------------------------------------------------------------------
+# (e) hold: fault injection for crash tests (active on both servers)
+# --------------------------------------------------------------------------
+@pytest.fixture
+def no_hold(shim: Server) -> Iterator[None]:
+    shim.control("DELETE", "/drydock-shim/hold")
+    yield
+    shim.control("DELETE", "/drydock-shim/hold")
+
+
+def _no_retry_client(server: Server, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=server.url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def _in_thread(call: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = call()
+        except Exception as e:  # noqa: BLE001 - the test inspects it
+            outcome["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, outcome
+
+
+def _wait_held(server: Server, n: int, timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, state = server.control("GET", "/drydock-shim/hold")
+        assert status == 200
+        if state["held"] >= n:
+            return state
+        assert time.monotonic() < deadline, f"not {n} held within {timeout}s: {state}"
+        time.sleep(0.01)
+
+
+@pytest.mark.usefixtures("no_hold")
+def test_hold_blocks_then_refuses_without_processing(shim: Server) -> None:
+    aws = Aws(shim)
+    ec2 = _no_retry_client(shim, "ec2")
+    assert shim.control("GET", "/drydock-shim/hold") == (
+        200,
+        {"action": None, "after": None, "armed": False, "held": 0},
+    )
+    status, state = shim.control("POST", "/drydock-shim/hold", {"action": "CreateLaunchTemplate"})
+    assert status == 200 and state == {
+        "action": "CreateLaunchTemplate",
+        "after": None,
+        "armed": True,
+        "held": 0,
+    }
+    shim.control("DELETE", "/drydock-shim/requests")
+    name = aws.name("held")
+    thread, outcome = _in_thread(
+        lambda: ec2.create_launch_template(
+            LaunchTemplateName=name,
+            LaunchTemplateData={"ImageId": aws.amis[0], "InstanceType": "t3.micro"},
+        )
+    )
+    assert _wait_held(shim, 1)["held"] == 1
+    assert thread.is_alive() and not outcome
+    # Other requests go through meanwhile; the held one is recorded but not processed.
+    found = aws.ec2.describe_launch_templates(
+        Filters=[{"Name": "launch-template-name", "Values": [name]}]
+    )["LaunchTemplates"]
+    assert found == []
+    recorded = [r["action"] for r in shim.control("GET", "/drydock-shim/requests")[1]]
+    assert recorded[0] == "CreateLaunchTemplate"
+
+    status, state = shim.control("DELETE", "/drydock-shim/hold")
+    assert status == 200 and state["released"] == 1 and state["action"] is None
+    thread.join(10)
+    assert not thread.is_alive()
+    err = outcome.get("error")
+    assert isinstance(err, ClientError), outcome
+    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert err.response["Error"]["Code"] == "ServiceUnavailable"
+    found = aws.ec2.describe_launch_templates(
+        Filters=[{"Name": "launch-template-name", "Values": [name]}]
+    )["LaunchTemplates"]
+    assert found == [], "a held request is never processed"
+
+    # After the release the same request is processed normally.
+    ec2.create_launch_template(
+        LaunchTemplateName=name,
+        LaunchTemplateData={"ImageId": aws.amis[0], "InstanceType": "t3.micro"},
+    )
+    found = aws.ec2.describe_launch_templates(
+        Filters=[{"Name": "launch-template-name", "Values": [name]}]
+    )["LaunchTemplates"]
+    assert [t["LaunchTemplateName"] for t in found] == [name]
+
+
+@pytest.mark.usefixtures("no_hold")
+def test_hold_after_arms_on_another_action(shim: Server) -> None:
+    aws = Aws(shim)
+    lb = aws.load_balancer()
+    asg = _no_retry_client(shim, "autoscaling")
+    status, state = shim.control(
+        "POST",
+        "/drydock-shim/hold",
+        {"action": "DescribeAutoScalingGroups", "after": "CreateAutoScalingGroup"},
+    )
+    assert status == 200 and state["armed"] is False
+    # Before the arming action: not held.
+    asg.describe_auto_scaling_groups()
+    lt = aws.launch_template(aws.amis[0])
+    group = aws.create_group("armed", lt, 1, [lb])  # arms the hold, and is processed
+    assert shim.control("GET", "/drydock-shim/hold")[1]["armed"] is True
+    # ELB calls are not held.
+    assert len(aws.health(lb)) == 1
+    thread, outcome = _in_thread(
+        lambda: asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])
+    )
+    _wait_held(shim, 1)
+    shim.control("DELETE", "/drydock-shim/hold")
+    thread.join(10)
+    assert isinstance(outcome.get("error"), ClientError), outcome
+    assert outcome["error"].response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert len(aws.group_instances(group)) == 1
+
+
+@pytest.mark.usefixtures("no_hold")
+def test_hold_bad_bodies(shim: Server) -> None:
+    for body in ({}, {"action": ""}, {"action": 3}, {"action": "X", "after": ["Y"]}):
+        status, _ = shim.control("POST", "/drydock-shim/hold", body)
+        assert status == 400, body
+    assert shim.control("PUT", "/drydock-shim/hold")[0] == 405
+    assert shim.control("GET", "/drydock-shim/hold")[1]["action"] is None
+
+
+# --------------------------------------------------------------------------
 # /moto-api/reset clears the shim's state too
 # --------------------------------------------------------------------------
 def test_moto_reset_clears_shim_state() -> None:
@@ -607,10 +749,21 @@ def test_moto_reset_clears_shim_state() -> None:
         lb = aws.load_balancer()
         assert server.control("POST", "/drydock-shim/unhealthy", {"instances": ["i-1"]})[0] == 200
         assert server.control("GET", "/drydock-shim/requests")[1]
+        assert server.control("POST", "/drydock-shim/hold", {"action": "DescribeRegions"})[0] == 200
+        thread, outcome = _in_thread(_no_retry_client(server, "ec2").describe_regions)
+        _wait_held(server, 1)
 
         req = urllib.request.Request(server.url + "/moto-api/reset", data=b"", method="POST")
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert resp.status == 200
+        thread.join(10)
+        assert isinstance(outcome.get("error"), ClientError), outcome
+        assert server.control("GET", "/drydock-shim/hold")[1] == {
+            "action": None,
+            "after": None,
+            "armed": False,
+            "held": 0,
+        }
 
         assert server.control("GET", "/drydock-shim/requests") == (200, [])
         assert server.control("GET", "/drydock-shim/unhealthy") == (

@@ -31,7 +31,17 @@ done
 step "drydock bake www --image-tag 1.4.2 --env staging, again: the same recipe is reused"
 $drydock --output json bake www --image-tag 1.4.2 --env staging
 
-step "deploy / promote / rollback / status / history / routes / gc: not built yet in this version"
+step "drydock deploy --all --env staging --image-tag 1.4.2: the first release of every service"
+$drydock deploy --all --env staging --image-tag 1.4.2
+
+step "a new www build: bake 1.4.3, then a blue/green deploy (v002 serves before v001 leaves the ELB)"
+$drydock -q bake www --image-tag 1.4.3 --env staging
+$drydock deploy www --env staging --image-tag 1.4.3
+
+step "the same deploy again: nothing to do"
+$drydock --output json deploy www --env staging --image-tag 1.4.3
+
+step "promote / rollback / status / history / routes / gc: not built yet in this version"
 set +e
-$drydock deploy www --env staging --image-tag 1.4.2
+$drydock promote www --from staging --to prod
 echo "(exit $?: see README, Status)" >&2
