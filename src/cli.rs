@@ -22,13 +22,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// The config tree (amis/, environments/, upstart/, systemd/, nginx/)
-    #[arg(
-        short = 'C',
-        long = "config-dir",
-        global = true,
-        default_value = ".",
-        value_name = "DIR"
-    )]
+    #[arg(short = 'C', long = "config-dir", global = true, default_value = ".", value_name = "DIR")]
     pub config_dir: PathBuf,
     /// Results on stdout as text or as one JSON document
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
@@ -267,37 +261,14 @@ mod tests {
             "sha256:x"
         ])
         .is_err());
-        assert!(
-            Cli::try_parse_from(["drydock", "render", "init", "www", "--image-tag", "1"]).is_ok()
-        );
+        assert!(Cli::try_parse_from(["drydock", "render", "init", "www", "--image-tag", "1"]).is_ok());
     }
 
     #[test]
     fn deploy_needs_services_or_all() {
-        assert!(
-            Cli::try_parse_from(["drydock", "deploy", "--env", "staging", "--image-tag", "1"])
-                .is_err()
-        );
-        assert!(Cli::try_parse_from([
-            "drydock",
-            "deploy",
-            "--env",
-            "staging",
-            "--image-tag",
-            "1",
-            "--all"
-        ])
-        .is_ok());
-        assert!(Cli::try_parse_from([
-            "drydock",
-            "deploy",
-            "www",
-            "--env",
-            "staging",
-            "--ami",
-            "ami-12345678"
-        ])
-        .is_ok());
+        assert!(Cli::try_parse_from(["drydock", "deploy", "--env", "staging", "--image-tag", "1"]).is_err());
+        assert!(Cli::try_parse_from(["drydock", "deploy", "--env", "staging", "--image-tag", "1", "--all"]).is_ok());
+        assert!(Cli::try_parse_from(["drydock", "deploy", "www", "--env", "staging", "--ami", "ami-12345678"]).is_ok());
         assert!(Cli::try_parse_from(["drydock", "deploy", "www", "--env", "staging"]).is_err());
     }
 }

@@ -52,38 +52,27 @@ impl Executor<'_> {
         let mut switched = false;
         for step in &plan.steps {
             if let Err(e) = self.interrupt.check(&self.label) {
-                return Err(if switched {
-                    Stop::After(e)
-                } else {
-                    Stop::Before(e)
-                });
+                return Err(if switched { Stop::After(e) } else { Stop::Before(e) });
             }
             self.out.progress(&format!("{}: {step}", self.label));
             let r = match step {
-                Step::WaitInService {
-                    group,
-                    elb,
-                    count,
-                    timeout_s,
-                } => match self.wait_in_service(group, elb, *count, *timeout_s).await {
-                    Ok(()) => {
-                        switched = true;
-                        Ok(())
+                Step::WaitInService { group, elb, count, timeout_s } => {
+                    match self.wait_in_service(group, elb, *count, *timeout_s).await {
+                        Ok(()) => {
+                            switched = true;
+                            Ok(())
+                        }
+                        Err(e) => {
+                            // The new release never served: take it out, the old one keeps serving.
+                            let e = self.compensate(plan, e).await;
+                            return Err(Stop::Before(e));
+                        }
                     }
-                    Err(e) => {
-                        // The new release never served: take it out, the old one keeps serving.
-                        let e = self.compensate(plan, e).await;
-                        return Err(Stop::Before(e));
-                    }
-                },
+                }
                 other => self.apply(other).await,
             };
             if let Err(e) = r {
-                return Err(if switched {
-                    Stop::After(e)
-                } else {
-                    Stop::Before(e)
-                });
+                return Err(if switched { Stop::After(e) } else { Stop::Before(e) });
             }
         }
         Ok(())
@@ -109,28 +98,8 @@ impl Executor<'_> {
     async fn apply(&self, step: &Step) -> Result<(), Error> {
         let c = self.cloud;
         let r = match step {
-            Step::CreateElb {
-                elb,
-                port,
-                protocol,
-                instance_port,
-                health_check,
-                subnets,
-                security_groups,
-                tags,
-            } => {
-                elb::create(
-                    c,
-                    elb,
-                    *port,
-                    protocol,
-                    *instance_port,
-                    health_check,
-                    subnets,
-                    security_groups,
-                    tags,
-                )
-                .await
+            Step::CreateElb { elb, port, protocol, instance_port, health_check, subnets, security_groups, tags } => {
+                elb::create(c, elb, *port, protocol, *instance_port, health_check, subnets, security_groups, tags).await
             }
             Step::SetHealthCheck { elb, target } => elb::set_health_check(c, elb, target).await,
             Step::CreateLaunchTemplate(t) => {
@@ -139,15 +108,10 @@ impl Executor<'_> {
                 // A retried call of this release is idempotent.
                 let token = format!("drydock-{}-{}", t.name, t.ami);
                 match groups::create_launch_template(c, t, &user_data, &token).await {
-                    Err(e) if e.is("InvalidLaunchTemplateName.AlreadyExistsException") => {
-                        Err(CloudError::other(
-                            "CreateLaunchTemplate",
-                            format!(
-                                "{} exists already: another operation is creating this release",
-                                t.name
-                            ),
-                        ))
-                    }
+                    Err(e) if e.is("InvalidLaunchTemplateName.AlreadyExistsException") => Err(CloudError::other(
+                        "CreateLaunchTemplate",
+                        format!("{} exists already: another operation is creating this release", t.name),
+                    )),
                     r => r,
                 }
             }
@@ -167,12 +131,7 @@ impl Executor<'_> {
             Step::Detach { group, elb } => groups::detach(c, group, elb).await,
             Step::Suspend { group } => groups::suspend(c, group, &STANDBY_PROCESSES).await,
             Step::Resume { group } => groups::resume(c, group).await,
-            Step::ScaleTo {
-                group,
-                min,
-                desired,
-                max,
-            } => groups::scale(c, group, *min, *desired, *max).await,
+            Step::ScaleTo { group, min, desired, max } => groups::scale(c, group, *min, *desired, *max).await,
             Step::Tag { group, tags } => groups::tag(c, group, tags).await,
             Step::DeleteGroup { group } => groups::delete_group(c, group).await,
         };
@@ -180,40 +139,18 @@ impl Executor<'_> {
     }
 
     /// Until every instance of `group` (and `count` of them) is InService in `elb`.
-    async fn wait_in_service(
-        &self,
-        group: &str,
-        elb_name: &str,
-        count: u32,
-        timeout_s: u64,
-    ) -> Result<(), Error> {
+    async fn wait_in_service(&self, group: &str, elb_name: &str, count: u32, timeout_s: u64) -> Result<(), Error> {
         let r = self.wait_loop(group, elb_name, count, timeout_s).await;
         self.watch.forget(group).await;
         r
     }
 
-    async fn wait_loop(
-        &self,
-        group: &str,
-        elb_name: &str,
-        count: u32,
-        timeout_s: u64,
-    ) -> Result<(), Error> {
+    async fn wait_loop(&self, group: &str, elb_name: &str, count: u32, timeout_s: u64) -> Result<(), Error> {
         let deadline = Instant::now() + Duration::from_secs(timeout_s);
         let mut last = None;
         loop {
-            let (ids, health) = match self
-                .watch
-                .instances(group, self.poll / 2)
-                .await
-                .map_err(|e| self.failed(e))?
-            {
-                Some((_, ids)) => (
-                    ids,
-                    elb::instance_health(self.cloud, elb_name)
-                        .await
-                        .map_err(|e| self.failed(e))?,
-                ),
+            let (ids, health) = match self.watch.instances(group, self.poll / 2).await.map_err(|e| self.failed(e))? {
+                Some((_, ids)) => (ids, elb::instance_health(self.cloud, elb_name).await.map_err(|e| self.failed(e))?),
                 None => {
                     return Err(Error::Failed(format!(
                         "{}: group {group} disappeared while waiting for it",
@@ -221,22 +158,13 @@ impl Executor<'_> {
                     )))
                 }
             };
-            let in_service = ids
-                .iter()
-                .filter(|i| health.get(*i).is_some_and(|h| h.in_service))
-                .count();
+            let in_service = ids.iter().filter(|i| health.get(*i).is_some_and(|h| h.in_service)).count();
             if ids.len() as u32 >= count && in_service as u32 >= count {
-                self.out.progress(&format!(
-                    "{}: all {count} instances of {group} are InService",
-                    self.label
-                ));
+                self.out.progress(&format!("{}: all {count} instances of {group} are InService", self.label));
                 return Ok(());
             }
             if last != Some(in_service) {
-                self.out.progress(&format!(
-                    "{}: {in_service}/{count} instances of {group} InService",
-                    self.label
-                ));
+                self.out.progress(&format!("{}: {in_service}/{count} instances of {group} InService", self.label));
                 last = Some(in_service);
             }
             if Instant::now() >= deadline {
@@ -265,13 +193,8 @@ impl Executor<'_> {
                 }
                 return Err(Error::Failed(msg));
             }
-            let nap = self
-                .poll
-                .min(deadline.saturating_duration_since(Instant::now()))
-                .max(Duration::from_millis(10));
-            self.interrupt
-                .sleep(nap, &format!("{}: waiting for {group}", self.label))
-                .await?;
+            let nap = self.poll.min(deadline.saturating_duration_since(Instant::now())).max(Duration::from_millis(10));
+            self.interrupt.sleep(nap, &format!("{}: waiting for {group}", self.label)).await?;
         }
     }
 }

@@ -96,14 +96,10 @@ mod tests {
         let i = Interrupt::default();
         assert!(i.check("x").is_ok());
         let j = i.clone();
-        let sleeper =
-            tokio::spawn(async move { j.sleep(Duration::from_secs(3600), "waiting").await });
+        let sleeper = tokio::spawn(async move { j.sleep(Duration::from_secs(3600), "waiting").await });
         tokio::task::yield_now().await;
         i.trigger("SIGTERM");
-        let r = tokio::time::timeout(Duration::from_secs(5), sleeper)
-            .await
-            .expect("woken")
-            .expect("joined");
+        let r = tokio::time::timeout(Duration::from_secs(5), sleeper).await.expect("woken").expect("joined");
         let msg = r.expect_err("interrupted").to_string();
         assert_eq!(msg, "waiting: interrupted by SIGTERM");
         assert_eq!(i.check("x").map_err(|e| e.exit_code()), Err(130));

@@ -51,16 +51,7 @@ pub async fn run(cli: Cli, out: &Reporter) -> Result<()> {
         Command::Man => commands::completions::man(),
         Command::Check(a) => commands::check::run(&load()?, a, out),
         Command::Render(RenderCommand::Init(a)) => commands::render::init(&load()?, a, out),
-        Command::Bake(a) => {
-            commands::bake::run(
-                &load()?,
-                &cli.global,
-                a,
-                out,
-                interrupt::Interrupt::install(),
-            )
-            .await
-        }
+        Command::Bake(a) => commands::bake::run(&load()?, &cli.global, a, out, interrupt::Interrupt::install()).await,
         Command::Deploy(a) => {
             let tree = load()?;
             let interrupt = interrupt::Interrupt::install();
@@ -83,12 +74,9 @@ fn validate_global(g: &cli::Global) -> Result<()> {
         domain::words::region(r).map_err(|m| Error::Usage(format!("--region: {m}")))?;
     }
     if let Some(u) = &g.endpoint_url {
-        let ok = (u.starts_with("http://") || u.starts_with("https://"))
-            && !u.contains(char::is_whitespace);
+        let ok = (u.starts_with("http://") || u.starts_with("https://")) && !u.contains(char::is_whitespace);
         if !ok {
-            return Err(Error::Usage(format!(
-                "--endpoint-url (or AWS_ENDPOINT_URL): {u:?} is not an http(s) URL"
-            )));
+            return Err(Error::Usage(format!("--endpoint-url (or AWS_ENDPOINT_URL): {u:?} is not an http(s) URL")));
         }
     }
     Ok(())

@@ -5,16 +5,9 @@ use drydock::output::Reporter;
 
 fn main() {
     let cli = Cli::parse();
-    let out = Reporter {
-        format: cli.global.output,
-        quiet: cli.global.quiet,
-        verbose: cli.global.verbose,
-    };
+    let out = Reporter { format: cli.global.output, quiet: cli.global.quiet, verbose: cli.global.verbose };
     let command = drydock::command_name(&cli.command);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("drydock: cannot start the async runtime: {e}");

@@ -61,11 +61,7 @@ impl Reporter {
         let _ = if err.is_terminal() {
             writeln!(err, "{msg}")
         } else {
-            writeln!(
-                err,
-                "{} {msg}",
-                humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-            )
+            writeln!(err, "{} {msg}", humantime::format_rfc3339_seconds(std::time::SystemTime::now()))
         };
     }
 

@@ -26,16 +26,9 @@ enum Mutation {
     /// Nothing: the example tree as it is (flag cases).
     None,
     /// Replace the one occurrence of `old` in `file`.
-    Replace {
-        file: &'static str,
-        old: &'static str,
-        new: String,
-    },
+    Replace { file: &'static str, old: &'static str, new: String },
     /// Copy a file of the tree to a new name.
-    Copy {
-        from: &'static str,
-        to: &'static str,
-    },
+    Copy { from: &'static str, to: &'static str },
     /// Write a new file.
     Write { file: &'static str, text: String },
     /// Remove a file or folder.
@@ -73,10 +66,7 @@ enum Expect {
         rule: &'static str,
     },
     /// A line of stderr that holds both the flag's name and the rule.
-    Flag {
-        flag: &'static str,
-        rule: &'static str,
-    },
+    Flag { flag: &'static str, rule: &'static str },
 }
 
 struct Case {
@@ -93,12 +83,7 @@ impl Case {
             name,
             mutation,
             args: DEPLOY.iter().map(|s| s.to_string()).collect(),
-            expect: Expect::Config {
-                file: None,
-                at: At::Replacement,
-                key: key.to_owned(),
-                rule,
-            },
+            expect: Expect::Config { file: None, at: At::Replacement, key: key.to_owned(), rule },
         }
     }
 
@@ -139,11 +124,7 @@ impl Case {
 }
 
 fn replace(file: &'static str, old: &'static str, new: impl Into<String>) -> Mutation {
-    Mutation::Replace {
-        file,
-        old,
-        new: new.into(),
-    }
+    Mutation::Replace { file, old, new: new.into() }
 }
 
 const WWW: &str = "amis/www.toml";
@@ -916,9 +897,7 @@ fn run_case(case: &Case) -> Result<(), String> {
         problems.push(format!("exit code {:?}, expected 2", r.code));
     }
     if connections != 0 {
-        problems.push(format!(
-            "made {connections} connection(s) to the stand-in for AWS, expected none"
-        ));
+        problems.push(format!("made {connections} connection(s) to the stand-in for AWS, expected none"));
     }
     if r.stderr.contains("not built yet") {
         problems.push("stderr says \"not built yet\": the bad input was not caught".into());
@@ -928,27 +907,17 @@ fn run_case(case: &Case) -> Result<(), String> {
     }
 
     match &case.expect {
-        Expect::Config {
-            file,
-            at,
-            key,
-            rule,
-        } => {
-            let file = file
-                .or(case.mutation.file())
-                .expect("a config case names its file");
+        Expect::Config { file, at, key, rule } => {
+            let file = file.or(case.mutation.file()).expect("a config case names its file");
             let line = match at {
                 At::NoLine => None,
-                At::Replacement => Some(
-                    edit.as_ref()
-                        .map(|e| e.line)
-                        .expect("At::Replacement needs a Replace mutation"),
-                ),
-                At::Needles(needles) => {
-                    Some(line_of(&tree.read(file), needles).ok_or_else(|| {
-                        format!("the mutated {file} does not contain {needles:?}")
-                    })?)
+                At::Replacement => {
+                    Some(edit.as_ref().map(|e| e.line).expect("At::Replacement needs a Replace mutation"))
                 }
+                At::Needles(needles) => Some(
+                    line_of(&tree.read(file), needles)
+                        .ok_or_else(|| format!("the mutated {file} does not contain {needles:?}"))?,
+                ),
             };
             let mut prefix = file.to_owned();
             if let Some(l) = line {
@@ -958,24 +927,15 @@ fn run_case(case: &Case) -> Result<(), String> {
             if !key.is_empty() {
                 write!(prefix, "{key}: ").expect("write to String");
             }
-            let found = reports(&r.stderr)
-                .iter()
-                .any(|rep| rep.find(&prefix).is_some_and(|i| rep[i..].contains(rule)));
+            let found = reports(&r.stderr).iter().any(|rep| rep.find(&prefix).is_some_and(|i| rep[i..].contains(rule)));
             if !found {
-                problems.push(format!(
-                    "stderr has no report starting {prefix:?} that states {rule:?}"
-                ));
+                problems.push(format!("stderr has no report starting {prefix:?} that states {rule:?}"));
             }
         }
         Expect::Flag { flag, rule } => {
-            let found = r
-                .stderr
-                .lines()
-                .any(|l| l.contains(flag) && l.contains(rule));
+            let found = r.stderr.lines().any(|l| l.contains(flag) && l.contains(rule));
             if !found {
-                problems.push(format!(
-                    "stderr has no line naming {flag:?} that states {rule:?}"
-                ));
+                problems.push(format!("stderr has no line naming {flag:?} that states {rule:?}"));
             }
         }
     }
@@ -1003,34 +963,14 @@ fn bad_input_exits_2_names_the_problem_and_makes_no_aws_request() {
 
     // Independent cases (each its own tree and listener): run them a few at a time.
     let results: Vec<(usize, Result<(), String>)> = std::thread::scope(|s| {
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .clamp(1, 8);
-        let chunks: Vec<Vec<(usize, &Case)>> = (0..workers)
-            .map(|w| {
-                cases
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| i % workers == w)
-                    .collect()
-            })
-            .collect();
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
+        let chunks: Vec<Vec<(usize, &Case)>> =
+            (0..workers).map(|w| cases.iter().enumerate().filter(|(i, _)| i % workers == w).collect()).collect();
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|chunk| {
-                s.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|(i, c)| (i, run_case(c)))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|chunk| s.spawn(move || chunk.into_iter().map(|(i, c)| (i, run_case(c))).collect::<Vec<_>>()))
             .collect();
-        let mut all: Vec<_> = handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a case thread panicked"))
-            .collect();
+        let mut all: Vec<_> = handles.into_iter().flat_map(|h| h.join().expect("a case thread panicked")).collect();
         all.sort_by_key(|(i, _)| *i);
         all
     });
@@ -1041,11 +981,7 @@ fn bad_input_exits_2_names_the_problem_and_makes_no_aws_request() {
             failures.push(format!("FAIL {}: {e}", cases[i].name));
         }
     }
-    eprintln!(
-        "{} of {} bad-input cases pass",
-        cases.len() - failures.len(),
-        cases.len()
-    );
+    eprintln!("{} of {} bad-input cases pass", cases.len() - failures.len(), cases.len());
     assert!(
         failures.is_empty(),
         "{} of {} bad-input cases failed:\n\n{}\n",
@@ -1072,21 +1008,12 @@ fn recording_listener_counts_connections() {
 #[test]
 fn the_example_tree_is_valid() {
     let tree = ExampleTree::new();
-    for args in [
-        &["check", "--no-nginx"][..],
-        &["render", "init", "www", "--image-tag", "1.0.0"][..],
-    ] {
+    for args in [&["check", "--no-nginx"][..], &["render", "init", "www", "--image-tag", "1.0.0"][..]] {
         let listener = RecordingListener::start();
         let mut cmd = drydock_recorded(&listener);
         cmd.arg("-C").arg(tree.path()).args(args);
         let r = run(&mut cmd, RUN_TIMEOUT);
-        assert_eq!(
-            r.code,
-            Some(0),
-            "drydock {}: stderr: {}",
-            args.join(" "),
-            r.stderr
-        );
+        assert_eq!(r.code, Some(0), "drydock {}: stderr: {}", args.join(" "), r.stderr);
         assert_eq!(listener.settle(), 0, "drydock {}", args.join(" "));
     }
 }
@@ -1099,11 +1026,7 @@ fn a_valid_bake_reaches_the_listener() {
     let tree = ExampleTree::new();
     let listener = RecordingListener::start();
     let mut cmd = drydock_recorded(&listener);
-    cmd.arg("-C")
-        .arg(tree.path())
-        .args(BAKE)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+    cmd.arg("-C").arg(tree.path()).args(BAKE).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().expect("spawn drydock bake");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut exited = None;

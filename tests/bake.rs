@@ -24,11 +24,7 @@ struct Background {
 
 impl Background {
     fn spawn(cmd: &mut Command) -> Self {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn drydock");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn drydock");
         let mut o = child.stdout.take().expect("stdout");
         let mut e = child.stderr.take().expect("stderr");
         let out = std::thread::spawn(move || {
@@ -79,10 +75,14 @@ impl Background {
 
 fn bake(moto: &Moto, tree: &ExampleTree, service: &str, tag: &str) -> Command {
     let mut cmd = drydock(&moto.url());
-    cmd.env("DRYDOCK_POLL_MS", "50")
-        .arg("-C")
-        .arg(tree.path())
-        .args(["bake", service, "--image-tag", tag, "--env", "staging"]);
+    cmd.env("DRYDOCK_POLL_MS", "50").arg("-C").arg(tree.path()).args([
+        "bake",
+        service,
+        "--image-tag",
+        tag,
+        "--env",
+        "staging",
+    ]);
     cmd
 }
 
@@ -93,12 +93,7 @@ fn filter(name: &str, v: &str) -> Filter {
 /// Builder instances as (id, state).
 fn builders(sdk: &Sdk) -> Vec<(String, InstanceStateName)> {
     let out = sdk
-        .block(
-            sdk.ec2
-                .describe_instances()
-                .filters(filter("tag:drydock:role", "builder"))
-                .send(),
-        )
+        .block(sdk.ec2.describe_instances().filters(filter("tag:drydock:role", "builder")).send())
         .expect("describe instances");
     out.reservations()
         .iter()
@@ -106,10 +101,7 @@ fn builders(sdk: &Sdk) -> Vec<(String, InstanceStateName)> {
         .map(|i| {
             (
                 i.instance_id().unwrap_or_default().to_owned(),
-                i.state()
-                    .and_then(|s| s.name())
-                    .cloned()
-                    .unwrap_or(InstanceStateName::Terminated),
+                i.state().and_then(|s| s.name()).cloned().unwrap_or(InstanceStateName::Terminated),
             )
         })
         .collect()
@@ -133,11 +125,7 @@ fn running_builder(sdk: &Sdk, bg: &mut Background) -> String {
             .reservations()
             .iter()
             .flat_map(|r| r.instances())
-            .find(|i| {
-                i.block_device_mappings()
-                    .iter()
-                    .any(|m| m.ebs().and_then(|e| e.volume_id()).is_some())
-            });
+            .find(|i| i.block_device_mappings().iter().any(|m| m.ebs().and_then(|e| e.volume_id()).is_some()));
         if let Some(i) = ready {
             return i.instance_id().unwrap_or_default().to_owned();
         }
@@ -159,25 +147,13 @@ fn user_data(sdk: &Sdk, id: &str) -> String {
                 .send(),
         )
         .expect("user data");
-    let b64 = out
-        .user_data()
-        .and_then(|v| v.value())
-        .expect("user data value");
+    let b64 = out.user_data().and_then(|v| v.value()).expect("user data value");
     String::from_utf8(aws_smithy_types::base64::decode(b64).expect("base64")).expect("utf-8")
 }
 
 fn bash_n(script: &str) -> Result<(), String> {
-    let mut c = Command::new("bash")
-        .arg("-n")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("bash");
-    c.stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("write");
+    let mut c = Command::new("bash").arg("-n").stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("bash");
+    c.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("write");
     let o = c.wait_with_output().expect("bash -n");
     if o.status.success() {
         Ok(())
@@ -190,34 +166,16 @@ fn bash_n(script: &str) -> Result<(), String> {
 fn check_guest(sdk: &Sdk, id: &str, image: &str, job_path: &str) {
     let ud = user_data(sdk, id);
     bash_n(&ud).expect("the bootstrap parses");
-    assert!(
-        ud.contains(&format!("\ndocker pull {image}\n")),
-        "pulls the pinned image"
-    );
-    assert!(
-        ud.contains(&format!("cat > {job_path} <<'DRYDOCK_EOF'")),
-        "installs the job at {job_path}"
-    );
-    assert!(
-        ud.contains(&format!(" {image} ")) || ud.contains(&format!(" {image}\n")),
-        "the job runs the pinned image"
-    );
+    assert!(ud.contains(&format!("\ndocker pull {image}\n")), "pulls the pinned image");
+    assert!(ud.contains(&format!("cat > {job_path} <<'DRYDOCK_EOF'")), "installs the job at {job_path}");
+    assert!(ud.contains(&format!(" {image} ")) || ud.contains(&format!(" {image}\n")), "the job runs the pinned image");
     assert!(!ud.contains(&format!("{WWW}:latest")));
-    assert!(
-        ud.trim_end().ends_with("shutdown -h now"),
-        "powers off at the end"
-    );
+    assert!(ud.trim_end().ends_with("shutdown -h now"), "powers off at the end");
     // IMDSv2 required (checked on the instance: RunInstances carries the options itself).
-    let out = sdk
-        .block(sdk.ec2.describe_instances().instance_ids(id).send())
-        .expect("describe");
+    let out = sdk.block(sdk.ec2.describe_instances().instance_ids(id).send()).expect("describe");
     let inst = out.reservations()[0].instances()[0].clone();
     let md = inst.metadata_options().expect("metadata options");
-    assert_eq!(
-        md.http_tokens().map(|t| t.as_str()),
-        Some("required"),
-        "IMDSv2 required"
-    );
+    assert_eq!(md.http_tokens().map(|t| t.as_str()), Some("required"), "IMDSv2 required");
     // The root volume is encrypted (moto applies RunInstances' block device mapping; its
     // CreateImage snapshot does not carry encryption, so the volume is where to look).
     let vol_ids: Vec<String> = inst
@@ -225,82 +183,44 @@ fn check_guest(sdk: &Sdk, id: &str, image: &str, job_path: &str) {
         .iter()
         .filter_map(|m| m.ebs().and_then(|e| e.volume_id()).map(str::to_owned))
         .collect();
-    let vols = sdk
-        .block(
-            sdk.ec2
-                .describe_volumes()
-                .set_volume_ids(Some(vol_ids))
-                .send(),
-        )
-        .expect("volumes");
+    let vols = sdk.block(sdk.ec2.describe_volumes().set_volume_ids(Some(vol_ids)).send()).expect("volumes");
     assert!(!vols.volumes().is_empty(), "the builder has a volume");
-    assert!(
-        vols.volumes().iter().all(|v| v.encrypted() == Some(true)),
-        "encrypted EBS: {:?}",
-        vols.volumes()
-    );
+    assert!(vols.volumes().iter().all(|v| v.encrypted() == Some(true)), "encrypted EBS: {:?}", vols.volumes());
     let tags: Vec<(String, String)> = inst
         .tags()
         .iter()
-        .map(|t| {
-            (
-                t.key().unwrap_or_default().to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            )
-        })
+        .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
         .collect();
     assert!(tags.contains(&("drydock:role".into(), "builder".into())));
-    assert!(tags
-        .iter()
-        .any(|(k, v)| k == "drydock:recipe" && v.len() == 64));
+    assert!(tags.iter().any(|(k, v)| k == "drydock:recipe" && v.len() == 64));
 }
 
 fn stop(sdk: &Sdk, id: &str) {
-    sdk.block(sdk.ec2.stop_instances().instance_ids(id).send())
-        .expect("stop");
+    sdk.block(sdk.ec2.stop_instances().instance_ids(id).send()).expect("stop");
 }
 
 fn terminate(sdk: &Sdk, id: &str) {
-    sdk.block(sdk.ec2.terminate_instances().instance_ids(id).send())
-        .expect("terminate");
+    sdk.block(sdk.ec2.terminate_instances().instance_ids(id).send()).expect("terminate");
 }
 
 fn our_images(sdk: &Sdk) -> Vec<aws_sdk_ec2::types::Image> {
-    sdk.block(sdk.ec2.describe_images().owners("self").send())
-        .expect("images")
-        .images()
-        .to_vec()
+    sdk.block(sdk.ec2.describe_images().owners("self").send()).expect("images").images().to_vec()
 }
 
 fn tag<'a>(i: &'a aws_sdk_ec2::types::Image, k: &str) -> Option<&'a str> {
-    i.tags()
-        .iter()
-        .find(|t| t.key() == Some(k))
-        .and_then(|t| t.value())
+    i.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value())
 }
 
 fn no_live_builder(sdk: &Sdk) {
     let live: Vec<_> = builders(sdk)
         .into_iter()
-        .filter(|(_, s)| {
-            !matches!(
-                s,
-                InstanceStateName::Terminated | InstanceStateName::ShuttingDown
-            )
-        })
+        .filter(|(_, s)| !matches!(s, InstanceStateName::Terminated | InstanceStateName::ShuttingDown))
         .collect();
     assert!(live.is_empty(), "builders left running: {live:?}");
 }
 
 /// Bakes `service` at `tag`, playing a guest that succeeds; returns the run.
-fn bake_ok(
-    moto: &Moto,
-    sdk: &Sdk,
-    tree: &ExampleTree,
-    service: &str,
-    tag: &str,
-    extra_env: &[(&str, &str)],
-) -> Run {
+fn bake_ok(moto: &Moto, sdk: &Sdk, tree: &ExampleTree, service: &str, tag: &str, extra_env: &[(&str, &str)]) -> Run {
     let mut cmd = bake(moto, tree, service, tag);
     for (k, v) in extra_env {
         cmd.env(k, v);
@@ -317,16 +237,10 @@ fn a_bake_gives_a_tagged_private_ami_and_terminates_its_builder() {
     let sdk = moto.sdk();
     let tree = ExampleTree::new();
     let mut bg = Background::spawn(
-        bake(&moto, &tree, "www", "1.4.2")
-            .env("BUILD_URL", "https://jenkins.example.com/job/www/42/"),
+        bake(&moto, &tree, "www", "1.4.2").env("BUILD_URL", "https://jenkins.example.com/job/www/42/"),
     );
     let id = running_builder(&sdk, &mut bg);
-    check_guest(
-        &sdk,
-        &id,
-        &format!("{WWW}:1.4.2"),
-        "/etc/init/drydock-www.conf",
-    );
+    check_guest(&sdk, &id, &format!("{WWW}:1.4.2"), "/etc/init/drydock-www.conf");
     stop(&sdk, &id);
     let run = bg.finish(Duration::from_secs(60));
     assert_eq!(run.code, Some(0), "{run:?}");
@@ -334,36 +248,20 @@ fn a_bake_gives_a_tagged_private_ami_and_terminates_its_builder() {
     let images = our_images(&sdk);
     assert_eq!(images.len(), 1, "one AMI");
     let ami = &images[0];
-    assert_eq!(
-        run.stdout.trim(),
-        ami.image_id().unwrap_or_default(),
-        "stdout is the AMI id"
-    );
+    assert_eq!(run.stdout.trim(), ami.image_id().unwrap_or_default(), "stdout is the AMI id");
     assert_eq!(ami.state().map(|s| s.as_str()), Some("available"));
     assert_eq!(ami.public(), Some(false), "private");
     let name = ami.name().unwrap_or_default();
-    assert!(
-        name.starts_with("drydock/www/1.4.2/") && name.len() == "drydock/www/1.4.2/".len() + 12,
-        "{name}"
-    );
+    assert!(name.starts_with("drydock/www/1.4.2/") && name.len() == "drydock/www/1.4.2/".len() + 12, "{name}");
     assert_eq!(tag(ami, "Name"), Some(name));
     assert_eq!(tag(ami, "drydock:service"), Some("www"));
-    assert_eq!(
-        tag(ami, "drydock:image"),
-        Some(format!("{WWW}:1.4.2").as_str())
-    );
-    assert_eq!(
-        tag(ami, "drydock:build"),
-        Some("https://jenkins.example.com/job/www/42/")
-    );
+    assert_eq!(tag(ami, "drydock:image"), Some(format!("{WWW}:1.4.2").as_str()));
+    assert_eq!(tag(ami, "drydock:build"), Some("https://jenkins.example.com/job/www/42/"));
     assert!(tag(ami, "drydock:recipe").is_some_and(|r| r.len() == 64 && name.ends_with(&r[..12])));
     assert!(tag(ami, "drydock:base-ami").is_some_and(|b| b.starts_with("ami-")));
     assert!(tag(ami, "drydock:baked-at").is_some_and(|t| t.ends_with('Z')));
     no_live_builder(&sdk);
-    assert!(
-        builders(&sdk).iter().any(|(b, _)| b == &id),
-        "the builder is terminated, not vanished"
-    );
+    assert!(builders(&sdk).iter().any(|(b, _)| b == &id), "the builder is terminated, not vanished");
 }
 
 #[test]
@@ -395,15 +293,10 @@ fn a_changed_template_or_base_gives_a_new_ami() {
     let a = bake_ok(&moto, &sdk, &tree, "www", "3.1.0", &[]);
     assert_eq!(a.code, Some(0), "{a:?}");
 
-    tree.replace("upstart/www.conf.hbs", "--memory=1536m", "--memory=2g")
-        .expect("edit template");
+    tree.replace("upstart/www.conf.hbs", "--memory=1536m", "--memory=2g").expect("edit template");
     let b = bake_ok(&moto, &sdk, &tree, "www", "3.1.0", &[]);
     assert_eq!(b.code, Some(0), "{b:?}");
-    assert_ne!(
-        a.stdout.trim(),
-        b.stdout.trim(),
-        "a new template gives a new AMI"
-    );
+    assert_ne!(a.stdout.trim(), b.stdout.trim(), "a new template gives a new AMI");
 
     // Pin the base to the emulator's Ubuntu 16.04 image instead of the newest 14.04.
     tree.replace(
@@ -418,15 +311,9 @@ fn a_changed_template_or_base_gives_a_new_ami() {
     assert_ne!(ids[1], ids[2], "a new base gives a new AMI");
     let images = our_images(&sdk);
     assert_eq!(images.len(), 3);
-    let hashes: std::collections::BTreeSet<_> = images
-        .iter()
-        .filter_map(|i| tag(i, "drydock:recipe"))
-        .collect();
+    let hashes: std::collections::BTreeSet<_> = images.iter().filter_map(|i| tag(i, "drydock:recipe")).collect();
     assert_eq!(hashes.len(), 3, "three recipe hashes");
-    let c_img = images
-        .iter()
-        .find(|i| i.image_id() == Some(ids[2]))
-        .expect("c");
+    let c_img = images.iter().find(|i| i.image_id() == Some(ids[2])).expect("c");
     assert_eq!(tag(c_img, "drydock:base-ami"), Some("ami-785db401"));
 }
 
@@ -446,11 +333,7 @@ fn a_guest_that_terminates_fails_the_bake_and_leaves_nothing() {
     terminate(&sdk, &id);
     let run = bg.finish(Duration::from_secs(60));
     assert_eq!(run.code, Some(1), "{run:?}");
-    assert!(
-        run.stderr.contains("terminated before it powered off"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("terminated before it powered off"), "{}", run.stderr);
     assert!(run.stdout.is_empty());
     assert!(our_images(&sdk).is_empty(), "no AMI left");
     no_live_builder(&sdk);
@@ -461,28 +344,11 @@ fn a_builder_that_never_powers_off_times_out_and_is_terminated() {
     let moto = Moto::start();
     let sdk = moto.sdk();
     let tree = ExampleTree::new();
-    tree.replace(
-        "environments/staging.toml",
-        "timeout = \"20m\"",
-        "timeout = \"2s\"",
-    )
-    .expect("short timeout");
-    let run = common::run(
-        &mut bake(&moto, &tree, "www", "1.0.1"),
-        Duration::from_secs(60),
-    );
+    tree.replace("environments/staging.toml", "timeout = \"20m\"", "timeout = \"2s\"").expect("short timeout");
+    let run = common::run(&mut bake(&moto, &tree, "www", "1.0.1"), Duration::from_secs(60));
     assert_eq!(run.code, Some(1), "{run:?}");
-    assert!(
-        run.stderr
-            .contains("did not power off within bake.timeout 2s"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("environments/staging.toml"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("did not power off within bake.timeout 2s"), "{}", run.stderr);
+    assert!(run.stderr.contains("environments/staging.toml"), "{}", run.stderr);
     assert!(our_images(&sdk).is_empty());
     assert_eq!(builders(&sdk).len(), 1, "one builder was launched");
     no_live_builder(&sdk);
@@ -498,16 +364,8 @@ fn sigterm_while_waiting_terminates_the_builder_and_exits_130() {
     bg.signal("TERM");
     let run = bg.finish(Duration::from_secs(60));
     assert_eq!(run.code, Some(130), "{run:?}");
-    assert!(
-        run.stderr.contains("interrupted by SIGTERM"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains(&format!("terminating builder {id}")),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("interrupted by SIGTERM"), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("terminating builder {id}")), "{}", run.stderr);
     no_live_builder(&sdk);
     assert!(our_images(&sdk).is_empty());
 }
@@ -525,10 +383,7 @@ fn a_rerun_after_a_kill_resumes_the_same_builder() {
     moto.clear_requests();
     // The guest finishes meanwhile; the rerun must adopt its builder, not launch another.
     stop(&sdk, &id);
-    let run = common::run(
-        &mut bake(&moto, &tree, "www", "1.0.3"),
-        Duration::from_secs(60),
-    );
+    let run = common::run(&mut bake(&moto, &tree, "www", "1.0.3"), Duration::from_secs(60));
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(moto.count("RunInstances"), 0, "no second builder");
     assert_eq!(our_images(&sdk).len(), 1);
@@ -540,42 +395,18 @@ fn bad_input_is_refused_without_any_request() {
     let moto = Moto::start();
     let tree = ExampleTree::new();
     let cases: [(&[&str], &str); 5] = [
+        (&["bake", "www", "--image-tag", "latest", "--env", "staging"], "--image-tag"),
+        (&["bake", "www", "--image-tag", "1;reboot", "--env", "staging"], "not a valid image tag"),
+        (&["bake", "nosuch", "--image-tag", "1.0", "--env", "staging"], "has no amis/nosuch.toml"),
+        (&["bake", "www", "--image-tag", "1.0", "--env", "nosuch"], "no environments/nosuch.toml"),
         (
-            &["bake", "www", "--image-tag", "latest", "--env", "staging"],
-            "--image-tag",
-        ),
-        (
-            &["bake", "www", "--image-tag", "1;reboot", "--env", "staging"],
-            "not a valid image tag",
-        ),
-        (
-            &["bake", "nosuch", "--image-tag", "1.0", "--env", "staging"],
-            "has no amis/nosuch.toml",
-        ),
-        (
-            &["bake", "www", "--image-tag", "1.0", "--env", "nosuch"],
-            "no environments/nosuch.toml",
-        ),
-        (
-            &[
-                "bake",
-                "www",
-                "--image-tag",
-                "1.0",
-                "--env",
-                "staging",
-                "--build-url",
-                "file:///etc/passwd",
-            ],
+            &["bake", "www", "--image-tag", "1.0", "--env", "staging", "--build-url", "file:///etc/passwd"],
             "--build-url",
         ),
     ];
     for (args, needle) in cases {
         let mut cmd = drydock(&moto.url());
-        let run = common::run(
-            cmd.arg("-C").arg(tree.path()).args(args),
-            Duration::from_secs(30),
-        );
+        let run = common::run(cmd.arg("-C").arg(tree.path()).args(args), Duration::from_secs(30));
         assert_eq!(run.code, Some(2), "{args:?}: {run:?}");
         assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
     }

@@ -17,21 +17,11 @@ fn nginx_installed() -> bool {
 
 #[test]
 fn check_passes_on_the_example_tree_with_nginx_t() {
-    assert!(
-        nginx_installed(),
-        "nginx is required for this test: run `make setup`"
-    );
+    assert!(nginx_installed(), "nginx is required for this test: run `make setup`");
     let tree = ExampleTree::new();
-    let r = run(
-        offline().arg("-C").arg(tree.path()).arg("check"),
-        RUN_TIMEOUT,
-    );
+    let r = run(offline().arg("-C").arg(tree.path()).arg("check"), RUN_TIMEOUT);
     assert_eq!(r.code, Some(0), "{r:?}");
-    assert!(
-        r.stdout.contains("nginx -t passed for 2 environment(s)"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("nginx -t passed for 2 environment(s)"), "{}", r.stdout);
     for f in [
         "amis/www.toml",
         "amis/imageresize.toml",
@@ -45,63 +35,26 @@ fn check_passes_on_the_example_tree_with_nginx_t() {
 
 #[test]
 fn check_fails_when_nginx_rejects_the_rendered_routes() {
-    assert!(
-        nginx_installed(),
-        "nginx is required for this test: run `make setup`"
-    );
+    assert!(nginx_installed(), "nginx is required for this test: run `make setup`");
     let tree = ExampleTree::new();
     // Valid handlebars, invalid nginx: a directive nginx does not know.
-    tree.replace(
-        "nginx/frontdoor.conf.hbs",
-        "client_max_body_size 20m;",
-        "client_max_body_sise 20m;",
-    )
-    .expect("edit");
-    let r = run(
-        offline().arg("-C").arg(tree.path()).arg("check"),
-        RUN_TIMEOUT,
-    );
+    tree.replace("nginx/frontdoor.conf.hbs", "client_max_body_size 20m;", "client_max_body_sise 20m;").expect("edit");
+    let r = run(offline().arg("-C").arg(tree.path()).arg("check"), RUN_TIMEOUT);
     assert_eq!(r.code, Some(2), "{r:?}");
-    assert!(
-        r.stderr
-            .contains("environments/prod.toml: the rendered routes fail nginx -t"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains("client_max_body_sise"),
-        "nginx's own message is kept: {}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("environments/prod.toml: the rendered routes fail nginx -t"), "{}", r.stderr);
+    assert!(r.stderr.contains("client_max_body_sise"), "nginx's own message is kept: {}", r.stderr);
     // --no-nginx skips the test, so the same tree passes.
-    let r = run(
-        offline()
-            .arg("-C")
-            .arg(tree.path())
-            .args(["check", "--no-nginx"]),
-        RUN_TIMEOUT,
-    );
+    let r = run(offline().arg("-C").arg(tree.path()).args(["check", "--no-nginx"]), RUN_TIMEOUT);
     assert_eq!(r.code, Some(0), "{r:?}");
 }
 
 #[test]
 fn check_reports_a_template_that_does_not_render() {
     let tree = ExampleTree::new();
-    tree.replace("upstart/www.conf.hbs", "{{run_flags}}", "{{run_flag}}")
-        .expect("edit");
-    let r = run(
-        offline()
-            .arg("-C")
-            .arg(tree.path())
-            .args(["check", "--no-nginx"]),
-        RUN_TIMEOUT,
-    );
+    tree.replace("upstart/www.conf.hbs", "{{run_flags}}", "{{run_flag}}").expect("edit");
+    let r = run(offline().arg("-C").arg(tree.path()).args(["check", "--no-nginx"]), RUN_TIMEOUT);
     assert_eq!(r.code, Some(2), "{r:?}");
-    assert!(
-        r.stderr.contains("upstart/www.conf.hbs") && r.stderr.contains("run_flag"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("upstart/www.conf.hbs") && r.stderr.contains("run_flag"), "{}", r.stderr);
 }
 
 #[test]
@@ -123,38 +76,17 @@ fn render_init_json_carries_job_and_bootstrap() {
     let v: Value = serde_json::from_str(&r.stdout).expect("one JSON document");
     assert_eq!(v["command"], "render");
     assert_eq!(v["init"], "systemd");
-    assert_eq!(
-        v["image"],
-        "registry.example.com/dramafever/bookmarks:5.0.0"
-    );
-    assert_eq!(
-        v["job_path"],
-        "/etc/systemd/system/drydock-bookmarks.service"
-    );
-    assert!(v["job"]
-        .as_str()
-        .is_some_and(|j| j.contains("ExecStart=/usr/bin/docker run")));
-    assert!(v["bootstrap"]
-        .as_str()
-        .is_some_and(|b| b.starts_with("#!/bin/bash")));
+    assert_eq!(v["image"], "registry.example.com/dramafever/bookmarks:5.0.0");
+    assert_eq!(v["job_path"], "/etc/systemd/system/drydock-bookmarks.service");
+    assert!(v["job"].as_str().is_some_and(|j| j.contains("ExecStart=/usr/bin/docker run")));
+    assert!(v["bootstrap"].as_str().is_some_and(|b| b.starts_with("#!/bin/bash")));
 }
 
 #[test]
 fn errors_in_json_mode_are_one_document_with_the_problems() {
     let tree = ExampleTree::new();
-    tree.replace(
-        "environments/staging.toml",
-        "min = 1\ndesired = 2",
-        "min = 3\ndesired = 2",
-    )
-    .expect("edit");
-    let r = run(
-        offline()
-            .arg("-C")
-            .arg(tree.path())
-            .args(["--output", "json", "check"]),
-        RUN_TIMEOUT,
-    );
+    tree.replace("environments/staging.toml", "min = 1\ndesired = 2", "min = 3\ndesired = 2").expect("edit");
+    let r = run(offline().arg("-C").arg(tree.path()).args(["--output", "json", "check"]), RUN_TIMEOUT);
     assert_eq!(r.code, Some(2), "{r:?}");
     let v: Value = serde_json::from_str(&r.stdout).expect("one JSON document");
     assert_eq!(v["command"], "check");
@@ -179,22 +111,13 @@ fn commands_not_built_yet_say_so_with_exit_2() {
     ] {
         let r = run(offline().arg("-C").arg(tree.path()).args(args), RUN_TIMEOUT);
         assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
-        assert!(
-            r.stderr
-                .contains(&format!("drydock {}: not built yet", args[0])),
-            "{args:?}: {}",
-            r.stderr
-        );
+        assert!(r.stderr.contains(&format!("drydock {}: not built yet", args[0])), "{args:?}: {}", r.stderr);
     }
 }
 
 #[test]
 fn completions_generate_for_three_shells_and_the_man_page_renders() {
-    for (shell, marker) in [
-        ("bash", "complete -F"),
-        ("zsh", "#compdef drydock"),
-        ("fish", "complete -c drydock"),
-    ] {
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef drydock"), ("fish", "complete -c drydock")] {
         let r = run(offline().args(["completions", shell]), RUN_TIMEOUT);
         assert_eq!(r.code, Some(0), "{shell}: {r:?}");
         assert!(r.stdout.contains(marker), "{shell}");
@@ -228,15 +151,7 @@ fn help_lists_every_command_of_the_contract() {
         assert!(r.stdout.contains(&format!("  {cmd}")), "{cmd} in --help");
     }
     let r = run(offline().args(["deploy", "--help"]), RUN_TIMEOUT);
-    for flag in [
-        "--env",
-        "--image-tag",
-        "--ami",
-        "--all",
-        "--parallel",
-        "--health-timeout",
-        "--dry-run",
-    ] {
+    for flag in ["--env", "--image-tag", "--ami", "--all", "--parallel", "--health-timeout", "--dry-run"] {
         assert!(r.stdout.contains(flag), "deploy {flag}");
     }
 }

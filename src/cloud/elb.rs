@@ -33,10 +33,7 @@ pub async fn describe_all(cloud: &Cloud) -> CloudResult<BTreeMap<String, Observe
                 ObservedElb {
                     name,
                     dns: d.dns_name().unwrap_or_default().to_ascii_lowercase(),
-                    health_target: d
-                        .health_check()
-                        .map(|h| h.target().to_owned())
-                        .unwrap_or_default(),
+                    health_target: d.health_check().map(|h| h.target().to_owned()).unwrap_or_default(),
                 },
             );
         }
@@ -50,24 +47,12 @@ pub async fn describe_all(cloud: &Cloud) -> CloudResult<BTreeMap<String, Observe
 /// One ELB, or None if it does not exist.
 pub async fn describe_one(cloud: &Cloud, name: &str) -> CloudResult<Option<ObservedElb>> {
     cloud.pacer.take(super::pace::Api::ElbRead).await;
-    match cloud
-        .elb
-        .describe_load_balancers()
-        .load_balancer_names(name)
-        .send()
-        .await
-    {
-        Ok(page) => Ok(page
-            .load_balancer_descriptions()
-            .first()
-            .map(|d| ObservedElb {
-                name: d.load_balancer_name().unwrap_or_default().to_owned(),
-                dns: d.dns_name().unwrap_or_default().to_ascii_lowercase(),
-                health_target: d
-                    .health_check()
-                    .map(|h| h.target().to_owned())
-                    .unwrap_or_default(),
-            })),
+    match cloud.elb.describe_load_balancers().load_balancer_names(name).send().await {
+        Ok(page) => Ok(page.load_balancer_descriptions().first().map(|d| ObservedElb {
+            name: d.load_balancer_name().unwrap_or_default().to_owned(),
+            dns: d.dns_name().unwrap_or_default().to_ascii_lowercase(),
+            health_target: d.health_check().map(|h| h.target().to_owned()).unwrap_or_default(),
+        })),
         Err(e) => {
             let e = aws_error("DescribeLoadBalancers", e);
             if e.is("LoadBalancerNotFound") {
@@ -119,17 +104,9 @@ pub async fn create(
         .set_subnets(Some(subnets.to_vec()))
         .set_security_groups(Some(security_groups.to_vec()));
     for (k, v) in tags {
-        req = req.tags(
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| build_err("CreateLoadBalancer", e))?,
-        );
+        req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| build_err("CreateLoadBalancer", e))?);
     }
-    req.send()
-        .await
-        .map_err(|e| aws_error("CreateLoadBalancer", e))?;
+    req.send().await.map_err(|e| aws_error("CreateLoadBalancer", e))?;
     set_health_check(cloud, name, target).await?;
     // Cross-zone balancing and 30 s of connection draining, so that detaching the old
     // release lets in-flight requests finish.
@@ -140,12 +117,7 @@ pub async fn create(
         .load_balancer_attributes(
             LoadBalancerAttributes::builder()
                 .cross_zone_load_balancing(CrossZoneLoadBalancing::builder().enabled(true).build())
-                .connection_draining(
-                    ConnectionDraining::builder()
-                        .enabled(true)
-                        .timeout(30)
-                        .build(),
-                )
+                .connection_draining(ConnectionDraining::builder().enabled(true).timeout(30).build())
                 .build(),
         )
         .send()
@@ -168,10 +140,7 @@ pub async fn set_health_check(cloud: &Cloud, name: &str, target: &str) -> CloudR
 }
 
 /// ELB health of every instance registered with `name`.
-pub async fn instance_health(
-    cloud: &Cloud,
-    name: &str,
-) -> CloudResult<BTreeMap<String, InstanceHealth>> {
+pub async fn instance_health(cloud: &Cloud, name: &str) -> CloudResult<BTreeMap<String, InstanceHealth>> {
     cloud.pacer.take(super::pace::Api::ElbRead).await;
     let out = cloud
         .elb

@@ -2,15 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_autoscaling::types::{
-    Filter as AsgFilter, LaunchTemplateSpecification, LifecycleState, Tag as AsgTag,
-};
+use aws_sdk_autoscaling::types::{Filter as AsgFilter, LaunchTemplateSpecification, LifecycleState, Tag as AsgTag};
 use aws_sdk_ec2::types::{
-    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
-    LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
-    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
-    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType,
-    TagSpecification, VolumeType,
+    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
+    LaunchTemplateIamInstanceProfileSpecificationRequest, LaunchTemplateInstanceMetadataEndpointState,
+    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData,
+    ResourceType, TagSpecification, VolumeType,
 };
 
 use super::{aws_error, ec2_filter, ec2_tag, Cloud, CloudResult};
@@ -23,26 +20,15 @@ fn parse_i64(v: Option<&String>) -> Option<i64> {
 }
 
 /// Every release group of an environment, by cluster (one paginated call for all).
-pub async fn describe_env(
-    cloud: &Cloud,
-    env: &str,
-) -> CloudResult<BTreeMap<String, Vec<(String, ObservedGroupRaw)>>> {
+pub async fn describe_env(cloud: &Cloud, env: &str) -> CloudResult<BTreeMap<String, Vec<(String, ObservedGroupRaw)>>> {
     describe_tagged(cloud, "drydock:env", env).await
 }
 
 /// The release groups of one cluster.
-pub async fn describe_cluster(
-    cloud: &Cloud,
-    cluster: &ClusterName,
-    elb: &str,
-) -> CloudResult<Vec<ObservedGroup>> {
+pub async fn describe_cluster(cloud: &Cloud, cluster: &ClusterName, elb: &str) -> CloudResult<Vec<ObservedGroup>> {
     let by = describe_tagged(cloud, "drydock:cluster", cluster.as_str()).await?;
-    let mut out: Vec<ObservedGroup> = by
-        .get(cluster.as_str())
-        .into_iter()
-        .flatten()
-        .filter_map(|(_, g)| g.observe(cluster, elb))
-        .collect();
+    let mut out: Vec<ObservedGroup> =
+        by.get(cluster.as_str()).into_iter().flatten().filter_map(|(_, g)| g.observe(cluster, elb)).collect();
     out.sort_by_key(|g| g.number);
     Ok(out)
 }
@@ -59,12 +45,7 @@ async fn describe_tagged(
         let page = cloud
             .asg
             .describe_auto_scaling_groups()
-            .filters(
-                AsgFilter::builder()
-                    .name(format!("tag:{key}"))
-                    .values(value)
-                    .build(),
-            )
+            .filters(AsgFilter::builder().name(format!("tag:{key}")).values(value).build())
             .set_next_token(token.clone())
             .send()
             .await
@@ -73,12 +54,7 @@ async fn describe_tagged(
             let tags: BTreeMap<String, String> = g
                 .tags()
                 .iter()
-                .filter_map(|t| {
-                    Some((
-                        t.key()?.to_owned(),
-                        t.value().unwrap_or_default().to_owned(),
-                    ))
-                })
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
                 .collect();
             let Some(cluster) = tags.get("drydock:cluster").cloned() else {
                 continue;
@@ -106,15 +82,10 @@ async fn describe_tagged(
                     .collect(),
                 load_balancers: g.load_balancer_names().to_vec(),
                 suspended: !g.suspended_processes().is_empty(),
-                launch_template: g
-                    .launch_template()
-                    .and_then(|t| t.launch_template_name())
-                    .map(str::to_owned),
+                launch_template: g.launch_template().and_then(|t| t.launch_template_name()).map(str::to_owned),
                 tags,
             };
-            out.entry(cluster)
-                .or_default()
-                .push((raw.name.clone(), raw));
+            out.entry(cluster).or_default().push((raw.name.clone(), raw));
         }
         token = page.next_token().map(str::to_owned);
         if token.is_none() {
@@ -202,18 +173,9 @@ async fn launch_templates_tagged(
             .await
             .map_err(|e| aws_error("DescribeLaunchTemplates", e))?;
         for t in page.launch_templates() {
-            let tag = |k: &str| {
-                t.tags()
-                    .iter()
-                    .find(|x| x.key() == Some(k))
-                    .and_then(|x| x.value())
-                    .map(str::to_owned)
-            };
-            if let (Some(cluster), Some(name)) = (tag("drydock:cluster"), t.launch_template_name())
-            {
-                out.entry(cluster)
-                    .or_default()
-                    .push((name.to_owned(), tag("drydock:ami")));
+            let tag = |k: &str| t.tags().iter().find(|x| x.key() == Some(k)).and_then(|x| x.value()).map(str::to_owned);
+            if let (Some(cluster), Some(name)) = (tag("drydock:cluster"), t.launch_template_name()) {
+                out.entry(cluster).or_default().push((name.to_owned(), tag("drydock:ami")));
             }
         }
         token = page.next_token().map(str::to_owned);
@@ -232,10 +194,8 @@ pub async fn create_launch_template(
     client_token: &str,
 ) -> CloudResult<()> {
     cloud.pacer.take(super::pace::Api::Ec2Write).await;
-    let mut inst_tags =
-        LaunchTemplateTagSpecificationRequest::builder().resource_type(ResourceType::Instance);
-    let mut vol_tags =
-        LaunchTemplateTagSpecificationRequest::builder().resource_type(ResourceType::Volume);
+    let mut inst_tags = LaunchTemplateTagSpecificationRequest::builder().resource_type(ResourceType::Instance);
+    let mut vol_tags = LaunchTemplateTagSpecificationRequest::builder().resource_type(ResourceType::Volume);
     let mut lt_tags = TagSpecification::builder().resource_type(ResourceType::LaunchTemplate);
     for (k, v) in &t.tags {
         inst_tags = inst_tags.tags(ec2_tag(k, v));
@@ -244,9 +204,7 @@ pub async fn create_launch_template(
     }
     let mut data = RequestLaunchTemplateData::builder()
         .image_id(&t.ami)
-        .instance_type(aws_sdk_ec2::types::InstanceType::from(
-            t.instance_type.as_str(),
-        ))
+        .instance_type(aws_sdk_ec2::types::InstanceType::from(t.instance_type.as_str()))
         .set_security_group_ids(Some(t.security_groups.clone()))
         .user_data(aws_smithy_types::base64::encode(user_data))
         .metadata_options(
@@ -272,11 +230,8 @@ pub async fn create_launch_template(
         .tag_specifications(inst_tags.build())
         .tag_specifications(vol_tags.build());
     if let Some(p) = &t.instance_profile {
-        data = data.iam_instance_profile(
-            LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
-                .name(p)
-                .build(),
-        );
+        data =
+            data.iam_instance_profile(LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(p).build());
     }
     match cloud
         .ec2
@@ -295,20 +250,12 @@ pub async fn create_launch_template(
 
 pub async fn delete_launch_template(cloud: &Cloud, name: &str) -> CloudResult<()> {
     cloud.pacer.take(super::pace::Api::Ec2Write).await;
-    match cloud
-        .ec2
-        .delete_launch_template()
-        .launch_template_name(name)
-        .send()
-        .await
-    {
+    match cloud.ec2.delete_launch_template().launch_template_name(name).send().await {
         Ok(_) => Ok(()),
         Err(e) => {
             let e = aws_error("DeleteLaunchTemplate", e);
             // Gone already is what we wanted (a rerun after a crash).
-            if e.is("InvalidLaunchTemplateName.NotFoundException")
-                || e.is("InvalidLaunchTemplateId.NotFound")
-            {
+            if e.is("InvalidLaunchTemplateName.NotFoundException") || e.is("InvalidLaunchTemplateId.NotFound") {
                 Ok(())
             } else {
                 Err(e)
@@ -347,10 +294,7 @@ pub async fn create_group(cloud: &Cloud, g: &GroupSpec) -> CloudResult<()> {
         .create_auto_scaling_group()
         .auto_scaling_group_name(&g.name)
         .launch_template(
-            LaunchTemplateSpecification::builder()
-                .launch_template_name(&g.launch_template)
-                .version("1")
-                .build(),
+            LaunchTemplateSpecification::builder().launch_template_name(&g.launch_template).version("1").build(),
         )
         .min_size(g.min as i32)
         .max_size(g.max as i32)
@@ -363,9 +307,7 @@ pub async fn create_group(cloud: &Cloud, g: &GroupSpec) -> CloudResult<()> {
     for (k, v) in &g.tags {
         req = req.tags(asg_tag(&g.name, k, v));
     }
-    req.send()
-        .await
-        .map_err(|e| aws_error("CreateAutoScalingGroup", e))?;
+    req.send().await.map_err(|e| aws_error("CreateAutoScalingGroup", e))?;
     Ok(())
 }
 
@@ -420,13 +362,7 @@ pub async fn resume(cloud: &Cloud, group: &str) -> CloudResult<()> {
     Ok(())
 }
 
-pub async fn scale(
-    cloud: &Cloud,
-    group: &str,
-    min: u32,
-    desired: u32,
-    max: u32,
-) -> CloudResult<()> {
+pub async fn scale(cloud: &Cloud, group: &str, min: u32, desired: u32, max: u32) -> CloudResult<()> {
     cloud.pacer.take(super::pace::Api::AsgWrite).await;
     cloud
         .asg
@@ -447,28 +383,17 @@ pub async fn tag(cloud: &Cloud, group: &str, tags: &[(String, String)]) -> Cloud
     for (k, v) in tags {
         req = req.tags(asg_tag(group, k, v));
     }
-    req.send()
-        .await
-        .map_err(|e| aws_error("CreateOrUpdateTags", e))?;
+    req.send().await.map_err(|e| aws_error("CreateOrUpdateTags", e))?;
     Ok(())
 }
 
 pub async fn delete_group(cloud: &Cloud, group: &str) -> CloudResult<()> {
     cloud.pacer.take(super::pace::Api::AsgWrite).await;
-    match cloud
-        .asg
-        .delete_auto_scaling_group()
-        .auto_scaling_group_name(group)
-        .force_delete(true)
-        .send()
-        .await
-    {
+    match cloud.asg.delete_auto_scaling_group().auto_scaling_group_name(group).force_delete(true).send().await {
         Ok(_) => Ok(()),
         Err(e) => {
             let e = aws_error("DeleteAutoScalingGroup", e);
-            if e.message.contains("not found")
-                || e.is("ValidationError") && e.message.contains("not found")
-            {
+            if e.message.contains("not found") || e.is("ValidationError") && e.message.contains("not found") {
                 Ok(())
             } else {
                 Err(e)
@@ -478,10 +403,7 @@ pub async fn delete_group(cloud: &Cloud, group: &str) -> CloudResult<()> {
 }
 
 /// One group's instances and desired capacity, for waiting.
-pub async fn group_instances(
-    cloud: &Cloud,
-    group: &str,
-) -> CloudResult<Option<(u32, Vec<String>)>> {
+pub async fn group_instances(cloud: &Cloud, group: &str) -> CloudResult<Option<(u32, Vec<String>)>> {
     cloud.pacer.take(super::pace::Api::AsgRead).await;
     let out = cloud
         .asg

@@ -30,9 +30,7 @@ pub async fn resolve_base(cloud: &Cloud, base: &BaseAmi) -> CloudResult<Result<B
     let (req, what) = match base {
         BaseAmi::Id(id) => (req.image_ids(id), format!("base AMI {id}")),
         BaseAmi::Search { owner, name } => (
-            req.owners(owner)
-                .filters(ec2_filter("name", &[name]))
-                .filters(ec2_filter("state", &["available"])),
+            req.owners(owner).filters(ec2_filter("name", &[name])).filters(ec2_filter("state", &["available"])),
             format!("an available image of owner {owner} named {name:?}"),
         ),
     };
@@ -73,10 +71,7 @@ pub async fn find_by_name(cloud: &Cloud, name: &str) -> CloudResult<Option<Obser
         .send()
         .await
         .map_err(|e| aws_error("DescribeImages", e))?;
-    Ok(out.images().first().map(|i| ObservedImage {
-        id: i.image_id().unwrap_or_default().to_owned(),
-        state: state(i),
-    }))
+    Ok(out.images().first().map(|i| ObservedImage { id: i.image_id().unwrap_or_default().to_owned(), state: state(i) }))
 }
 
 /// The state of one image and its snapshot ids.
@@ -127,16 +122,10 @@ pub async fn create(
         .send()
         .await
         .map_err(|e| aws_error("CreateImage", e))?;
-    out.image_id()
-        .map(str::to_owned)
-        .ok_or_else(|| CloudError::other("CreateImage", "no image id in the answer"))
+    out.image_id().map(str::to_owned).ok_or_else(|| CloudError::other("CreateImage", "no image id in the answer"))
 }
 
-pub async fn tag(
-    cloud: &Cloud,
-    resources: &[String],
-    tags: &[(String, String)],
-) -> CloudResult<()> {
+pub async fn tag(cloud: &Cloud, resources: &[String], tags: &[(String, String)]) -> CloudResult<()> {
     cloud.pacer.take(super::pace::Api::Ec2Write).await;
     if resources.is_empty() {
         return Ok(());
@@ -155,25 +144,10 @@ pub async fn tag(
 /// Deregisters an image and deletes its snapshots.
 pub async fn deregister(cloud: &Cloud, id: &str) -> CloudResult<()> {
     cloud.pacer.take(super::pace::Api::Ec2Write).await;
-    let snaps = describe(cloud, id)
-        .await?
-        .map(|(_, s)| s)
-        .unwrap_or_default();
-    cloud
-        .ec2
-        .deregister_image()
-        .image_id(id)
-        .send()
-        .await
-        .map_err(|e| aws_error("DeregisterImage", e))?;
+    let snaps = describe(cloud, id).await?.map(|(_, s)| s).unwrap_or_default();
+    cloud.ec2.deregister_image().image_id(id).send().await.map_err(|e| aws_error("DeregisterImage", e))?;
     for s in snaps {
-        cloud
-            .ec2
-            .delete_snapshot()
-            .snapshot_id(&s)
-            .send()
-            .await
-            .map_err(|e| aws_error("DeleteSnapshot", e))?;
+        cloud.ec2.delete_snapshot().snapshot_id(&s).send().await.map_err(|e| aws_error("DeleteSnapshot", e))?;
     }
     Ok(())
 }
@@ -188,13 +162,7 @@ pub struct DeployableImage {
 }
 
 fn deployable(i: &Image) -> DeployableImage {
-    let tag = |k: &str| {
-        i.tags()
-            .iter()
-            .find(|t| t.key() == Some(k))
-            .and_then(|t| t.value())
-            .map(str::to_owned)
-    };
+    let tag = |k: &str| i.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_owned);
     DeployableImage {
         id: i.image_id().unwrap_or_default().to_owned(),
         root_device: i.root_device_name().unwrap_or("/dev/sda1").to_owned(),
@@ -207,11 +175,7 @@ fn deployable(i: &Image) -> DeployableImage {
 pub async fn deployable_by_id(cloud: &Cloud, id: &str) -> CloudResult<Option<DeployableImage>> {
     cloud.pacer.take(super::pace::Api::Ec2Read).await;
     match cloud.ec2.describe_images().image_ids(id).send().await {
-        Ok(out) => Ok(out
-            .images()
-            .iter()
-            .find(|i| state(i) == ImageState::Available)
-            .map(deployable)),
+        Ok(out) => Ok(out.images().iter().find(|i| state(i) == ImageState::Available).map(deployable)),
         Err(e) => {
             let e = aws_error("DescribeImages", e);
             if e.is("InvalidAMIID.NotFound") || e.is("InvalidAMIID.Malformed") {
@@ -224,11 +188,7 @@ pub async fn deployable_by_id(cloud: &Cloud, id: &str) -> CloudResult<Option<Dep
 }
 
 /// `--image-tag`: the newest available AMI that drydock baked for this service and image.
-pub async fn baked_for(
-    cloud: &Cloud,
-    service: &str,
-    image: &str,
-) -> CloudResult<Option<DeployableImage>> {
+pub async fn baked_for(cloud: &Cloud, service: &str, image: &str) -> CloudResult<Option<DeployableImage>> {
     cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let out = cloud
         .ec2
@@ -240,9 +200,5 @@ pub async fn baked_for(
         .send()
         .await
         .map_err(|e| aws_error("DescribeImages", e))?;
-    Ok(out
-        .images()
-        .iter()
-        .max_by(|a, b| a.creation_date().cmp(&b.creation_date()))
-        .map(deployable))
+    Ok(out.images().iter().max_by(|a, b| a.creation_date().cmp(&b.creation_date())).map(deployable))
 }

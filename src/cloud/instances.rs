@@ -2,8 +2,8 @@
 
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, HttpTokensState, IamInstanceProfileSpecification,
-    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType,
-    ResourceType, ShutdownBehavior, TagSpecification, VolumeType,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType, ResourceType,
+    ShutdownBehavior, TagSpecification, VolumeType,
 };
 
 use super::{aws_error, ec2_filter, ec2_tag, Cloud, CloudError, CloudResult};
@@ -140,13 +140,7 @@ pub async fn terminate(cloud: &Cloud, ids: &[String]) -> CloudResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    match cloud
-        .ec2
-        .terminate_instances()
-        .set_instance_ids(Some(ids.to_vec()))
-        .send()
-        .await
-    {
+    match cloud.ec2.terminate_instances().set_instance_ids(Some(ids.to_vec())).send().await {
         Ok(_) => Ok(()),
         Err(e) => {
             let e = aws_error("TerminateInstances", e);
@@ -163,14 +157,7 @@ pub async fn terminate(cloud: &Cloud, ids: &[String]) -> CloudResult<()> {
 /// The last `lines` lines of the console output, for a timeout message.
 pub async fn console_tail(cloud: &Cloud, id: &str, lines: usize) -> Option<String> {
     cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    let out = cloud
-        .ec2
-        .get_console_output()
-        .instance_id(id)
-        .latest(true)
-        .send()
-        .await
-        .ok()?;
+    let out = cloud.ec2.get_console_output().instance_id(id).latest(true).send().await.ok()?;
     let raw = out.output()?;
     let bytes = aws_smithy_types::base64::decode(raw).ok()?;
     let text = String::from_utf8_lossy(&bytes);

@@ -17,15 +17,8 @@ pub struct LeaseHandle {
 
 #[derive(Debug)]
 pub enum Acquired {
-    Taken {
-        handle: LeaseHandle,
-        took_over: Option<String>,
-    },
-    Busy {
-        holder: String,
-        operation: String,
-        age_s: i64,
-    },
+    Taken { handle: LeaseHandle, took_over: Option<String> },
+    Busy { holder: String, operation: String, age_s: i64 },
 }
 
 pub fn lock_name(cluster: &str) -> String {
@@ -38,21 +31,10 @@ fn clip(s: &str) -> String {
 
 pub async fn observe(cloud: &Cloud, cluster: &str) -> CloudResult<Option<ObservedLease>> {
     cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    match cloud
-        .ec2
-        .describe_launch_templates()
-        .launch_template_names(lock_name(cluster))
-        .send()
-        .await
-    {
+    match cloud.ec2.describe_launch_templates().launch_template_names(lock_name(cluster)).send().await {
         Ok(out) => Ok(out.launch_templates().first().map(|t| {
             let tag = |k: &str| {
-                t.tags()
-                    .iter()
-                    .find(|x| x.key() == Some(k))
-                    .and_then(|x| x.value())
-                    .unwrap_or_default()
-                    .to_owned()
+                t.tags().iter().find(|x| x.key() == Some(k)).and_then(|x| x.value()).unwrap_or_default().to_owned()
             };
             ObservedLease {
                 id: t.launch_template_id().unwrap_or_default().to_owned(),
@@ -100,11 +82,7 @@ async fn create(
         .await
     {
         Ok(out) => Ok(Some(LeaseHandle {
-            id: out
-                .launch_template()
-                .and_then(|t| t.launch_template_id())
-                .unwrap_or_default()
-                .to_owned(),
+            id: out.launch_template().and_then(|t| t.launch_template_id()).unwrap_or_default().to_owned(),
             name,
         })),
         Err(e) => {
@@ -137,33 +115,15 @@ pub async fn acquire(
         match judge(observe(cloud, cluster).await?.as_ref(), now, ttl_s) {
             // Released between our create and describe: try again.
             LeaseVerdict::Free => continue,
-            LeaseVerdict::Busy {
-                holder,
-                operation,
-                age_s,
-            } => {
-                return Ok(Acquired::Busy {
-                    holder,
-                    operation,
-                    age_s,
-                })
-            }
+            LeaseVerdict::Busy { holder, operation, age_s } => return Ok(Acquired::Busy { holder, operation, age_s }),
             LeaseVerdict::Stale { id, holder, age_s } => {
                 // Delete exactly the stale lock (by id); if another process got there
                 // first, our delete fails and its fresh lock makes our create fail.
-                match cloud
-                    .ec2
-                    .delete_launch_template()
-                    .launch_template_id(&id)
-                    .send()
-                    .await
-                {
+                match cloud.ec2.delete_launch_template().launch_template_id(&id).send().await {
                     Ok(_) => took_over = Some(format!("{holder} (silent for {age_s} s)")),
                     Err(e) => {
                         let e = aws_error("DeleteLaunchTemplate", e);
-                        if !e.is("InvalidLaunchTemplateId.NotFound")
-                            && !e.is("InvalidLaunchTemplateId.Malformed")
-                        {
+                        if !e.is("InvalidLaunchTemplateId.NotFound") && !e.is("InvalidLaunchTemplateId.Malformed") {
                             return Err(e);
                         }
                     }
@@ -172,11 +132,7 @@ pub async fn acquire(
         }
     }
     match observe(cloud, cluster).await? {
-        Some(l) => Ok(Acquired::Busy {
-            holder: l.holder,
-            operation: l.operation,
-            age_s: now - l.heartbeat,
-        }),
+        Some(l) => Ok(Acquired::Busy { holder: l.holder, operation: l.operation, age_s: now - l.heartbeat }),
         None => Err(super::CloudError::other(
             "CreateLaunchTemplate",
             format!("could not take the lease of {cluster}: the lock kept changing hands"),
@@ -199,13 +155,7 @@ pub async fn renew(cloud: &Cloud, h: &LeaseHandle, now: i64) -> CloudResult<()> 
 
 pub async fn release(cloud: &Cloud, h: &LeaseHandle) -> CloudResult<()> {
     cloud.pacer.take(super::pace::Api::Ec2Write).await;
-    match cloud
-        .ec2
-        .delete_launch_template()
-        .launch_template_id(&h.id)
-        .send()
-        .await
-    {
+    match cloud.ec2.delete_launch_template().launch_template_id(&h.id).send().await {
         Ok(_) => Ok(()),
         Err(e) => {
             let e = aws_error("DeleteLaunchTemplate", e);

@@ -84,19 +84,10 @@ impl CloudError {
         self.code.as_deref() == Some(code)
     }
     pub fn other(op: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            op,
-            code: None,
-            message: message.into(),
-            request_id: None,
-            missing: false,
-        }
+        Self { op, code: None, message: message.into(), request_id: None, missing: false }
     }
     pub fn missing(op: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            missing: true,
-            ..Self::other(op, message)
-        }
+        Self { missing: true, ..Self::other(op, message) }
     }
 }
 
@@ -111,13 +102,7 @@ where
         Some(m) => m.to_owned(),
         None => DisplayErrorContext(&e).to_string(),
     };
-    CloudError {
-        op,
-        code,
-        message,
-        request_id,
-        missing: false,
-    }
+    CloudError { op, code, message, request_id, missing: false }
 }
 
 pub type CloudResult<T> = Result<T, CloudError>;

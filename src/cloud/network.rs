@@ -39,10 +39,7 @@ pub async fn resolve(cloud: &Cloud, net: &Network) -> CloudResult<ResolvedNetwor
         _ => {
             return Err(CloudError::missing(
                 "DescribeVpcs",
-                format!(
-                    "network.vpc: {what} matches {} VPCs; name one by id",
-                    vpcs.len()
-                ),
+                format!("network.vpc: {what} matches {} VPCs; name one by id", vpcs.len()),
             ))
         }
     };
@@ -76,16 +73,16 @@ pub async fn resolve(cloud: &Cloud, net: &Network) -> CloudResult<ResolvedNetwor
         for n in &names {
             match out.security_groups().iter().find(|g| g.group_name() == Some(*n)) {
                 Some(g) => security_group_ids.push(g.group_id().unwrap_or_default().to_owned()),
-                None => return Err(CloudError::missing("DescribeSecurityGroups", format!("network.security_groups: there is no security group named {n:?} in {vpc_id}"))),
+                None => {
+                    return Err(CloudError::missing(
+                        "DescribeSecurityGroups",
+                        format!("network.security_groups: there is no security group named {n:?} in {vpc_id}"),
+                    ))
+                }
             }
         }
     }
-    Ok(ResolvedNetwork {
-        vpc_id,
-        owner_id,
-        subnet_ids,
-        security_group_ids,
-    })
+    Ok(ResolvedNetwork { vpc_id, owner_id, subnet_ids, security_group_ids })
 }
 
 /// Subnet refs in order; `default` expands to the VPC's default-for-AZ subnets.
@@ -93,10 +90,7 @@ pub async fn subnets(cloud: &Cloud, vpc_id: &str, refs: &[SubnetRef]) -> CloudRe
     cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let mut ids = Vec::new();
     for r in refs {
-        let mut req = cloud
-            .ec2
-            .describe_subnets()
-            .filters(ec2_filter("vpc-id", &[vpc_id]));
+        let mut req = cloud.ec2.describe_subnets().filters(ec2_filter("vpc-id", &[vpc_id]));
         let what = match r {
             SubnetRef::Id(id) => {
                 req = req.subnet_ids(id);
@@ -111,18 +105,12 @@ pub async fn subnets(cloud: &Cloud, vpc_id: &str, refs: &[SubnetRef]) -> CloudRe
                 format!("a subnet named {n:?}")
             }
         };
-        let out = req
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeSubnets", e))?;
+        let out = req.send().await.map_err(|e| aws_error("DescribeSubnets", e))?;
         let mut found: Vec<(String, String)> = out
             .subnets()
             .iter()
             .map(|s| {
-                (
-                    s.availability_zone().unwrap_or_default().to_owned(),
-                    s.subnet_id().unwrap_or_default().to_owned(),
-                )
+                (s.availability_zone().unwrap_or_default().to_owned(), s.subnet_id().unwrap_or_default().to_owned())
             })
             .collect();
         if found.is_empty() {

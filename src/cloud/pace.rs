@@ -49,10 +49,7 @@ impl Pacer {
     fn try_take(&self, api: Api, now: Instant) -> Option<Duration> {
         let (size, rate) = api.limits();
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let b = map.entry(api).or_insert(Bucket {
-            tokens: size,
-            last: now,
-        });
+        let b = map.entry(api).or_insert(Bucket { tokens: size, last: now });
         let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
         b.tokens = (b.tokens + elapsed * rate).min(size);
         b.last = now;

@@ -27,18 +27,11 @@ pub struct GroupWatch {
 
 impl GroupWatch {
     pub fn new(cloud: Cloud) -> Self {
-        Self {
-            cloud,
-            state: tokio::sync::Mutex::new(State::default()),
-        }
+        Self { cloud, state: tokio::sync::Mutex::new(State::default()) }
     }
 
     /// The group's instances, at most `fresh` old. Refreshes every wanted group at once.
-    pub async fn instances(
-        &self,
-        group: &str,
-        fresh: Duration,
-    ) -> CloudResult<Option<GroupInstances>> {
+    pub async fn instances(&self, group: &str, fresh: Duration) -> CloudResult<Option<GroupInstances>> {
         let mut st = self.state.lock().await;
         st.wanted.insert(group.to_owned());
         let stale = st.at.is_none_or(|t| t.elapsed() >= fresh) || !st.cache.contains_key(group);
@@ -77,10 +70,7 @@ impl GroupWatch {
                         .filter_map(|i| i.instance_id().map(str::to_owned))
                         .collect();
                     let name = g.auto_scaling_group_name().unwrap_or_default().to_owned();
-                    fresh_cache.insert(
-                        name,
-                        Some((g.desired_capacity().unwrap_or(0).max(0) as u32, ids)),
-                    );
+                    fresh_cache.insert(name, Some((g.desired_capacity().unwrap_or(0).max(0) as u32, ids)));
                 }
             }
             st.cache = fresh_cache;

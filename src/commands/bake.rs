@@ -48,13 +48,7 @@ fn network_error(service: &str, file: &std::path::Path, e: CloudError) -> Error 
     }
 }
 
-pub async fn run(
-    tree: &Tree,
-    global: &Global,
-    args: &BakeArgs,
-    out: &Reporter,
-    interrupt: Interrupt,
-) -> Result<()> {
+pub async fn run(tree: &Tree, global: &Global, args: &BakeArgs, out: &Reporter, interrupt: Interrupt) -> Result<()> {
     let started = Instant::now();
     // --- validate and render: no AWS call before this block has passed ---
     let service = parse_service(&args.service)?;
@@ -62,20 +56,14 @@ pub async fn run(
     let env = environment(tree, &parse_env(&args.env)?)?;
     let recipe = recipe(tree, &service)?;
     let build_url = match &args.build_url {
-        Some(u) if !u.is_empty() => Some(
-            words::build_url(u)
-                .map_err(|m| Error::Usage(format!("--build-url: {m}")))?
-                .to_owned(),
-        ),
+        Some(u) if !u.is_empty() => {
+            Some(words::build_url(u).map_err(|m| Error::Usage(format!("--build-url: {m}")))?.to_owned())
+        }
         _ => None,
     };
     // The AMI name's length depends on the tag only: check it now, with a dummy hash.
-    AmiName::new(&service, &pin.label(), "000000000000")
-        .map_err(|m| Error::Usage(format!("bake {service}: {m}")))?;
-    let image = ImageRef {
-        repo: recipe.image.clone(),
-        pin: pin.clone(),
-    };
+    AmiName::new(&service, &pin.label(), "000000000000").map_err(|m| Error::Usage(format!("bake {service}: {m}")))?;
+    let image = ImageRef { repo: recipe.image.clone(), pin: pin.clone() };
     let art = render_init(tree, recipe, &image).map_err(|e| Error::Usage(e.to_string()))?;
     let region = global.region.clone().unwrap_or_else(|| env.region.clone());
     let s = service.as_str();
@@ -83,9 +71,7 @@ pub async fn run(
     // --- observe ---
     let cloud = Cloud::connect(&region, global.endpoint_url.as_deref()).await;
     if let Some(account) = &env.account_id {
-        let net = network::resolve(&cloud, &env.network)
-            .await
-            .map_err(|e| network_error(s, &env.file, e))?;
+        let net = network::resolve(&cloud, &env.network).await.map_err(|e| network_error(s, &env.file, e))?;
         super::check_account(&env.file, account, net.owner_id.as_deref())?;
     }
     out.progress(&format!("bake {s}: resolving the base AMI"));
@@ -103,12 +89,8 @@ pub async fn run(
     });
     let ami_name = AmiName::new(&service, &pin.label(), &hash).map_err(Error::Usage)?;
     let snapshot = BakeSnapshot {
-        image: images::find_by_name(&cloud, ami_name.as_str())
-            .await
-            .map_err(|e| failed(s, e))?,
-        builders: instances::builders(&cloud, &hash)
-            .await
-            .map_err(|e| failed(s, e))?,
+        image: images::find_by_name(&cloud, ami_name.as_str()).await.map_err(|e| failed(s, e))?,
+        builders: instances::builders(&cloud, &hash).await.map_err(|e| failed(s, e))?,
     };
 
     // --- plan ---
@@ -216,19 +198,11 @@ impl Exec<'_> {
                 self.wait_image(ami).await?;
                 Ok((ami.clone(), "reused"))
             }
-            BakePlan::Bake {
-                deregister,
-                builder,
-                terminate,
-            } => {
+            BakePlan::Bake { deregister, builder, terminate } => {
                 self.terminate_leftovers(terminate).await?;
                 if let Some(a) = deregister {
-                    self.out.progress(&format!(
-                        "bake {s}: deregistering the failed image {a} of the same name"
-                    ));
-                    images::deregister(self.cloud, a)
-                        .await
-                        .map_err(|e| self.fail(e))?;
+                    self.out.progress(&format!("bake {s}: deregistering the failed image {a} of the same name"));
+                    images::deregister(self.cloud, a).await.map_err(|e| self.fail(e))?;
                 }
                 self.check()?;
                 let id = match builder {
@@ -239,9 +213,8 @@ impl Exec<'_> {
                     }
                     Builder::Resume(id) => {
                         self.adopt(id);
-                        self.out.progress(&format!(
-                            "bake {s}: resuming: builder {id} of an earlier run is still working"
-                        ));
+                        self.out
+                            .progress(&format!("bake {s}: resuming: builder {id} of an earlier run is still working"));
                         self.wait_stopped(id).await?;
                         id.clone()
                     }
@@ -260,24 +233,15 @@ impl Exec<'_> {
 
     async fn terminate_leftovers(&self, ids: &[String]) -> Result<()> {
         if !ids.is_empty() {
-            self.out.progress(&format!(
-                "bake {}: terminating leftover builders {}",
-                self.service,
-                ids.join(", ")
-            ));
-            instances::terminate(self.cloud, ids)
-                .await
-                .map_err(|e| self.fail(e))?;
+            self.out.progress(&format!("bake {}: terminating leftover builders {}", self.service, ids.join(", ")));
+            instances::terminate(self.cloud, ids).await.map_err(|e| self.fail(e))?;
         }
         Ok(())
     }
 
     fn builder_tags(&self) -> Vec<(String, String)> {
         vec![
-            (
-                "Name".into(),
-                format!("drydock-builder {} {}", self.service, self.image.pin),
-            ),
+            ("Name".into(), format!("drydock-builder {} {}", self.service, self.image.pin)),
             ("drydock:role".into(), "builder".into()),
             ("drydock:recipe".into(), self.hash.to_owned()),
             ("drydock:service".into(), self.service.to_owned()),
@@ -288,9 +252,7 @@ impl Exec<'_> {
     async fn launch(&self) -> Result<String> {
         let s = self.service;
         let file = &self.env.file;
-        let net = network::resolve(self.cloud, &self.env.network)
-            .await
-            .map_err(|e| network_error(s, file, e))?;
+        let net = network::resolve(self.cloud, &self.env.network).await.map_err(|e| network_error(s, file, e))?;
         let subnet = match &self.env.bake.subnet {
             Some(r) => network::subnets(self.cloud, &net.vpc_id, std::slice::from_ref(r))
                 .await
@@ -299,16 +261,9 @@ impl Exec<'_> {
                 .next(),
             None => net.subnet_ids.first().cloned(),
         };
-        let subnet = subnet.ok_or_else(|| {
-            Error::Usage(format!(
-                "{}: no subnet for the builder",
-                self.env.file.display()
-            ))
-        })?;
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let subnet =
+            subnet.ok_or_else(|| Error::Usage(format!("{}: no subnet for the builder", self.env.file.display())))?;
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         // Idempotent within this run (the SDK may retry RunInstances); a later run finds
         // this builder by its tags instead.
         let token = format!("drydock-{}-{now}", &self.hash[..32]);
@@ -344,13 +299,10 @@ impl Exec<'_> {
         let deadline = Instant::now() + timeout;
         let poll = poll_interval();
         loop {
-            let state = instances::instance_state(self.cloud, id)
-                .await
-                .map_err(|e| self.fail(e))?;
+            let state = instances::instance_state(self.cloud, id).await.map_err(|e| self.fail(e))?;
             match state {
                 Some(InstanceState::Stopped) => {
-                    self.out
-                        .progress(&format!("bake {s}: builder {id} has powered off"));
+                    self.out.progress(&format!("bake {s}: builder {id} has powered off"));
                     return Ok(());
                 }
                 Some(InstanceState::ShuttingDown | InstanceState::Terminated) => {
@@ -376,12 +328,8 @@ impl Exec<'_> {
                     self.env.file.display()
                 )));
             }
-            let nap = poll
-                .min(deadline.saturating_duration_since(Instant::now()))
-                .max(StdDuration::from_millis(10));
-            self.interrupt
-                .sleep(nap, &format!("bake {s}: waiting for builder {id}"))
-                .await?;
+            let nap = poll.min(deadline.saturating_duration_since(Instant::now())).max(StdDuration::from_millis(10));
+            self.interrupt.sleep(nap, &format!("bake {s}: waiting for builder {id}")).await?;
         }
     }
 
@@ -400,39 +348,20 @@ impl Exec<'_> {
             tags.push(("drydock:build".into(), u.to_owned()));
         }
         let description = format!("drydock: {s} running {}", self.image);
-        let ami = match images::create(
-            self.cloud,
-            builder,
-            self.ami_name.as_str(),
-            &description,
-            &tags,
-        )
-        .await
-        {
+        let ami = match images::create(self.cloud, builder, self.ami_name.as_str(), &description, &tags).await {
             Ok(a) => a,
             // A racing bake of the same recipe got there first: use its image.
             Err(e) if e.is("InvalidAMIName.Duplicate") => {
-                match images::find_by_name(self.cloud, self.ami_name.as_str())
-                    .await
-                    .map_err(|e| self.fail(e))?
-                {
+                match images::find_by_name(self.cloud, self.ami_name.as_str()).await.map_err(|e| self.fail(e))? {
                     Some(i) => i.id,
                     None => return Err(self.fail(e)),
                 }
             }
             Err(e) => return Err(self.fail(e)),
         };
-        self.out.progress(&format!(
-            "bake {s}: creating image {ami} ({})",
-            self.ami_name
-        ));
-        if let Some((_, snaps)) = images::describe(self.cloud, &ami)
-            .await
-            .map_err(|e| self.fail(e))?
-        {
-            images::tag(self.cloud, &snaps, &tags)
-                .await
-                .map_err(|e| self.fail(e))?;
+        self.out.progress(&format!("bake {s}: creating image {ami} ({})", self.ami_name));
+        if let Some((_, snaps)) = images::describe(self.cloud, &ami).await.map_err(|e| self.fail(e))? {
+            images::tag(self.cloud, &snaps, &tags).await.map_err(|e| self.fail(e))?;
         }
         Ok(ami)
     }
@@ -461,12 +390,7 @@ impl Exec<'_> {
                     IMAGE_TIMEOUT.as_secs() / 60
                 )));
             }
-            self.interrupt
-                .sleep(
-                    poll,
-                    &format!("bake {}: waiting for image {ami}", self.service),
-                )
-                .await?;
+            self.interrupt.sleep(poll, &format!("bake {}: waiting for image {ami}", self.service)).await?;
         }
     }
 }

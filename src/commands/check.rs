@@ -25,18 +25,12 @@ pub fn run(tree: &Tree, args: &CheckArgs, out: &Reporter) -> Result<()> {
     let bash = which("bash");
 
     for (service, recipe) in &tree.recipes {
-        let image = ImageRef {
-            repo: recipe.image.clone(),
-            pin: Pin::Tag(tag.clone()),
-        };
+        let image = ImageRef { repo: recipe.image.clone(), pin: Pin::Tag(tag.clone()) };
         match render_init(tree, recipe, &image) {
             Ok(a) => {
                 if let Some(bash) = &bash {
                     if let Err(m) = bash_n(bash, &a.bootstrap) {
-                        problems.push(format!(
-                            "{}: the rendered bootstrap does not parse: {m}",
-                            recipe.file.display()
-                        ));
+                        problems.push(format!("{}: the rendered bootstrap does not parse: {m}", recipe.file.display()));
                     }
                 }
                 lines.push(format!(
@@ -72,10 +66,7 @@ pub fn run(tree: &Tree, args: &CheckArgs, out: &Reporter) -> Result<()> {
                             how.push_str(", nginx -t passed");
                             nginx_tested.push(name.to_string());
                         }
-                        Err(m) => problems.push(format!(
-                            "{}: the rendered routes fail {m}",
-                            env.file.display()
-                        )),
+                        Err(m) => problems.push(format!("{}: the rendered routes fail {m}", env.file.display())),
                     }
                 }
                 lines.push(format!(
@@ -119,9 +110,7 @@ pub fn run(tree: &Tree, args: &CheckArgs, out: &Reporter) -> Result<()> {
 
 fn which(bin: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(bin))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).map(|d| d.join(bin)).find(|p| p.is_file())
 }
 
 /// `bash -n` on a script given on stdin.
@@ -134,9 +123,7 @@ fn bash_n(bash: &std::path::Path, script: &str) -> std::result::Result<(), Strin
         .spawn()
         .map_err(|e| e.to_string())?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .map_err(|e| e.to_string())?;
+        stdin.write_all(script.as_bytes()).map_err(|e| e.to_string())?;
     }
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if out.status.success() {

@@ -63,12 +63,7 @@ impl ServiceResult {
             }
         }
         if let Some(p) = &self.plan {
-            v["plan"] = Value::Array(
-                p.steps
-                    .iter()
-                    .map(|s| json!({"step": s.to_string(), "detail": s}))
-                    .collect(),
-            );
+            v["plan"] = Value::Array(p.steps.iter().map(|s| json!({"step": s.to_string(), "detail": s})).collect());
         }
         v
     }
@@ -121,28 +116,18 @@ pub fn report(out: &Reporter, command: &str, env: &str, results: &[ServiceResult
             }
         }
     }
-    out.result(&text, &json!({"command": command, "env": env, "results": results.iter().map(|r| r.json()).collect::<Vec<_>>()}));
-    let worst = results
-        .iter()
-        .map(|r| r.code)
-        .max_by_key(|c| severity(*c))
-        .unwrap_or(0);
+    out.result(
+        &text,
+        &json!({"command": command, "env": env, "results": results.iter().map(|r| r.json()).collect::<Vec<_>>()}),
+    );
+    let worst = results.iter().map(|r| r.code).max_by_key(|c| severity(*c)).unwrap_or(0);
     if worst == 0 {
         return Ok(());
     }
-    let failed: Vec<&str> = results
-        .iter()
-        .filter(|r| r.code != 0)
-        .map(|r| r.service.as_str())
-        .collect();
+    let failed: Vec<&str> = results.iter().filter(|r| r.code != 0).map(|r| r.service.as_str()).collect();
     Err(Error::Reported {
         code: worst,
-        summary: format!(
-            "{} of {} service(s) did not succeed: {}",
-            failed.len(),
-            results.len(),
-            failed.join(", ")
-        ),
+        summary: format!("{} of {} service(s) did not succeed: {}", failed.len(), results.len(), failed.join(", ")),
     })
 }
 
@@ -185,10 +170,7 @@ pub fn lease_ttl() -> Result<Duration> {
 }
 
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Everything a rollout of one service needs besides the service itself.
@@ -207,11 +189,7 @@ pub struct Rollout<'a> {
 }
 
 /// Observes one cluster (after the lease is taken, so that the plan sees the truth).
-pub async fn observe(
-    cloud: &Cloud,
-    cluster: &ClusterName,
-    elb_name: &str,
-) -> Result<ClusterSnapshot, CloudError> {
+pub async fn observe(cloud: &Cloud, cluster: &ClusterName, elb_name: &str) -> Result<ClusterSnapshot, CloudError> {
     let elb = elb::describe_one(cloud, elb_name).await?;
     let groups = groups::describe_cluster(cloud, cluster, elb_name).await?;
     let launch_templates = groups::cluster_launch_templates(cloud, cluster).await?;
@@ -219,22 +197,12 @@ pub async fn observe(
         Some(_) => elb::instance_health(cloud, elb_name).await?,
         None => Default::default(),
     };
-    Ok(ClusterSnapshot {
-        elb,
-        groups,
-        health,
-        launch_templates,
-    })
+    Ok(ClusterSnapshot { elb, groups, health, launch_templates })
 }
 
 impl Rollout<'_> {
     /// Takes the lease (not in a dry run), then runs `work`, renewing the lease meanwhile.
-    pub async fn leased<F, Fut>(
-        &self,
-        cluster: &ClusterName,
-        label: &str,
-        work: F,
-    ) -> Result<ServiceResult>
+    pub async fn leased<F, Fut>(&self, cluster: &ClusterName, label: &str, work: F) -> Result<ServiceResult>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<ServiceResult>>,
@@ -244,25 +212,16 @@ impl Rollout<'_> {
                 .await
                 .map_err(|e| Error::Failed(format!("{label}: {e}")))?
             {
-                self.out.progress(&format!(
-                    "{label}: note: the cluster's lease is held by {} ({})",
-                    l.holder, l.operation
-                ));
+                self.out
+                    .progress(&format!("{label}: note: the cluster's lease is held by {} ({})", l.holder, l.operation));
             }
             return work().await;
         }
         let ttl = self.ttl.as_secs() as i64;
-        let acquired = lease::acquire(
-            self.cloud,
-            cluster.as_str(),
-            self.env.name.as_str(),
-            &holder(),
-            self.operation,
-            now(),
-            ttl,
-        )
-        .await
-        .map_err(|e| Error::Failed(format!("{label}: {e}")))?;
+        let acquired =
+            lease::acquire(self.cloud, cluster.as_str(), self.env.name.as_str(), &holder(), self.operation, now(), ttl)
+                .await
+                .map_err(|e| Error::Failed(format!("{label}: {e}")))?;
         let handle = match acquired {
             Acquired::Busy { holder, operation, age_s } => {
                 return Err(Error::Busy(format!(
@@ -290,9 +249,7 @@ impl Rollout<'_> {
         let result = work().await;
         beat.abort();
         if let Err(e) = lease::release(self.cloud, &handle).await {
-            self.out.progress(&format!(
-                "{label}: could not release the lease (it expires in {ttl} s): {e}"
-            ));
+            self.out.progress(&format!("{label}: could not release the lease (it expires in {ttl} s): {e}"));
         }
         result
     }
@@ -306,9 +263,7 @@ impl Rollout<'_> {
     ) -> ServiceResult {
         let started = Instant::now();
         let label = format!("{} {service} to {}", self.operation, self.env.name);
-        let r = self
-            .roll_inner(service, ami, extra_tags, &label, started)
-            .await;
+        let r = self.roll_inner(service, ami, extra_tags, &label, started).await;
         r.unwrap_or_else(|e| {
             let mut f = ServiceResult::failed(service.as_str(), &e, started);
             f.ami = Some(ami.id.clone());
@@ -325,10 +280,11 @@ impl Rollout<'_> {
         label: &str,
         started: Instant,
     ) -> Result<ServiceResult> {
-        let svc =
-            self.env.services.get(service).ok_or_else(|| {
-                Error::Usage(format!("{label}: not in {}", self.env.file.display()))
-            })?;
+        let svc = self
+            .env
+            .services
+            .get(service)
+            .ok_or_else(|| Error::Usage(format!("{label}: not in {}", self.env.file.display())))?;
         let cluster = ClusterName::new(service, &self.env.name);
         self.leased(&cluster, label, || async {
             let snap = observe(self.cloud, &cluster, svc.elb_name.as_str())
@@ -348,8 +304,7 @@ impl Rollout<'_> {
                 security_groups: &self.net.security_group_ids,
                 extra_tags,
             };
-            let plan = plan_deploy(svc, &req, &snap)
-                .map_err(|e| Error::Failed(format!("{label}: {e}")))?;
+            let plan = plan_deploy(svc, &req, &snap).map_err(|e| Error::Failed(format!("{label}: {e}")))?;
             let mut result = ServiceResult {
                 service: service.to_string(),
                 outcome: plan.outcome.as_str(),
@@ -426,13 +381,7 @@ pub async fn run(
             let recipe = tree.recipe(s).ok_or_else(|| {
                 Error::Usage(format!("--image-tag needs amis/{s}.toml to know the image of {s}; deploy an AMI that was not baked by drydock with --ami"))
             })?;
-            images_wanted.push(Some(
-                ImageRef {
-                    repo: recipe.image.clone(),
-                    pin: Pin::Tag(t.clone()),
-                }
-                .to_string(),
-            ));
+            images_wanted.push(Some(ImageRef { repo: recipe.image.clone(), pin: Pin::Tag(t.clone()) }.to_string()));
         } else {
             images_wanted.push(None);
         }
@@ -482,15 +431,14 @@ pub async fn run(
         operation: "deploy",
         ttl,
     };
-    let mut results: Vec<(usize, ServiceResult)> =
-        stream::iter(services.iter().zip(&amis).enumerate())
-            .map(|(i, (s, ami))| {
-                let rollout = &rollout;
-                async move { (i, rollout.roll(s, ami, vec![]).await) }
-            })
-            .buffer_unordered(args.parallel as usize)
-            .collect()
-            .await;
+    let mut results: Vec<(usize, ServiceResult)> = stream::iter(services.iter().zip(&amis).enumerate())
+        .map(|(i, (s, ami))| {
+            let rollout = &rollout;
+            async move { (i, rollout.roll(s, ami, vec![]).await) }
+        })
+        .buffer_unordered(args.parallel as usize)
+        .collect()
+        .await;
     results.sort_by_key(|(i, _)| *i);
     let results: Vec<ServiceResult> = results.into_iter().map(|(_, r)| r).collect();
     report(out, "deploy", env.name.as_str(), &results)

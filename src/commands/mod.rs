@@ -18,15 +18,9 @@ use crate::error::{Error, Result};
 /// `--image-tag` / `--image-digest`, through their grammars.
 pub fn parse_pin(pin: &ImagePin) -> Result<Pin> {
     match (&pin.image_tag, &pin.image_digest) {
-        (Some(t), None) => ImageTag::parse(t)
-            .map(Pin::Tag)
-            .map_err(|m| Error::Usage(format!("--image-tag: {m}"))),
-        (None, Some(d)) => Digest::parse(d)
-            .map(Pin::Digest)
-            .map_err(|m| Error::Usage(format!("--image-digest: {m}"))),
-        _ => Err(Error::Usage(
-            "give exactly one of --image-tag and --image-digest".into(),
-        )),
+        (Some(t), None) => ImageTag::parse(t).map(Pin::Tag).map_err(|m| Error::Usage(format!("--image-tag: {m}"))),
+        (None, Some(d)) => Digest::parse(d).map(Pin::Digest).map_err(|m| Error::Usage(format!("--image-digest: {m}"))),
+        _ => Err(Error::Usage("give exactly one of --image-tag and --image-digest".into())),
     }
 }
 
@@ -45,11 +39,7 @@ pub fn recipe<'a>(tree: &'a Tree, service: &ServiceName) -> Result<&'a Recipe> {
         Error::Usage(format!(
             "service {service} has no amis/{service}.toml in {}; services with a recipe: {}",
             tree.dir.display(),
-            if known.is_empty() {
-                "(none)".to_owned()
-            } else {
-                known.join(", ")
-            }
+            if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }
         ))
     })
 }
@@ -61,11 +51,7 @@ pub fn environment<'a>(tree: &'a Tree, env: &EnvName) -> Result<&'a Environment>
         Error::Usage(format!(
             "--env {env}: there is no environments/{env}.toml in {}; environments: {}",
             tree.dir.display(),
-            if known.is_empty() {
-                "(none)".to_owned()
-            } else {
-                known.join(", ")
-            }
+            if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }
         ))
     })
 }
@@ -78,7 +64,10 @@ pub fn check_account(file: &Path, want: &str, actual: Option<&str>) -> Result<()
             "{}: account_id is {want}, but the credentials in use belong to account {a}; nothing was done",
             file.display()
         ))),
-        None => Err(Error::Usage(format!("{}: account_id is {want}, but the caller's account could not be determined", file.display()))),
+        None => Err(Error::Usage(format!(
+            "{}: account_id is {want}, but the caller's account could not be determined",
+            file.display()
+        ))),
     }
 }
 
@@ -91,11 +80,7 @@ pub fn env_service(env: &Environment, service: &ServiceName) -> Result<()> {
     Err(Error::Usage(format!(
         "service {service} is not in {} (services there: {})",
         env.file.display(),
-        if known.is_empty() {
-            "(none)".to_owned()
-        } else {
-            known.join(", ")
-        }
+        if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }
     )))
 }
 
@@ -125,13 +110,11 @@ pub fn preflight(tree: &Tree, cmd: &Command) -> Result<()> {
         Command::Promote(a) => {
             let from = environment(
                 tree,
-                &parse_env(&a.from)
-                    .map_err(|e| Error::Usage(e.to_string().replace("--env", "--from")))?,
+                &parse_env(&a.from).map_err(|e| Error::Usage(e.to_string().replace("--env", "--from")))?,
             )?;
             let to = environment(
                 tree,
-                &parse_env(&a.to)
-                    .map_err(|e| Error::Usage(e.to_string().replace("--env", "--to")))?,
+                &parse_env(&a.to).map_err(|e| Error::Usage(e.to_string().replace("--env", "--to")))?,
             )?;
             if from.name == to.name {
                 return Err(Error::Usage(format!(
@@ -157,10 +140,7 @@ pub fn preflight(tree: &Tree, cmd: &Command) -> Result<()> {
                 }
             }
         },
-        Command::History(a) => services(
-            environment(tree, &parse_env(&a.env)?)?,
-            std::slice::from_ref(&a.service),
-        )?,
+        Command::History(a) => services(environment(tree, &parse_env(&a.env)?)?, std::slice::from_ref(&a.service))?,
         Command::Routes(a) => {
             environment(tree, &parse_env(&a.env)?)?;
         }

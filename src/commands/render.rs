@@ -14,10 +14,7 @@ pub fn init(tree: &Tree, args: &RenderInitArgs, out: &Reporter) -> Result<()> {
     let service = parse_service(&args.service)?;
     let pin = parse_pin(&args.pin)?;
     let recipe = recipe(tree, &service)?;
-    let image = ImageRef {
-        repo: recipe.image.clone(),
-        pin,
-    };
+    let image = ImageRef { repo: recipe.image.clone(), pin };
     let a = render_init(tree, recipe, &image).map_err(|e| Error::Usage(e.to_string()))?;
     let text = format!(
         "# ---- {} ({}, from {}) ----\n{}\n# ---- bootstrap (builder user data) ----\n{}",

@@ -16,10 +16,7 @@ pub struct Check<'a> {
 
 impl<'a> Check<'a> {
     pub fn new(src: &'a Source) -> Self {
-        Self {
-            src,
-            errors: Vec::new(),
-        }
+        Self { src, errors: Vec::new() }
     }
     pub fn err(&mut self, path: &[&str], msg: impl Into<String>) {
         let e = self.src.error(path, msg);
@@ -43,13 +40,7 @@ impl<'a> Check<'a> {
     fn count(&mut self, path: &[&str], v: Option<i64>, range: (i64, i64)) -> Option<u32> {
         let n = v?;
         if n < range.0 || n > range.1 {
-            self.err(
-                path,
-                format!(
-                    "{n} is out of range: a whole number from {} to {} is allowed",
-                    range.0, range.1
-                ),
-            );
+            self.err(path, format!("{n} is out of range: a whole number from {} to {} is allowed", range.0, range.1));
             return None;
         }
         u32::try_from(n).ok()
@@ -57,32 +48,20 @@ impl<'a> Check<'a> {
 }
 
 /// `amis/<service>.toml`
-pub fn recipe(
-    src: &Source,
-    service: ServiceName,
-    r: raw::Recipe,
-) -> Result<Recipe, Vec<ConfigError>> {
+pub fn recipe(src: &Source, service: ServiceName, r: raw::Recipe) -> Result<Recipe, Vec<ConfigError>> {
     let mut c = Check::new(src);
-    let image = c
-        .required(&["image"], r.image)
-        .and_then(|s| c.ok(&["image"], ImageRepo::parse(&s)));
+    let image = c.required(&["image"], r.image).and_then(|s| c.ok(&["image"], ImageRepo::parse(&s)));
     let init = match r.init.as_deref() {
         None | Some("upstart") => Some(InitSystem::Upstart),
         Some("systemd") => Some(InitSystem::Systemd),
         Some(other) => {
-            c.err(
-                &["init"],
-                format!("{other:?} is not an init system: upstart or systemd is allowed"),
-            );
+            c.err(&["init"], format!("{other:?} is not an init system: upstart or systemd is allowed"));
             None
         }
     };
-    let template = r
-        .template
-        .and_then(|t| c.ok(&["template"], words::template_name(&t).map(str::to_owned)));
-    let container_port = c
-        .required(&["container_port"], r.container_port)
-        .and_then(|p| c.ok(&["container_port"], words::port(p)));
+    let template = r.template.and_then(|t| c.ok(&["template"], words::template_name(&t).map(str::to_owned)));
+    let container_port =
+        c.required(&["container_port"], r.container_port).and_then(|p| c.ok(&["container_port"], words::port(p)));
     // The host port defaults to the container port: most services listen where they run.
     let host_port = match r.host_port {
         Some(p) => c.ok(&["host_port"], words::port(p)),
@@ -106,10 +85,9 @@ pub fn recipe(
     let base = match c.required(&["base"], r.base) {
         None => None,
         Some(b) => match (b.ami_id, b.owner, b.name) {
-            (Some(id), None, None) => c.ok(
-                &["base", "ami_id"],
-                words::aws_id(&id, "ami").map(|s| BaseAmi::Id(s.to_owned())),
-            ),
+            (Some(id), None, None) => {
+                c.ok(&["base", "ami_id"], words::aws_id(&id, "ami").map(|s| BaseAmi::Id(s.to_owned())))
+            }
             (None, Some(owner), Some(name)) => {
                 let owner_ok = matches!(owner.as_str(), "self" | "amazon" | "aws-marketplace")
                     || words::account_id(&owner).is_ok();
@@ -136,30 +114,22 @@ pub fn recipe(
                     c.err(&["healthcheck", "cmd"], "must name a command");
                     return None;
                 }
-                let ok: Vec<_> = cmd
-                    .iter()
-                    .filter_map(|a| c.ok(&["healthcheck", "cmd"], words::word(a)))
-                    .collect();
+                let ok: Vec<_> = cmd.iter().filter_map(|a| c.ok(&["healthcheck", "cmd"], words::word(a))).collect();
                 (ok.len() == cmd.len()).then(|| cmd.clone())
             });
             let interval = c.duration(&["healthcheck", "interval"], h.interval, 30);
             let timeout = c.duration(&["healthcheck", "timeout"], h.timeout, 5);
             let retries = c.count(&["healthcheck", "retries"], h.retries.or(Some(3)), (1, 100));
             match (cmd, interval, timeout, retries) {
-                (Some(cmd), Some(interval), Some(timeout), Some(retries)) => Some(Healthcheck {
-                    cmd,
-                    interval,
-                    timeout,
-                    retries,
-                }),
+                (Some(cmd), Some(interval), Some(timeout), Some(retries)) => {
+                    Some(Healthcheck { cmd, interval, timeout, retries })
+                }
                 _ => None,
             }
         }
     };
     match (image, init, container_port, host_port, base) {
-        (Some(image), Some(init), Some(container_port), Some(host_port), Some(base))
-            if c.errors.is_empty() =>
-        {
+        (Some(image), Some(init), Some(container_port), Some(host_port), Some(base)) if c.errors.is_empty() => {
             Ok(Recipe {
                 service,
                 file: src.display.clone(),
@@ -201,28 +171,17 @@ pub fn environment(
     host_ports: &HostPorts,
 ) -> Result<Environment, Vec<ConfigError>> {
     let mut c = Check::new(src);
-    let region = c
-        .required(&["region"], r.region)
-        .and_then(|s| c.ok(&["region"], words::region(&s).map(str::to_owned)));
-    let account_id = r
-        .account_id
-        .and_then(|s| c.ok(&["account_id"], words::account_id(&s).map(str::to_owned)));
+    let region =
+        c.required(&["region"], r.region).and_then(|s| c.ok(&["region"], words::region(&s).map(str::to_owned)));
+    let account_id = r.account_id.and_then(|s| c.ok(&["account_id"], words::account_id(&s).map(str::to_owned)));
 
-    let net = r.network.unwrap_or(raw::Network {
-        vpc: None,
-        subnets: None,
-        security_groups: None,
-    });
+    let net = r.network.unwrap_or(raw::Network { vpc: None, subnets: None, security_groups: None });
     let vpc = match net.vpc.as_deref() {
         None | Some("default") => Some(VpcRef::Default),
-        Some(s) if s.starts_with("vpc-") => c.ok(
-            &["network", "vpc"],
-            words::aws_id(s, "vpc").map(|s| VpcRef::Id(s.to_owned())),
-        ),
-        Some(s) => c.ok(
-            &["network", "vpc"],
-            words::aws_name(s).map(|s| VpcRef::Name(s.to_owned())),
-        ),
+        Some(s) if s.starts_with("vpc-") => {
+            c.ok(&["network", "vpc"], words::aws_id(s, "vpc").map(|s| VpcRef::Id(s.to_owned())))
+        }
+        Some(s) => c.ok(&["network", "vpc"], words::aws_name(s).map(|s| VpcRef::Name(s.to_owned()))),
     };
     let subnets: Vec<SubnetRef> = net
         .subnets
@@ -231,10 +190,7 @@ pub fn environment(
         .filter_map(|s| c.ok(&["network", "subnets"], subnet_ref(s)))
         .collect();
     if subnets.is_empty() {
-        c.err(
-            &["network", "subnets"],
-            "must name at least one subnet (or \"default\")",
-        );
+        c.err(&["network", "subnets"], "must name at least one subnet (or \"default\")");
     }
     let security_groups: Vec<SecurityGroupRef> = net
         .security_groups
@@ -266,17 +222,9 @@ pub fn environment(
         Some(s) => c.ok(&["bake", "subnet"], subnet_ref(&s)).map(Some),
     };
     let bake_timeout = c.duration(&["bake", "timeout"], b.timeout, 20 * 60);
-    let bake_profile = b.instance_profile.and_then(|s| {
-        c.ok(
-            &["bake", "instance_profile"],
-            words::aws_name(&s).map(str::to_owned),
-        )
-    });
-    let bake_volume = c.count(
-        &["bake", "volume_size"],
-        b.volume_size.or(Some(8)),
-        (1, 16384),
-    );
+    let bake_profile =
+        b.instance_profile.and_then(|s| c.ok(&["bake", "instance_profile"], words::aws_name(&s).map(str::to_owned)));
+    let bake_volume = c.count(&["bake", "volume_size"], b.volume_size.or(Some(8)), (1, 16384));
 
     let n = r.nginx.unwrap_or(raw::Nginx {
         listen: None,
@@ -285,49 +233,29 @@ pub fn environment(
         resolver_valid: None,
         template: None,
     });
-    let listen = c.ok(
-        &["nginx", "listen"],
-        words::listen(n.listen.as_deref().unwrap_or("80")).map(str::to_owned),
-    );
+    let listen = c.ok(&["nginx", "listen"], words::listen(n.listen.as_deref().unwrap_or("80")).map(str::to_owned));
     let server_names: Vec<String> = n
         .server_name
         .unwrap_or_else(|| vec!["_".into()])
         .iter()
-        .filter_map(|s| {
-            c.ok(
-                &["nginx", "server_name"],
-                words::server_name(s).map(str::to_owned),
-            )
-        })
+        .filter_map(|s| c.ok(&["nginx", "server_name"], words::server_name(s).map(str::to_owned)))
         .collect();
     if server_names.is_empty() {
-        c.err(
-            &["nginx", "server_name"],
-            "must name at least one server name (or \"_\" for any host)",
-        );
+        c.err(&["nginx", "server_name"], "must name at least one server name (or \"_\" for any host)");
     }
     // 169.254.169.253 is the VPC's Amazon-provided DNS, reachable from every instance.
     let resolvers: Vec<String> = n
         .resolver
         .unwrap_or_else(|| vec!["169.254.169.253".into()])
         .iter()
-        .filter_map(|s| {
-            c.ok(
-                &["nginx", "resolver"],
-                words::resolver(s).map(str::to_owned),
-            )
-        })
+        .filter_map(|s| c.ok(&["nginx", "resolver"], words::resolver(s).map(str::to_owned)))
         .collect();
     if resolvers.is_empty() {
         c.err(&["nginx", "resolver"], "must name at least one DNS server");
     }
     let resolver_valid = c.duration(&["nginx", "resolver_valid"], n.resolver_valid, 30);
-    let nginx_template = n.template.and_then(|t| {
-        c.ok(
-            &["nginx", "template"],
-            words::template_name(&t).map(str::to_owned),
-        )
-    });
+    let nginx_template =
+        n.template.and_then(|t| c.ok(&["nginx", "template"], words::template_name(&t).map(str::to_owned)));
 
     let mut services = BTreeMap::new();
     let mut routes: BTreeMap<String, String> = BTreeMap::new();
@@ -346,51 +274,27 @@ pub fn environment(
         }
     }
 
-    let e = match (
-        region,
-        vpc,
-        bake_type,
-        bake_subnet,
-        bake_timeout,
-        bake_volume,
-        listen,
-        resolver_valid,
-    ) {
-        (
-            Some(region),
-            Some(vpc),
-            Some(it),
-            Some(bs),
-            Some(bt),
-            Some(bv),
-            Some(listen),
-            Some(rv),
-        ) if c.errors.is_empty() => Environment {
-            name,
-            file: src.display.clone(),
-            region,
-            account_id,
-            network: Network {
-                vpc,
-                subnets,
-                security_groups,
-            },
-            bake: Bake {
-                instance_type: it,
-                subnet: bs,
-                timeout: bt,
-                instance_profile: bake_profile,
-                volume_size_gib: bv,
-            },
-            nginx: Nginx {
-                listen,
-                server_names,
-                resolvers,
-                resolver_valid: rv,
-                template: nginx_template,
-            },
-            services,
-        },
+    let e = match (region, vpc, bake_type, bake_subnet, bake_timeout, bake_volume, listen, resolver_valid) {
+        (Some(region), Some(vpc), Some(it), Some(bs), Some(bt), Some(bv), Some(listen), Some(rv))
+            if c.errors.is_empty() =>
+        {
+            Environment {
+                name,
+                file: src.display.clone(),
+                region,
+                account_id,
+                network: Network { vpc, subnets, security_groups },
+                bake: Bake {
+                    instance_type: it,
+                    subnet: bs,
+                    timeout: bt,
+                    instance_profile: bake_profile,
+                    volume_size_gib: bv,
+                },
+                nginx: Nginx { listen, server_names, resolvers, resolver_valid: rv, template: nginx_template },
+                services,
+            }
+        }
         _ => return Err(c.errors),
     };
     Ok(e)
@@ -404,15 +308,8 @@ fn health_check(s: &str) -> Result<HealthCheckTarget, String> {
         Some(i) => (&rest[..i], Some(&rest[i..])),
         None => (rest, None),
     };
-    let port_ok = port
-        .parse::<i64>()
-        .ok()
-        .is_some_and(|p| words::port(p).is_ok());
-    let path_ok = |p: &str| {
-        p.len() <= 1000
-            && p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._~/-".contains(c))
-    };
+    let port_ok = port.parse::<i64>().ok().is_some_and(|p| words::port(p).is_ok());
+    let path_ok = |p: &str| p.len() <= 1000 && p.chars().all(|c| c.is_ascii_alphanumeric() || "._~/-".contains(c));
     let ok = port_ok
         && match (proto, path) {
             ("HTTP" | "HTTPS", Some(p)) => path_ok(p),
@@ -436,23 +333,12 @@ fn service_env(
 ) -> Option<ServiceEnv> {
     let before = c.errors.len();
     let p = |k: &'static str| ["services", key, k];
-    let route = s
-        .route
-        .and_then(|r| c.ok(&p("route"), words::route(&r).map(str::to_owned)));
+    let route = s.route.and_then(|r| c.ok(&p("route"), words::route(&r).map(str::to_owned)));
     let instance_type = c
         .required(&p("instance_type"), s.instance_type)
-        .and_then(|t| {
-            c.ok(
-                &p("instance_type"),
-                words::instance_type(&t).map(str::to_owned),
-            )
-        });
-    let min = c
-        .required(&p("min"), s.min)
-        .and_then(|v| c.count(&p("min"), Some(v), (0, 1000)));
-    let max = c
-        .required(&p("max"), s.max)
-        .and_then(|v| c.count(&p("max"), Some(v), (1, 1000)));
+        .and_then(|t| c.ok(&p("instance_type"), words::instance_type(&t).map(str::to_owned)));
+    let min = c.required(&p("min"), s.min).and_then(|v| c.count(&p("min"), Some(v), (0, 1000)));
+    let max = c.required(&p("max"), s.max).and_then(|v| c.count(&p("max"), Some(v), (1, 1000)));
     let desired = match s.desired {
         Some(v) => c.count(&p("desired"), Some(v), (0, 1000)),
         None => min,
@@ -462,7 +348,10 @@ fn service_env(
             if min <= desired && desired <= max {
                 Some(Capacity { min, desired, max })
             } else {
-                c.err(&p("desired"), format!("min {min}, desired {desired} and max {max} must satisfy min ≤ desired ≤ max"));
+                c.err(
+                    &p("desired"),
+                    format!("min {min}, desired {desired} and max {max} must satisfy min ≤ desired ≤ max"),
+                );
                 None
             }
         }
@@ -471,26 +360,21 @@ fn service_env(
     let listener = match s.listener {
         None => Some((80, ListenerProtocol::Http, None)),
         Some(l) => {
-            let port = c.ok(
-                &["services", key, "listener", "port"],
-                words::port(l.port.unwrap_or(80)),
-            );
+            let port = c.ok(&["services", key, "listener", "port"], words::port(l.port.unwrap_or(80)));
             let protocol = match l.protocol.as_deref() {
                 None | Some("HTTP") => Some(ListenerProtocol::Http),
                 Some("TCP") => Some(ListenerProtocol::Tcp),
                 Some(o) => {
-                    c.err(&["services", key, "listener", "protocol"], format!("{o:?} is not supported: HTTP or TCP is allowed (terminate TLS in NGINX in front)"));
+                    c.err(
+                        &["services", key, "listener", "protocol"],
+                        format!("{o:?} is not supported: HTTP or TCP is allowed (terminate TLS in NGINX in front)"),
+                    );
                     None
                 }
             };
             let ip = match l.instance_port {
                 None => Some(None),
-                Some(v) => c
-                    .ok(
-                        &["services", key, "listener", "instance_port"],
-                        words::port(v),
-                    )
-                    .map(Some),
+                Some(v) => c.ok(&["services", key, "listener", "instance_port"], words::port(v)).map(Some),
             };
             match (port, protocol, ip) {
                 (Some(port), Some(protocol), Some(ip)) => Some((port, protocol, ip)),
@@ -499,16 +383,22 @@ fn service_env(
         }
     };
     let listener = listener.and_then(|(port, protocol, ip)| match (ip, host_port) {
-        (Some(instance_port), _) | (None, Some(Some(instance_port))) => Some(Listener { port, protocol, instance_port }),
+        (Some(instance_port), _) | (None, Some(Some(instance_port))) => {
+            Some(Listener { port, protocol, instance_port })
+        }
         (None, Some(None)) => None,
         (None, None) => {
-            c.err(&["services", key, "listener"], format!("set listener.instance_port: there is no amis/{service}.toml whose host_port it could default to"));
+            c.err(
+                &["services", key, "listener"],
+                format!(
+                    "set listener.instance_port: there is no amis/{service}.toml whose host_port it could default to"
+                ),
+            );
             None
         }
     });
-    let health = c
-        .required(&p("health_check"), s.health_check)
-        .and_then(|h| c.ok(&p("health_check"), health_check(&h)));
+    let health =
+        c.required(&p("health_check"), s.health_check).and_then(|h| c.ok(&p("health_check"), health_check(&h)));
     let health_timeout = c.duration(&p("health_timeout"), s.health_timeout, 10 * 60);
     let grace_period = c.duration(&p("grace_period"), s.grace_period, 5 * 60);
     let keep_releases = c.count(&p("keep_releases"), s.keep_releases.or(Some(2)), (0, 20));
@@ -516,7 +406,10 @@ fn service_env(
         None | Some("warm") => Some(Standby::Warm),
         Some("cold") => Some(Standby::Cold),
         Some(o) => {
-            c.err(&p("standby"), format!("{o:?} is not a standby mode: warm (instances kept running) or cold (scaled to 0) is allowed"));
+            c.err(
+                &p("standby"),
+                format!("{o:?} is not a standby mode: warm (instances kept running) or cold (scaled to 0) is allowed"),
+            );
             None
         }
     };
@@ -526,12 +419,8 @@ fn service_env(
         None => Some(ElbName::for_cluster(&cluster)),
         Some(n) => c.ok(&p("elb_name"), ElbName::parse(&n)),
     };
-    let instance_profile = s.instance_profile.and_then(|v| {
-        c.ok(
-            &p("instance_profile"),
-            words::aws_name(&v).map(str::to_owned),
-        )
-    });
+    let instance_profile =
+        s.instance_profile.and_then(|v| c.ok(&p("instance_profile"), words::aws_name(&v).map(str::to_owned)));
     let volume = c.count(&p("volume_size"), s.volume_size.or(Some(8)), (1, 16384));
     if c.errors.len() != before {
         return None;
@@ -555,10 +444,7 @@ fn service_env(
 
 /// Checks across files: ELB names are unique per account and region, so two environments
 /// in one region must not configure the same one.
-pub fn cross_checks(
-    envs: &BTreeMap<EnvName, Environment>,
-    sources: &BTreeMap<EnvName, Source>,
-) -> Vec<ConfigError> {
+pub fn cross_checks(envs: &BTreeMap<EnvName, Environment>, sources: &BTreeMap<EnvName, Source>) -> Vec<ConfigError> {
     let mut errors = Vec::new();
     let mut seen: BTreeMap<(String, String), (EnvName, ServiceName)> = BTreeMap::new();
     for (en, e) in envs {

@@ -59,22 +59,12 @@ impl std::error::Error for ConfigErrors {}
 
 impl ConfigErrors {
     fn single(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Self(vec![ConfigError {
-            file: file.into(),
-            line: None,
-            key: String::new(),
-            message: message.into(),
-        }])
+        Self(vec![ConfigError { file: file.into(), line: None, key: String::new(), message: message.into() }])
     }
 }
 
 /// Files of `dir/sub` ending in `suffix`, sorted by name, as (stem, display path, text).
-fn read_folder(
-    dir: &Path,
-    sub: &str,
-    suffix: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Vec<(String, Source)> {
+fn read_folder(dir: &Path, sub: &str, suffix: &str, errors: &mut Vec<ConfigError>) -> Vec<(String, Source)> {
     let folder = dir.join(sub);
     let Ok(entries) = std::fs::read_dir(&folder) else {
         return Vec::new();
@@ -117,11 +107,7 @@ pub fn load(dir: &Path) -> Result<Tree, ConfigErrors> {
     let mut errors = Vec::new();
 
     let mut templates = Templates::default();
-    for (sub, suffix) in [
-        ("upstart", ".conf.hbs"),
-        ("systemd", ".service.hbs"),
-        ("nginx", ".conf.hbs"),
-    ] {
+    for (sub, suffix) in [("upstart", ".conf.hbs"), ("systemd", ".service.hbs"), ("nginx", ".conf.hbs")] {
         for (stem, src) in read_folder(dir, sub, suffix, &mut errors) {
             if let Err(m) = words::template_name(&stem) {
                 errors.push(ConfigError {
@@ -132,10 +118,7 @@ pub fn load(dir: &Path) -> Result<Tree, ConfigErrors> {
                 });
                 continue;
             }
-            let t = TemplateFile {
-                display: src.display,
-                text: src.text,
-            };
+            let t = TemplateFile { display: src.display, text: src.text };
             match sub {
                 "upstart" => templates.upstart.insert(stem, t),
                 "systemd" => templates.systemd.insert(stem, t),
@@ -170,12 +153,14 @@ pub fn load(dir: &Path) -> Result<Tree, ConfigErrors> {
                 };
                 if let Some(t) = &r.template {
                     if !set.contains_key(t) {
-                        let ext = if r.init == InitSystem::Upstart {
-                            "conf"
-                        } else {
-                            "service"
-                        };
-                        errors.push(src.error(&["template"], format!("{folder}/{t}.{ext}.hbs does not exist; the templates in {folder}/ are: {}", names(set))));
+                        let ext = if r.init == InitSystem::Upstart { "conf" } else { "service" };
+                        errors.push(src.error(
+                            &["template"],
+                            format!(
+                                "{folder}/{t}.{ext}.hbs does not exist; the templates in {folder}/ are: {}",
+                                names(set)
+                            ),
+                        ));
                         continue;
                     }
                 }
@@ -207,7 +192,13 @@ pub fn load(dir: &Path) -> Result<Tree, ConfigErrors> {
             Ok(e) => {
                 if let Some(t) = &e.nginx.template {
                     if !templates.nginx.contains_key(t) {
-                        errors.push(src.error(&["nginx", "template"], format!("nginx/{t}.conf.hbs does not exist; the templates in nginx/ are: {}", names(&templates.nginx))));
+                        errors.push(src.error(
+                            &["nginx", "template"],
+                            format!(
+                                "nginx/{t}.conf.hbs does not exist; the templates in nginx/ are: {}",
+                                names(&templates.nginx)
+                            ),
+                        ));
                         continue;
                     }
                 }
@@ -220,12 +211,7 @@ pub fn load(dir: &Path) -> Result<Tree, ConfigErrors> {
     errors.extend(build::cross_checks(&environments, &env_sources));
 
     if errors.is_empty() {
-        Ok(Tree {
-            dir: dir.to_owned(),
-            recipes,
-            environments,
-            templates,
-        })
+        Ok(Tree { dir: dir.to_owned(), recipes, environments, templates })
     } else {
         Err(ConfigErrors(errors))
     }

@@ -61,34 +61,17 @@ fn example_tree_loads_with_its_values_and_defaults() {
     let staging = &t.environments[&EnvName::parse("staging").unwrap()];
     let pw = &prod.services[&ServiceName::parse("www").unwrap()];
     let sw = &staging.services[&ServiceName::parse("www").unwrap()];
-    assert!(
-        pw.capacity.desired > sw.capacity.desired,
-        "prod is bigger than staging"
-    );
+    assert!(pw.capacity.desired > sw.capacity.desired, "prod is bigger than staging");
     assert_eq!(pw.elb_name.as_str(), "www-prod");
-    assert_eq!(
-        pw.listener.instance_port, 8080,
-        "defaults to the recipe's host_port"
-    );
+    assert_eq!(pw.listener.instance_port, 8080, "defaults to the recipe's host_port");
     assert_eq!(pw.route.as_deref(), Some("/"));
     let si = &staging.services[&ServiceName::parse("imageresize").unwrap()];
-    assert_eq!(
-        si.capacity,
-        Capacity {
-            min: 1,
-            desired: 1,
-            max: 2
-        },
-        "desired defaults to min"
-    );
+    assert_eq!(si.capacity, Capacity { min: 1, desired: 1, max: 2 }, "desired defaults to min");
     assert_eq!(si.standby, Standby::Cold);
     assert_eq!(si.keep_releases, 2);
     assert_eq!(si.health_timeout.as_secs(), 600);
     assert_eq!(staging.network.vpc, VpcRef::Default);
-    assert_eq!(
-        staging.network.security_groups,
-        vec![SecurityGroupRef::Name("default".into())]
-    );
+    assert_eq!(staging.network.security_groups, vec![SecurityGroupRef::Name("default".into())]);
     assert_eq!(staging.bake.timeout.as_secs(), 1200);
     assert_eq!(prod.nginx.template.as_deref(), Some("frontdoor"));
     assert!(t.templates.upstart.contains_key("www"));
@@ -114,10 +97,7 @@ fn minimal_tree_gets_documented_defaults() {
 
 #[test]
 fn errors_name_file_line_key_and_rule() {
-    let env = ENV.replace(
-        "max = 3",
-        "max = 3\nelb_name = \"an-elb-name-that-is-far-too-long-for-aws\"",
-    );
+    let env = ENV.replace("max = 3", "max = 3\nelb_name = \"an-elb-name-that-is-far-too-long-for-aws\"");
     let d = tree_with(&[("amis/api.toml", RECIPE), ("environments/dev.toml", &env)]);
     let errs = load_err(d.path());
     assert_eq!(errs.len(), 1, "{errs:?}");
@@ -125,14 +105,8 @@ fn errors_name_file_line_key_and_rule() {
     assert_eq!(e.file, PathBuf::from("environments/dev.toml"));
     assert_eq!(e.line, Some(8));
     assert_eq!(e.key, "services.api.elb_name");
-    assert!(
-        e.message.contains("40 characters") && e.message.contains("1 to 32"),
-        "{}",
-        e.message
-    );
-    assert!(e
-        .to_string()
-        .starts_with("environments/dev.toml:8: services.api.elb_name: "));
+    assert!(e.message.contains("40 characters") && e.message.contains("1 to 32"), "{}", e.message);
+    assert!(e.to_string().starts_with("environments/dev.toml:8: services.api.elb_name: "));
 }
 
 #[test]
@@ -142,16 +116,8 @@ fn unknown_keys_are_refused_with_what_is_allowed() {
     let errs = load_err(d.path());
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].line, Some(2));
-    assert!(
-        errs[0].message.contains("unknown field `imagee`"),
-        "{}",
-        errs[0].message
-    );
-    assert!(
-        errs[0].message.contains("`container_port`"),
-        "lists the allowed keys: {}",
-        errs[0].message
-    );
+    assert!(errs[0].message.contains("unknown field `imagee`"), "{}", errs[0].message);
+    assert!(errs[0].message.contains("`container_port`"), "lists the allowed keys: {}", errs[0].message);
 
     let env = ENV.replace("min = 1", "min = 1\ncolour = \"blue\"");
     let d = tree_with(&[("amis/api.toml", RECIPE), ("environments/dev.toml", &env)]);
@@ -163,22 +129,14 @@ fn unknown_keys_are_refused_with_what_is_allowed() {
 #[test]
 fn every_problem_is_reported_at_once() {
     let recipe = RECIPE.replace("8000", "70000");
-    let env = ENV
-        .replace("min = 1", "min = 5")
-        .replace("\"/api/\"", "\"/api\"");
-    let d = tree_with(&[
-        ("amis/api.toml", &recipe),
-        ("environments/dev.toml", &env),
-        ("environments/Bad.toml", ENV),
-    ]);
+    let env = ENV.replace("min = 1", "min = 5").replace("\"/api/\"", "\"/api\"");
+    let d = tree_with(&[("amis/api.toml", &recipe), ("environments/dev.toml", &env), ("environments/Bad.toml", ENV)]);
     let errs = load_err(d.path());
     let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
     assert!(keys.contains(&"container_port"), "{keys:?}");
     assert!(keys.contains(&"services.api.route"), "{keys:?}");
     assert!(keys.contains(&"services.api.desired"), "{keys:?}");
-    assert!(errs.iter().any(
-        |e| e.file == Path::new("environments/Bad.toml") && e.message.contains("bad file name")
-    ));
+    assert!(errs.iter().any(|e| e.file == Path::new("environments/Bad.toml") && e.message.contains("bad file name")));
 }
 
 #[test]
@@ -187,25 +145,17 @@ fn service_without_recipe_needs_an_instance_port() {
     let errs = load_err(d.path());
     assert_eq!(errs[0].key, "services.api.listener");
     assert!(errs[0].message.contains("instance_port"));
-    let env = ENV.replace(
-        "max = 3",
-        "max = 3\nlistener = { port = 80, instance_port = 9000 }",
-    );
+    let env = ENV.replace("max = 3", "max = 3\nlistener = { port = 80, instance_port = 9000 }");
     let d = tree_with(&[("environments/dev.toml", &env)]);
     let t = load(d.path()).expect("an explicit instance port is enough");
-    let s = &t.environments[&EnvName::parse("dev").unwrap()].services
-        [&ServiceName::parse("api").unwrap()];
+    let s = &t.environments[&EnvName::parse("dev").unwrap()].services[&ServiceName::parse("api").unwrap()];
     assert_eq!(s.listener.instance_port, 9000);
 }
 
 #[test]
 fn elb_names_are_unique_per_region() {
     let a = ENV.replace("max = 3", "max = 3\nelb_name = \"shared\"");
-    let d = tree_with(&[
-        ("amis/api.toml", RECIPE),
-        ("environments/one.toml", &a),
-        ("environments/two.toml", &a),
-    ]);
+    let d = tree_with(&[("amis/api.toml", RECIPE), ("environments/one.toml", &a), ("environments/two.toml", &a)]);
     let errs = load_err(d.path());
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].file, PathBuf::from("environments/two.toml"));
@@ -215,20 +165,11 @@ fn elb_names_are_unique_per_region() {
 #[test]
 fn templates_must_exist_for_their_init_system() {
     let recipe = format!("template = \"custom\"\n{RECIPE}");
-    let d = tree_with(&[
-        ("amis/api.toml", &recipe),
-        ("environments/dev.toml", ENV),
-        ("systemd/custom.service.hbs", "x"),
-    ]);
+    let d =
+        tree_with(&[("amis/api.toml", &recipe), ("environments/dev.toml", ENV), ("systemd/custom.service.hbs", "x")]);
     let errs = load_err(d.path());
     assert_eq!(errs[0].key, "template");
-    assert!(
-        errs[0]
-            .message
-            .contains("upstart/custom.conf.hbs does not exist"),
-        "{}",
-        errs[0].message
-    );
+    assert!(errs[0].message.contains("upstart/custom.conf.hbs does not exist"), "{}", errs[0].message);
 }
 
 #[test]

@@ -101,30 +101,19 @@ pub enum BakePlan {
 }
 
 fn alive(b: &ObservedBuilder) -> bool {
-    !matches!(
-        b.state,
-        InstanceState::ShuttingDown | InstanceState::Terminated
-    )
+    !matches!(b.state, InstanceState::ShuttingDown | InstanceState::Terminated)
 }
 
 pub fn plan(s: &BakeSnapshot) -> BakePlan {
     let live: Vec<&ObservedBuilder> = s.builders.iter().filter(|b| alive(b)).collect();
     let all_live = || live.iter().map(|b| b.id.clone()).collect::<Vec<_>>();
     match &s.image {
-        Some(ObservedImage {
-            id,
-            state: ImageState::Available,
-        }) => BakePlan::Reuse {
-            ami: id.clone(),
-            terminate: all_live(),
-        },
-        Some(ObservedImage {
-            id,
-            state: ImageState::Pending,
-        }) => BakePlan::WaitForImage {
-            ami: id.clone(),
-            terminate: all_live(),
-        },
+        Some(ObservedImage { id, state: ImageState::Available }) => {
+            BakePlan::Reuse { ami: id.clone(), terminate: all_live() }
+        }
+        Some(ObservedImage { id, state: ImageState::Pending }) => {
+            BakePlan::WaitForImage { ami: id.clone(), terminate: all_live() }
+        }
         other => {
             let deregister = other.as_ref().map(|i| i.id.clone());
             // Prefer a stopped builder (its image can be taken now), else the newest one.
@@ -139,16 +128,8 @@ pub fn plan(s: &BakeSnapshot) -> BakePlan {
                 Some(b) => Builder::Resume(b.id.clone()),
             };
             let keep = pick.map(|b| b.id.as_str());
-            let terminate = live
-                .iter()
-                .filter(|b| Some(b.id.as_str()) != keep)
-                .map(|b| b.id.clone())
-                .collect();
-            BakePlan::Bake {
-                deregister,
-                builder,
-                terminate,
-            }
+            let terminate = live.iter().filter(|b| Some(b.id.as_str()) != keep).map(|b| b.id.clone()).collect();
+            BakePlan::Bake { deregister, builder, terminate }
         }
     }
 }
@@ -171,11 +152,7 @@ impl BakePlan {
                 terminate(t, &mut out);
                 out.push(format!("wait until {ami} is available"));
             }
-            BakePlan::Bake {
-                deregister,
-                builder,
-                terminate: t,
-            } => {
+            BakePlan::Bake { deregister, builder, terminate: t } => {
                 terminate(t, &mut out);
                 if let Some(a) = deregister {
                     out.push(format!("deregister failed image {a}"));
@@ -202,14 +179,7 @@ mod tests {
     use super::*;
 
     fn inputs<'a>(base: &'a str, job: &'a str) -> RecipeInputs<'a> {
-        RecipeInputs {
-            format: 1,
-            base_ami: base,
-            image: "r/x:1",
-            job,
-            bootstrap: "#!/bin/bash",
-            volume_size_gib: 8,
-        }
+        RecipeInputs { format: 1, base_ami: base, image: "r/x:1", job, bootstrap: "#!/bin/bash", volume_size_gib: 8 }
     }
 
     #[test]
@@ -219,36 +189,17 @@ mod tests {
         assert_eq!(a, recipe_hash(&inputs("ami-1", "job")), "deterministic");
         assert_ne!(a, recipe_hash(&inputs("ami-2", "job")));
         assert_ne!(a, recipe_hash(&inputs("ami-1", "job2")));
-        assert_ne!(
-            a,
-            recipe_hash(&RecipeInputs {
-                volume_size_gib: 9,
-                ..inputs("ami-1", "job")
-            })
-        );
-        assert_ne!(
-            a,
-            recipe_hash(&RecipeInputs {
-                format: 2,
-                ..inputs("ami-1", "job")
-            })
-        );
+        assert_ne!(a, recipe_hash(&RecipeInputs { volume_size_gib: 9, ..inputs("ami-1", "job") }));
+        assert_ne!(a, recipe_hash(&RecipeInputs { format: 2, ..inputs("ami-1", "job") }));
         // Shifting bytes between fields gives another hash.
         assert_ne!(recipe_hash(&inputs("ami-1j", "ob")), a);
     }
 
     fn b(id: &str, state: InstanceState, launched: i64) -> ObservedBuilder {
-        ObservedBuilder {
-            id: id.into(),
-            state,
-            launched,
-        }
+        ObservedBuilder { id: id.into(), state, launched }
     }
     fn img(id: &str, state: ImageState) -> Option<ObservedImage> {
-        Some(ObservedImage {
-            id: id.into(),
-            state,
-        })
+        Some(ObservedImage { id: id.into(), state })
     }
 
     #[test]
@@ -258,11 +209,7 @@ mod tests {
             (
                 "nothing exists",
                 BakeSnapshot::default(),
-                BakePlan::Bake {
-                    deregister: None,
-                    builder: Builder::Launch,
-                    terminate: vec![],
-                },
+                BakePlan::Bake { deregister: None, builder: Builder::Launch, terminate: vec![] },
             ),
             (
                 "available image is reused, leftovers terminated",
@@ -270,55 +217,28 @@ mod tests {
                     image: img("ami-1", ImageState::Available),
                     builders: vec![b("i-1", Stopped, 1), b("i-2", Terminated, 2)],
                 },
-                BakePlan::Reuse {
-                    ami: "ami-1".into(),
-                    terminate: vec!["i-1".into()],
-                },
+                BakePlan::Reuse { ami: "ami-1".into(), terminate: vec!["i-1".into()] },
             ),
             (
                 "pending image is waited for",
-                BakeSnapshot {
-                    image: img("ami-1", ImageState::Pending),
-                    builders: vec![],
-                },
-                BakePlan::WaitForImage {
-                    ami: "ami-1".into(),
-                    terminate: vec![],
-                },
+                BakeSnapshot { image: img("ami-1", ImageState::Pending), builders: vec![] },
+                BakePlan::WaitForImage { ami: "ami-1".into(), terminate: vec![] },
             ),
             (
                 "failed image is replaced",
-                BakeSnapshot {
-                    image: img("ami-1", ImageState::Unusable),
-                    builders: vec![],
-                },
-                BakePlan::Bake {
-                    deregister: Some("ami-1".into()),
-                    builder: Builder::Launch,
-                    terminate: vec![],
-                },
+                BakeSnapshot { image: img("ami-1", ImageState::Unusable), builders: vec![] },
+                BakePlan::Bake { deregister: Some("ami-1".into()), builder: Builder::Launch, terminate: vec![] },
             ),
             (
                 "a running builder of a killed run is resumed, not relaunched",
-                BakeSnapshot {
-                    image: None,
-                    builders: vec![b("i-1", Running, 5)],
-                },
-                BakePlan::Bake {
-                    deregister: None,
-                    builder: Builder::Resume("i-1".into()),
-                    terminate: vec![],
-                },
+                BakeSnapshot { image: None, builders: vec![b("i-1", Running, 5)] },
+                BakePlan::Bake { deregister: None, builder: Builder::Resume("i-1".into()), terminate: vec![] },
             ),
             (
                 "a stopped builder is imaged at once; others terminated",
                 BakeSnapshot {
                     image: None,
-                    builders: vec![
-                        b("i-1", Running, 9),
-                        b("i-2", Stopped, 1),
-                        b("i-3", ShuttingDown, 3),
-                    ],
+                    builders: vec![b("i-1", Running, 9), b("i-2", Stopped, 1), b("i-3", ShuttingDown, 3)],
                 },
                 BakePlan::Bake {
                     deregister: None,
@@ -328,22 +248,12 @@ mod tests {
             ),
             (
                 "terminated builders are history, a new one is launched",
-                BakeSnapshot {
-                    image: None,
-                    builders: vec![b("i-1", Terminated, 1)],
-                },
-                BakePlan::Bake {
-                    deregister: None,
-                    builder: Builder::Launch,
-                    terminate: vec![],
-                },
+                BakeSnapshot { image: None, builders: vec![b("i-1", Terminated, 1)] },
+                BakePlan::Bake { deregister: None, builder: Builder::Launch, terminate: vec![] },
             ),
             (
                 "of two running builders the newest is kept",
-                BakeSnapshot {
-                    image: None,
-                    builders: vec![b("i-old", Pending, 1), b("i-new", Running, 2)],
-                },
+                BakeSnapshot { image: None, builders: vec![b("i-old", Pending, 1), b("i-new", Running, 2)] },
                 BakePlan::Bake {
                     deregister: None,
                     builder: Builder::Resume("i-new".into()),
@@ -358,11 +268,7 @@ mod tests {
 
     #[test]
     fn steps_read_in_order() {
-        let p = BakePlan::Bake {
-            deregister: None,
-            builder: Builder::Launch,
-            terminate: vec![],
-        };
+        let p = BakePlan::Bake { deregister: None, builder: Builder::Launch, terminate: vec![] };
         let s = p.steps();
         assert_eq!(s.first().map(String::as_str), Some("launch builder"));
         assert_eq!(s.last().map(String::as_str), Some("terminate the builder"));

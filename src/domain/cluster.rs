@@ -96,34 +96,21 @@ impl ClusterSnapshot {
         attached()
             .filter(|g| g.state == GroupState::Live)
             .max_by_key(|g| g.number)
-            .or_else(|| {
-                attached()
-                    .filter(|g| self.healthy(g))
-                    .max_by_key(|g| g.number)
-            })
+            .or_else(|| attached().filter(|g| self.healthy(g)).max_by_key(|g| g.number))
     }
 
     /// Every instance of the group is InService in the ELB, and it has its desired count.
     pub fn healthy(&self, g: &ObservedGroup) -> bool {
-        g.desired > 0
-            && g.instances.len() as u32 == g.desired
-            && self.in_service(g) == g.desired as usize
+        g.desired > 0 && g.instances.len() as u32 == g.desired && self.in_service(g) == g.desired as usize
     }
 
     pub fn in_service(&self, g: &ObservedGroup) -> usize {
-        g.instances
-            .iter()
-            .filter(|i| self.health.get(*i).is_some_and(|h| h.in_service))
-            .count()
+        g.instances.iter().filter(|i| self.health.get(*i).is_some_and(|h| h.in_service)).count()
     }
 
     /// The ELB's InService count over every attached group.
     pub fn serving(&self) -> usize {
-        self.groups
-            .iter()
-            .filter(|g| g.attached)
-            .map(|g| self.in_service(g))
-            .sum()
+        self.groups.iter().filter(|g| g.attached).map(|g| self.in_service(g)).sum()
     }
 
     pub fn group(&self, name: &str) -> Option<&ObservedGroup> {

@@ -30,10 +30,7 @@ impl Duration {
             };
             let n: u64 = digits.parse().map_err(|_| err())?;
             digits.clear();
-            total = n
-                .checked_mul(unit)
-                .and_then(|v| total.checked_add(v))
-                .ok_or_else(err)?;
+            total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(err)?;
         }
         if !digits.is_empty() {
             return Err(err());
@@ -75,27 +72,14 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        for (text, secs, canon) in [
-            ("90s", 90, "1m30s"),
-            ("10m", 600, "10m"),
-            ("1h30m", 5400, "1h30m"),
-            ("2d", 172800, "2d"),
-            ("0s", 0, "0s"),
-        ] {
+        for (text, secs, canon) in
+            [("90s", 90, "1m30s"), ("10m", 600, "10m"), ("1h30m", 5400, "1h30m"), ("2d", 172800, "2d"), ("0s", 0, "0s")]
+        {
             let d = Duration::parse(text).unwrap();
             assert_eq!(d.as_secs(), secs, "{text}");
             assert_eq!(d.to_string(), canon);
         }
-        for bad in [
-            "",
-            "10",
-            "m",
-            "10x",
-            "1.5m",
-            "-5s",
-            "10 m",
-            "99999999999999999999d",
-        ] {
+        for bad in ["", "10", "m", "10x", "1.5m", "-5s", "10 m", "99999999999999999999d"] {
             assert!(Duration::parse(bad).is_err(), "{bad}");
         }
     }

@@ -45,8 +45,7 @@ fn is_domain(s: &str) -> bool {
         Some((h, p)) => (h, Some(p)),
         None => (s, None),
     };
-    let port_ok =
-        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
     port_ok && host.split('.').all(is_domain_component)
 }
 
@@ -79,11 +78,7 @@ fn is_path_component(s: &str) -> bool {
 
 impl ImageRepo {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let err = |why: &str| {
-            Err(format!(
-                "{s:?} is not a valid Docker repository ({why}): {REPO_RULE}"
-            ))
-        };
+        let err = |why: &str| Err(format!("{s:?} is not a valid Docker repository ({why}): {REPO_RULE}"));
         if s.is_empty() || s.len() > 255 {
             return err("length");
         }
@@ -120,9 +115,7 @@ impl ImageTag {
     pub fn parse(s: &str) -> Result<Self, String> {
         let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
         let mut chars = s.chars();
-        let ok = chars.next().is_some_and(word)
-            && s.len() <= 128
-            && chars.all(|c| word(c) || c == '.' || c == '-');
+        let ok = chars.next().is_some_and(word) && s.len() <= 128 && chars.all(|c| word(c) || c == '.' || c == '-');
         if !ok {
             return Err(format!("{s:?} is not a valid image tag: {}", Self::RULE));
         }
@@ -137,15 +130,11 @@ impl ImageTag {
 }
 
 impl Digest {
-    pub const RULE: &'static str =
-        "a digest is sha256:<64 lowercase hex digits> or sha512:<128 lowercase hex digits>";
+    pub const RULE: &'static str = "a digest is sha256:<64 lowercase hex digits> or sha512:<128 lowercase hex digits>";
 
     pub fn parse(s: &str) -> Result<Self, String> {
-        let hex = |h: &str, n: usize| {
-            h.len() == n
-                && h.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        };
+        let hex =
+            |h: &str, n: usize| h.len() == n && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         let ok = match s.split_once(':') {
             Some(("sha256", h)) => hex(h, 64),
             Some(("sha512", h)) => hex(h, 128),
@@ -237,24 +226,10 @@ mod tests {
         for ok in ["1.4.2", "v1", "build_2093", "abc-DEF.1", &"a".repeat(128)] {
             assert!(ImageTag::parse(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "latest",
-            ".1",
-            "-1",
-            "1;id",
-            "$(id)",
-            "`id`",
-            "a b",
-            "a\nb",
-            "'a'",
-            &"a".repeat(129),
-        ] {
+        for bad in ["", "latest", ".1", "-1", "1;id", "$(id)", "`id`", "a b", "a\nb", "'a'", &"a".repeat(129)] {
             assert!(ImageTag::parse(bad).is_err(), "{bad:?}");
         }
-        assert!(ImageTag::parse("latest")
-            .unwrap_err()
-            .contains("rolled back"));
+        assert!(ImageTag::parse("latest").unwrap_err().contains("rolled back"));
     }
 
     #[test]
@@ -265,19 +240,10 @@ mod tests {
         assert!(Digest::parse("sha256:abc").is_err());
         assert!(Digest::parse(&format!("md5:{hex}")).is_err());
         let repo = ImageRepo::parse("r.example.com/www").unwrap();
-        let by_digest = ImageRef {
-            repo: repo.clone(),
-            pin: Pin::Digest(d),
-        };
-        assert_eq!(
-            by_digest.to_string(),
-            format!("r.example.com/www@sha256:{hex}")
-        );
+        let by_digest = ImageRef { repo: repo.clone(), pin: Pin::Digest(d) };
+        assert_eq!(by_digest.to_string(), format!("r.example.com/www@sha256:{hex}"));
         assert_eq!(by_digest.pin.label(), "sha256-aaaaaaaaaaaaaaaa");
-        let by_tag = ImageRef {
-            repo,
-            pin: Pin::Tag(ImageTag::parse("1.2").unwrap()),
-        };
+        let by_tag = ImageRef { repo, pin: Pin::Tag(ImageTag::parse("1.2").unwrap()) };
         assert_eq!(by_tag.to_string(), "r.example.com/www:1.2");
     }
 }

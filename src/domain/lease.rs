@@ -35,17 +35,9 @@ pub fn judge(lease: Option<&ObservedLease>, now: i64, ttl_s: i64) -> LeaseVerdic
         Some(l) => {
             let age_s = now - l.heartbeat;
             if age_s > ttl_s {
-                LeaseVerdict::Stale {
-                    id: l.id.clone(),
-                    holder: l.holder.clone(),
-                    age_s,
-                }
+                LeaseVerdict::Stale { id: l.id.clone(), holder: l.holder.clone(), age_s }
             } else {
-                LeaseVerdict::Busy {
-                    holder: l.holder.clone(),
-                    operation: l.operation.clone(),
-                    age_s: age_s.max(0),
-                }
+                LeaseVerdict::Busy { holder: l.holder.clone(), operation: l.operation.clone(), age_s: age_s.max(0) }
             }
         }
     }
@@ -66,32 +58,17 @@ mod tests {
         assert_eq!(judge(None, 5000, 120), LeaseVerdict::Free);
         assert_eq!(
             judge(Some(&l), 1100, 120),
-            LeaseVerdict::Busy {
-                holder: "jenkins 42".into(),
-                operation: "deploy".into(),
-                age_s: 100
-            }
+            LeaseVerdict::Busy { holder: "jenkins 42".into(), operation: "deploy".into(), age_s: 100 }
         );
         assert_eq!(
             judge(Some(&l), 1120, 120),
-            LeaseVerdict::Busy {
-                holder: "jenkins 42".into(),
-                operation: "deploy".into(),
-                age_s: 120
-            }
+            LeaseVerdict::Busy { holder: "jenkins 42".into(), operation: "deploy".into(), age_s: 120 }
         );
         assert_eq!(
             judge(Some(&l), 1121, 120),
-            LeaseVerdict::Stale {
-                id: "lt-1".into(),
-                holder: "jenkins 42".into(),
-                age_s: 121
-            }
+            LeaseVerdict::Stale { id: "lt-1".into(), holder: "jenkins 42".into(), age_s: 121 }
         );
         // A clock behind the holder's is not negative age.
-        assert!(matches!(
-            judge(Some(&l), 900, 120),
-            LeaseVerdict::Busy { age_s: 0, .. }
-        ));
+        assert!(matches!(judge(Some(&l), 900, 120), LeaseVerdict::Busy { age_s: 0, .. }));
     }
 }

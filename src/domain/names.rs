@@ -40,10 +40,7 @@ impl EnvName {
         if lower_alnum(s, 10) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(format!(
-                "{s:?} is not a valid environment name: {}",
-                Self::RULE
-            ))
+            Err(format!("{s:?} is not a valid environment name: {}", Self::RULE))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -64,10 +61,7 @@ impl ClusterName {
     }
     /// The release group `<cluster>-vNNN`.
     pub fn release(&self, number: u16) -> ReleaseName {
-        ReleaseName {
-            cluster: self.clone(),
-            number,
-        }
+        ReleaseName { cluster: self.clone(), number }
     }
     /// Parses `<cluster>-vNNN` back into a release of this cluster; other names give None.
     pub fn parse_release(&self, name: &str) -> Option<ReleaseName> {
@@ -105,13 +99,9 @@ impl fmt::Display for ReleaseName {
 pub fn parse_version(s: &str) -> Result<u16, String> {
     let digits = s.strip_prefix('v').unwrap_or("");
     if digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        digits
-            .parse()
-            .map_err(|_| format!("{s:?} is not a release version"))
+        digits.parse().map_err(|_| format!("{s:?} is not a release version"))
     } else {
-        Err(format!(
-            "{s:?} is not a release version: expected v followed by exactly three digits, e.g. v007"
-        ))
+        Err(format!("{s:?} is not a release version: expected v followed by exactly three digits, e.g. v007"))
     }
 }
 
@@ -120,7 +110,8 @@ pub fn parse_version(s: &str) -> Result<u16, String> {
 pub struct ElbName(String);
 
 impl ElbName {
-    pub const RULE: &'static str = "a classic ELB name is 1 to 32 letters, digits or hyphens, and does not begin or end with a hyphen";
+    pub const RULE: &'static str =
+        "a classic ELB name is 1 to 32 letters, digits or hyphens, and does not begin or end with a hyphen";
 
     pub fn parse(s: &str) -> Result<Self, String> {
         let ok = !s.is_empty()
@@ -131,11 +122,7 @@ impl ElbName {
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(format!(
-                "{s:?} ({} characters) is not a valid ELB name: {}",
-                s.chars().count(),
-                Self::RULE
-            ))
+            Err(format!("{s:?} ({} characters) is not a valid ELB name: {}", s.chars().count(), Self::RULE))
         }
     }
     /// The default `<service>-<env>`; at most 20 + 1 + 10 = 31 characters, always valid.
@@ -167,9 +154,7 @@ impl AmiName {
             ));
         }
         if !name.chars().all(allowed) {
-            return Err(format!(
-                "the AMI name {name:?} holds characters EC2 does not allow in AMI names"
-            ));
+            return Err(format!("the AMI name {name:?} holds characters EC2 does not allow in AMI names"));
         }
         Ok(Self(name))
     }
@@ -213,15 +198,7 @@ mod tests {
         for ok in ["www", "a", "imageresize", "a1234567890123456789"] {
             assert!(ServiceName::parse(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "Www",
-            "www-api",
-            "1www",
-            "a12345678901234567890",
-            "ww_w",
-            "wéb",
-        ] {
+        for bad in ["", "Www", "www-api", "1www", "a12345678901234567890", "ww_w", "wéb"] {
             assert!(ServiceName::parse(bad).is_err(), "{bad}");
         }
     }
@@ -236,10 +213,7 @@ mod tests {
 
     #[test]
     fn release_names_round_trip() {
-        let c = ClusterName::new(
-            &ServiceName::parse("www").unwrap(),
-            &EnvName::parse("prod").unwrap(),
-        );
+        let c = ClusterName::new(&ServiceName::parse("www").unwrap(), &EnvName::parse("prod").unwrap());
         let r = c.release(7);
         assert_eq!(r.to_string(), "www-prod-v007");
         assert_eq!(r.version(), "v007");

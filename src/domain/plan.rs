@@ -108,37 +108,26 @@ pub enum Step {
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Step::CreateElb {
-                elb,
-                port,
-                protocol,
-                instance_port,
-                health_check,
-                ..
-            } => {
+            Step::CreateElb { elb, port, protocol, instance_port, health_check, .. } => {
                 write!(f, "create ELB {elb} ({protocol}:{port} -> {instance_port}, health check {health_check})")
             }
             Step::SetHealthCheck { elb, target } => {
                 write!(f, "set the health check of ELB {elb} to {target}")
             }
-            Step::CreateLaunchTemplate(t) => write!(
-                f,
-                "create launch template {} ({}, {})",
-                t.name, t.ami, t.instance_type
-            ),
+            Step::CreateLaunchTemplate(t) => {
+                write!(f, "create launch template {} ({}, {})", t.name, t.ami, t.instance_type)
+            }
             Step::DeleteLaunchTemplate { name } => write!(f, "delete launch template {name}"),
             Step::CreateGroup(g) => write!(
                 f,
                 "create group {} ({} instances, min {}, max {}) behind ELB {}",
                 g.name, g.desired, g.min, g.max, g.elb
             ),
-            Step::WaitInService {
-                group,
-                elb,
-                count,
-                timeout_s,
-            } => {
-                write!(f, "wait until all {count} instances of {group} are InService in ELB {elb} (timeout {timeout_s}s)")
+            Step::WaitInService { group, elb, count, timeout_s } => {
+                write!(
+                    f,
+                    "wait until all {count} instances of {group} are InService in ELB {elb} (timeout {timeout_s}s)"
+                )
             }
             Step::Attach { group, elb } => write!(f, "attach {group} to ELB {elb}"),
             Step::Detach { group, elb } => write!(f, "detach {group} from ELB {elb}"),
@@ -146,12 +135,9 @@ impl std::fmt::Display for Step {
                 write!(f, "suspend the scaling processes of {group} (warm standby)")
             }
             Step::Resume { group } => write!(f, "resume the scaling processes of {group}"),
-            Step::ScaleTo {
-                group,
-                min,
-                desired,
-                max,
-            } => write!(f, "scale {group} to {desired} (min {min}, max {max})"),
+            Step::ScaleTo { group, min, desired, max } => {
+                write!(f, "scale {group} to {desired} (min {min}, max {max})")
+            }
             Step::Tag { group, tags } => {
                 let t: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 write!(f, "tag {group} {}", t.join(" "))
@@ -220,7 +206,10 @@ pub enum PlanError {
 impl std::fmt::Display for PlanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PlanError::NumbersExhausted(c) => write!(f, "cluster {c} has used release number v999; delete old releases (drydock gc) before deploying again"),
+            PlanError::NumbersExhausted(c) => write!(
+                f,
+                "cluster {c} has used release number v999; delete old releases (drydock gc) before deploying again"
+            ),
         }
     }
 }
@@ -231,35 +220,19 @@ fn tag(k: &str, v: impl Into<String>) -> (String, String) {
 
 /// Steps that take the previous live group out of service, after the new one serves.
 fn demote(svc: &ServiceEnv, g: &ObservedGroup, elb: &str, now: i64) -> Vec<Step> {
-    let mut s = vec![Step::Detach {
-        group: g.name.clone(),
-        elb: elb.to_owned(),
-    }];
+    let mut s = vec![Step::Detach { group: g.name.clone(), elb: elb.to_owned() }];
     match svc.standby {
         Standby::Warm => {
-            s.push(Step::Suspend {
-                group: g.name.clone(),
-            });
+            s.push(Step::Suspend { group: g.name.clone() });
             let expires = now + svc.standby_ttl.as_secs() as i64;
             s.push(Step::Tag {
                 group: g.name.clone(),
-                tags: vec![
-                    tag("drydock:state", "standby"),
-                    tag("drydock:expires-at", expires.to_string()),
-                ],
+                tags: vec![tag("drydock:state", "standby"), tag("drydock:expires-at", expires.to_string())],
             });
         }
         Standby::Cold => {
-            s.push(Step::ScaleTo {
-                group: g.name.clone(),
-                min: 0,
-                desired: 0,
-                max: g.max,
-            });
-            s.push(Step::Tag {
-                group: g.name.clone(),
-                tags: vec![tag("drydock:state", "standby")],
-            });
+            s.push(Step::ScaleTo { group: g.name.clone(), min: 0, desired: 0, max: g.max });
+            s.push(Step::Tag { group: g.name.clone(), tags: vec![tag("drydock:state", "standby")] });
         }
     }
     s
@@ -267,12 +240,7 @@ fn demote(svc: &ServiceEnv, g: &ObservedGroup, elb: &str, now: i64) -> Vec<Step>
 
 /// Deletes standby groups beyond `keep_releases` (newest kept) and failed groups, never
 /// touching `keep` (the releases that serve or are about to).
-pub fn trim(
-    svc: &ServiceEnv,
-    snap: &ClusterSnapshot,
-    keep: &[&str],
-    demoted: Option<&str>,
-) -> Vec<Step> {
+pub fn trim(svc: &ServiceEnv, snap: &ClusterSnapshot, keep: &[&str], demoted: Option<&str>) -> Vec<Step> {
     let mut standby: Vec<&ObservedGroup> = snap
         .groups
         .iter()
@@ -280,24 +248,13 @@ pub fn trim(
         .filter(|g| g.state == GroupState::Standby || Some(g.name.as_str()) == demoted)
         .collect();
     standby.sort_by_key(|g| std::cmp::Reverse(g.number));
-    let mut doomed: Vec<&ObservedGroup> = standby
-        .into_iter()
-        .skip(svc.keep_releases as usize)
-        .collect();
-    doomed.extend(
-        snap.groups
-            .iter()
-            .filter(|g| g.state == GroupState::Failed && !keep.contains(&g.name.as_str())),
-    );
+    let mut doomed: Vec<&ObservedGroup> = standby.into_iter().skip(svc.keep_releases as usize).collect();
+    doomed.extend(snap.groups.iter().filter(|g| g.state == GroupState::Failed && !keep.contains(&g.name.as_str())));
     doomed.sort_by_key(|g| g.number);
     let mut steps = Vec::new();
     for g in doomed {
-        steps.push(Step::DeleteGroup {
-            group: g.name.clone(),
-        });
-        steps.push(Step::DeleteLaunchTemplate {
-            name: g.launch_template.clone().unwrap_or_else(|| g.name.clone()),
-        });
+        steps.push(Step::DeleteGroup { group: g.name.clone() });
+        steps.push(Step::DeleteLaunchTemplate { name: g.launch_template.clone().unwrap_or_else(|| g.name.clone()) });
     }
     steps
 }
@@ -305,19 +262,11 @@ pub fn trim(
 /// The capacity of a new release: what the live group runs now, never less than the
 /// config's desired; min from the config; max raised if the live group runs above it.
 pub fn new_capacity(svc: &ServiceEnv, live: Option<&ObservedGroup>) -> (u32, u32, u32) {
-    let desired = live
-        .map(|g| g.desired)
-        .unwrap_or(0)
-        .max(svc.capacity.desired)
-        .max(svc.capacity.min);
+    let desired = live.map(|g| g.desired).unwrap_or(0).max(svc.capacity.desired).max(svc.capacity.min);
     (svc.capacity.min, desired, svc.capacity.max.max(desired))
 }
 
-pub fn plan_deploy(
-    svc: &ServiceEnv,
-    req: &DeployRequest<'_>,
-    snap: &ClusterSnapshot,
-) -> Result<Plan, PlanError> {
+pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnapshot) -> Result<Plan, PlanError> {
     let cluster = ClusterName::new(req.service, req.env);
     let elb: &ElbName = &svc.elb_name;
     let elb_s = elb.as_str().to_owned();
@@ -339,30 +288,25 @@ pub fn plan_deploy(
                 tag("drydock:cluster", cluster.as_str()),
             ],
         }),
-        Some(e) if e.health_target != svc.health_check.0 => steps.push(Step::SetHealthCheck {
-            elb: elb_s.clone(),
-            target: svc.health_check.0.clone(),
-        }),
+        Some(e) if e.health_target != svc.health_check.0 => {
+            steps.push(Step::SetHealthCheck { elb: elb_s.clone(), target: svc.health_check.0.clone() })
+        }
         Some(_) => {}
     }
 
     let live = snap.live();
-    let base = |outcome,
-                release: Option<String>,
-                previous: Option<String>,
-                steps,
-                compensation,
-                message: String| Plan {
-        service: req.service.to_string(),
-        cluster: cluster.to_string(),
-        outcome,
-        release,
-        previous,
-        ami: req.ami.to_owned(),
-        steps,
-        compensation,
-        message,
-    };
+    let base =
+        |outcome, release: Option<String>, previous: Option<String>, steps, compensation, message: String| Plan {
+            service: req.service.to_string(),
+            cluster: cluster.to_string(),
+            outcome,
+            release,
+            previous,
+            ami: req.ami.to_owned(),
+            steps,
+            compensation,
+            message,
+        };
 
     // Groups attached to the ELB that are neither live nor for this AMI: left by an
     // abandoned run. Taken out (after the new release serves) and marked failed.
@@ -370,36 +314,21 @@ pub fn plan_deploy(
         .groups
         .iter()
         .filter(|g| {
-            g.attached
-                && Some(g.name.as_str()) != live.map(|l| l.name.as_str())
-                && g.ami.as_deref() != Some(req.ami)
+            g.attached && Some(g.name.as_str()) != live.map(|l| l.name.as_str()) && g.ami.as_deref() != Some(req.ami)
         })
         .collect();
     let retire = |g: &ObservedGroup| {
         vec![
-            Step::Detach {
-                group: g.name.clone(),
-                elb: elb_s.clone(),
-            },
-            Step::ScaleTo {
-                group: g.name.clone(),
-                min: 0,
-                desired: 0,
-                max: g.max,
-            },
-            Step::Tag {
-                group: g.name.clone(),
-                tags: vec![tag("drydock:state", "failed")],
-            },
+            Step::Detach { group: g.name.clone(), elb: elb_s.clone() },
+            Step::ScaleTo { group: g.name.clone(), min: 0, desired: 0, max: g.max },
+            Step::Tag { group: g.name.clone(), tags: vec![tag("drydock:state", "failed")] },
         ]
     };
 
     // A stray that was live (a run died between tagging the new release live and
     // detaching the old one) becomes a standby; any other stray is retired.
     let settle = |g: &ObservedGroup| {
-        if g.state == GroupState::Live
-            || live.and_then(|l| l.previous.as_deref()) == Some(g.name.as_str())
-        {
+        if g.state == GroupState::Live || live.and_then(|l| l.previous.as_deref()) == Some(g.name.as_str()) {
             demote(svc, g, &elb_s, req.now)
         } else {
             retire(g)
@@ -415,18 +344,8 @@ pub fn plan_deploy(
             steps.extend(trim(svc, snap, &[l.name.as_str()], None));
         }
         let healthy = snap.in_service(l);
-        let message = format!(
-            "{} already runs {} ({healthy}/{} InService)",
-            l.name, req.ami, l.desired
-        );
-        return Ok(base(
-            Outcome::Unchanged,
-            Some(l.name.clone()),
-            l.previous.clone(),
-            steps,
-            vec![],
-            message,
-        ));
+        let message = format!("{} already runs {} ({healthy}/{} InService)", l.name, req.ami, l.desired);
+        return Ok(base(Outcome::Unchanged, Some(l.name.clone()), l.previous.clone(), steps, vec![], message));
     }
 
     let (min, desired, max) = new_capacity(svc, live);
@@ -436,17 +355,9 @@ pub fn plan_deploy(
         .iter()
         .filter(|g| g.ami.as_deref() == Some(req.ami) && g.state != GroupState::Failed)
         .max_by_key(|g| g.number);
-    for g in snap
-        .groups
-        .iter()
-        .filter(|g| g.ami.as_deref() == Some(req.ami) && g.state == GroupState::Failed)
-    {
-        steps.push(Step::DeleteGroup {
-            group: g.name.clone(),
-        });
-        steps.push(Step::DeleteLaunchTemplate {
-            name: g.launch_template.clone().unwrap_or_else(|| g.name.clone()),
-        });
+    for g in snap.groups.iter().filter(|g| g.ami.as_deref() == Some(req.ami) && g.state == GroupState::Failed) {
+        steps.push(Step::DeleteGroup { group: g.name.clone() });
+        steps.push(Step::DeleteLaunchTemplate { name: g.launch_template.clone().unwrap_or_else(|| g.name.clone()) });
     }
 
     let release: String;
@@ -456,9 +367,7 @@ pub fn plan_deploy(
         Some(t) => {
             release = t.name.clone();
             if t.suspended {
-                steps.push(Step::Resume {
-                    group: t.name.clone(),
-                });
+                steps.push(Step::Resume { group: t.name.clone() });
             }
             if t.desired < desired || t.min != min || t.max < max {
                 steps.push(Step::ScaleTo {
@@ -469,10 +378,7 @@ pub fn plan_deploy(
                 });
             }
             if !t.attached {
-                steps.push(Step::Attach {
-                    group: t.name.clone(),
-                    elb: elb_s.clone(),
-                });
+                steps.push(Step::Attach { group: t.name.clone(), elb: elb_s.clone() });
             }
         }
         None => {
@@ -484,15 +390,10 @@ pub fn plan_deploy(
                 .filter(|(n, _)| !snap.groups.iter().any(|g| g.number == **n))
                 .map(|(n, ami)| (*n, ami.clone()))
                 .collect::<Vec<_>>();
-            let reuse = orphan
-                .iter()
-                .find(|(_, ami)| ami.as_deref() == Some(req.ami))
-                .map(|(n, _)| *n);
+            let reuse = orphan.iter().find(|(_, ami)| ami.as_deref() == Some(req.ami)).map(|(n, _)| *n);
             for (n, ami) in &orphan {
                 if ami.as_deref() != Some(req.ami) {
-                    steps.push(Step::DeleteLaunchTemplate {
-                        name: cluster.release(*n).to_string(),
-                    });
+                    steps.push(Step::DeleteLaunchTemplate { name: cluster.release(*n).to_string() });
                 }
             }
             let number = match reuse {
@@ -569,30 +470,16 @@ pub fn plan_deploy(
         timeout_s: req.health_timeout_s,
     });
     let compensation = vec![
-        Step::Detach {
-            group: release.clone(),
-            elb: elb_s.clone(),
-        },
-        Step::ScaleTo {
-            group: release.clone(),
-            min: 0,
-            desired: 0,
-            max,
-        },
-        Step::Tag {
-            group: release.clone(),
-            tags: vec![tag("drydock:state", "failed")],
-        },
+        Step::Detach { group: release.clone(), elb: elb_s.clone() },
+        Step::ScaleTo { group: release.clone(), min: 0, desired: 0, max },
+        Step::Tag { group: release.clone(), tags: vec![tag("drydock:state", "failed")] },
     ];
     // Only now, with every new instance InService, does the old release leave the ELB.
     let mut tags = vec![tag("drydock:state", "live")];
     if let (Some(l), Some(_)) = (live, target) {
         tags.push(tag("drydock:previous", l.name.clone()));
     }
-    steps.push(Step::Tag {
-        group: release.clone(),
-        tags,
-    });
+    steps.push(Step::Tag { group: release.clone(), tags });
     if let Some(l) = live {
         steps.extend(demote(svc, l, &elb_s, req.now));
     }
@@ -601,30 +488,12 @@ pub fn plan_deploy(
             steps.extend(settle(g));
         }
     }
-    steps.extend(trim(
-        svc,
-        snap,
-        &[release.as_str()],
-        live.map(|l| l.name.as_str()),
-    ));
+    steps.extend(trim(svc, snap, &[release.as_str()], live.map(|l| l.name.as_str())));
     let message = match live {
-        Some(l) => format!(
-            "{release} replaces {} ({count} instances of {})",
-            l.name, req.ami
-        ),
-        None => format!(
-            "{release} is the first release ({count} instances of {})",
-            req.ami
-        ),
+        Some(l) => format!("{release} replaces {} ({count} instances of {})", l.name, req.ami),
+        None => format!("{release} is the first release ({count} instances of {})", req.ami),
     };
-    Ok(base(
-        Outcome::Deployed,
-        Some(release),
-        live.map(|l| l.name.clone()),
-        steps,
-        compensation,
-        message,
-    ))
+    Ok(base(Outcome::Deployed, Some(release), live.map(|l| l.name.clone()), steps, compensation, message))
 }
 
 #[cfg(test)]

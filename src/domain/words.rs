@@ -22,25 +22,14 @@ pub fn word(s: &str) -> Result<&str, String> {
     }
 }
 
-pub const ENV_NAME_RULE: &str =
-    "an environment variable name is [A-Z_][A-Z0-9_]{0,127} (POSIX, upper case)";
+pub const ENV_NAME_RULE: &str = "an environment variable name is [A-Z_][A-Z0-9_]{0,127} (POSIX, upper case)";
 
 /// Names that look like credentials: secrets never go into user data or an AMI.
-const SECRET_MARKERS: [&str; 7] = [
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "TOKEN",
-    "PRIVATE_KEY",
-    "API_KEY",
-    "ACCESS_KEY",
-];
+const SECRET_MARKERS: [&str; 7] = ["SECRET", "PASSWORD", "PASSWD", "TOKEN", "PRIVATE_KEY", "API_KEY", "ACCESS_KEY"];
 
 pub fn env_name(s: &str) -> Result<&str, String> {
     let mut chars = s.chars();
-    let ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+    let ok = chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
         && s.len() <= 128
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
     if !ok {
@@ -57,9 +46,7 @@ pub fn env_name(s: &str) -> Result<&str, String> {
 pub const ENV_VALUE_RULE: &str = "an environment value is up to 1024 printable ASCII characters without quotes, $, backticks, backslashes, ;, &, |, <, >, parentheses or braces";
 
 pub fn env_value(s: &str) -> Result<&str, String> {
-    let ok = s.len() <= 1024
-        && s.chars()
-            .all(|c| (' '..='~').contains(&c) && !"'\"$`\\;&|<>(){}".contains(c));
+    let ok = s.len() <= 1024 && s.chars().all(|c| (' '..='~').contains(&c) && !"'\"$`\\;&|<>(){}".contains(c));
     if ok {
         Ok(s)
     } else {
@@ -74,13 +61,9 @@ pub fn instance_type(s: &str) -> Result<&str, String> {
     let ok = match s.split_once('.') {
         Some((family, size)) => {
             family.starts_with(|c: char| c.is_ascii_lowercase())
-                && family
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && family.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && !size.is_empty()
-                && size
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && size.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && s.len() <= 32
         }
         None => false,
@@ -88,9 +71,7 @@ pub fn instance_type(s: &str) -> Result<&str, String> {
     if ok {
         Ok(s)
     } else {
-        Err(format!(
-            "{s:?} is not an instance type: {INSTANCE_TYPE_RULE}"
-        ))
+        Err(format!("{s:?} is not an instance type: {INSTANCE_TYPE_RULE}"))
     }
 }
 
@@ -108,9 +89,7 @@ pub fn route(s: &str) -> Result<&str, String> {
         let ok = !seg.is_empty()
             && seg != "."
             && seg != ".."
-            && seg
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._~-".contains(c));
+            && seg.chars().all(|c| c.is_ascii_alphanumeric() || "._~-".contains(c));
         if !ok {
             return err();
         }
@@ -121,10 +100,7 @@ pub fn route(s: &str) -> Result<&str, String> {
 pub const PORT_RULE: &str = "a port is a whole number from 1 to 65535";
 
 pub fn port(n: i64) -> Result<u16, String> {
-    u16::try_from(n)
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| format!("{n} is not a valid port: {PORT_RULE}"))
+    u16::try_from(n).ok().filter(|p| *p != 0).ok_or_else(|| format!("{n} is not a valid port: {PORT_RULE}"))
 }
 
 pub const HOST_RULE: &str = "a host name is dot-separated labels of [a-z0-9-] (1 to 63 characters, no leading or trailing hyphen), at most 253 characters";
@@ -137,8 +113,7 @@ pub fn host_name(s: &str) -> bool {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         })
 }
 
@@ -149,19 +124,17 @@ pub fn server_name(s: &str) -> Result<&str, String> {
     if ok {
         Ok(s)
     } else {
-        Err(format!(
-            "{s:?} is not a valid nginx server name: {SERVER_NAME_RULE}"
-        ))
+        Err(format!("{s:?} is not a valid nginx server name: {SERVER_NAME_RULE}"))
     }
 }
 
-pub const LISTEN_RULE: &str = "listen is a port (80), an IPv4 address and port (127.0.0.1:8080) or a bracketed IPv6 address and port ([::]:80)";
+pub const LISTEN_RULE: &str =
+    "listen is a port (80), an IPv4 address and port (127.0.0.1:8080) or a bracketed IPv6 address and port ([::]:80)";
 
 pub fn listen(s: &str) -> Result<&str, String> {
     let port_ok = |p: &str| p.parse::<i64>().ok().is_some_and(|n| port(n).is_ok());
     let ok = if let Some((addr, p)) = s.rsplit_once(':') {
-        let addr_ok = if let Some(inner) = addr.strip_prefix('[').and_then(|a| a.strip_suffix(']'))
-        {
+        let addr_ok = if let Some(inner) = addr.strip_prefix('[').and_then(|a| a.strip_suffix(']')) {
             inner.parse::<std::net::Ipv6Addr>().is_ok()
         } else {
             addr.parse::<std::net::Ipv4Addr>().is_ok()
@@ -173,9 +146,7 @@ pub fn listen(s: &str) -> Result<&str, String> {
     if ok {
         Ok(s)
     } else {
-        Err(format!(
-            "{s:?} is not a valid nginx listen address: {LISTEN_RULE}"
-        ))
+        Err(format!("{s:?} is not a valid nginx listen address: {LISTEN_RULE}"))
     }
 }
 
@@ -194,15 +165,14 @@ pub fn resolver(s: &str) -> Result<&str, String> {
     }
 }
 
-pub const AWS_NAME_RULE: &str = "a name or tag filter is 1 to 255 characters of [A-Za-z0-9 ._:/+=@-], with * and ? as wildcards";
+pub const AWS_NAME_RULE: &str =
+    "a name or tag filter is 1 to 255 characters of [A-Za-z0-9 ._:/+=@-], with * and ? as wildcards";
 
 /// A name used in an AWS filter (a VPC's or subnet's Name tag, a security group name, an
 /// AMI name pattern, an instance profile name): never reaches a shell or a file.
 pub fn aws_name(s: &str) -> Result<&str, String> {
-    let ok = !s.is_empty()
-        && s.len() <= 255
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || " ._:/+=@-*?".contains(c));
+    let ok =
+        !s.is_empty() && s.len() <= 255 && s.chars().all(|c| c.is_ascii_alphanumeric() || " ._:/+=@-*?".contains(c));
     if ok {
         Ok(s)
     } else {
@@ -212,21 +182,13 @@ pub fn aws_name(s: &str) -> Result<&str, String> {
 
 /// `prefix-<hex>`, the shape of EC2 ids (ami-, subnet-, sg-, vpc-).
 pub fn aws_id<'a>(s: &'a str, prefix: &str) -> Result<&'a str, String> {
-    let ok = s
-        .strip_prefix(prefix)
-        .and_then(|r| r.strip_prefix('-'))
-        .is_some_and(|hex| {
-            (8..=17).contains(&hex.len())
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        });
+    let ok = s.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')).is_some_and(|hex| {
+        (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    });
     if ok {
         Ok(s)
     } else {
-        Err(format!(
-            "{s:?} is not a valid id: expected {prefix}- followed by 8 to 17 lowercase hex digits"
-        ))
+        Err(format!("{s:?} is not a valid id: expected {prefix}- followed by 8 to 17 lowercase hex digits"))
     }
 }
 
@@ -246,9 +208,7 @@ pub const REGION_RULE: &str =
 pub fn region(s: &str) -> Result<&str, String> {
     let parts: Vec<&str> = s.split('-').collect();
     let ok = parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty();
     if ok {
@@ -263,17 +223,13 @@ pub const TEMPLATE_NAME_RULE: &str =
 
 pub fn template_name(s: &str) -> Result<&str, String> {
     let mut chars = s.chars();
-    let ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && s.len() <= 64
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if ok {
         Ok(s)
     } else {
-        Err(format!(
-            "{s:?} is not a valid template name: {TEMPLATE_NAME_RULE}"
-        ))
+        Err(format!("{s:?} is not a valid template name: {TEMPLATE_NAME_RULE}"))
     }
 }
 
@@ -284,8 +240,7 @@ pub const BUILD_URL_RULE: &str =
 pub fn build_url(s: &str) -> Result<&str, String> {
     let ok = (s.starts_with("http://") || s.starts_with("https://"))
         && s.len() <= 256
-        && s.chars()
-            .all(|c| ('!'..='~').contains(&c) && !"'\"`\\<>".contains(c));
+        && s.chars().all(|c| ('!'..='~').contains(&c) && !"'\"`\\<>".contains(c));
     if ok {
         Ok(s)
     } else {
@@ -299,19 +254,12 @@ mod tests {
 
     #[test]
     fn words() {
-        for ok in [
-            "gunicorn",
-            "--workers=4",
-            "www.wsgi:app",
-            "http://127.0.0.1:8000/health",
-            "a,b",
-        ] {
+        for ok in ["gunicorn", "--workers=4", "www.wsgi:app", "http://127.0.0.1:8000/health", "a,b"] {
             assert!(word(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "", "a b", "$(id)", "`id`", "a;b", "'a'", "\"a\"", "a|b", "a&b", "a>b", "%h", "{x}",
-            "a\nb", "*", "#c",
-        ] {
+        for bad in
+            ["", "a b", "$(id)", "`id`", "a;b", "'a'", "\"a\"", "a|b", "a&b", "a>b", "%h", "{x}", "a\nb", "*", "#c"]
+        {
             assert!(word(bad).is_err(), "{bad:?}");
         }
     }
@@ -336,10 +284,7 @@ mod tests {
         for ok in ["/", "/img/", "/api/bookmarks/", "/a.b~c-d_e/"] {
             assert!(route(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "", "img/", "/img", "//", "/a//b/", "/../", "/./", "/a b/", "/a;b/", "/a}/", "/$x/",
-            "/a{b/",
-        ] {
+        for bad in ["", "img/", "/img", "//", "/a//b/", "/../", "/./", "/a b/", "/a;b/", "/a}/", "/$x/", "/a{b/"] {
             assert!(route(bad).is_err(), "{bad}");
         }
     }
@@ -349,14 +294,7 @@ mod tests {
         assert!(server_name("www.example.com").is_ok());
         assert!(server_name("*.example.com").is_ok());
         assert!(server_name("_").is_ok());
-        for bad in [
-            "a;b",
-            "example.com}",
-            "a b",
-            "Example.com",
-            "-a.com",
-            "a..com",
-        ] {
+        for bad in ["a;b", "example.com}", "a b", "Example.com", "-a.com", "a..com"] {
             assert!(server_name(bad).is_err(), "{bad}");
         }
         for ok in ["80", "127.0.0.1:8080", "[::]:80"] {

@@ -62,18 +62,11 @@ pub struct InitArtifacts {
     pub bootstrap: String,
 }
 
-pub fn render_init(
-    tree: &Tree,
-    recipe: &Recipe,
-    image: &ImageRef,
-) -> Result<InitArtifacts, RenderError> {
+pub fn render_init(tree: &Tree, recipe: &Recipe, image: &ImageRef) -> Result<InitArtifacts, RenderError> {
     let service = recipe.service.as_str();
     let job_name = format!("drydock-{service}");
     let env_file = format!("/etc/drydock/{service}.env");
-    let mut run_flags = format!(
-        "--env-file {env_file} -p {}:{}",
-        recipe.host_port, recipe.container_port
-    );
+    let mut run_flags = format!("--env-file {env_file} -p {}:{}", recipe.host_port, recipe.container_port);
     if let Some(h) = &recipe.healthcheck {
         // Each word is validated to need no quoting, so single quotes group them safely.
         run_flags.push_str(&format!(
@@ -96,26 +89,15 @@ pub fn render_init(
     };
 
     let (set, builtin, folder, ext, job_path) = match recipe.init {
-        InitSystem::Upstart => (
-            &tree.templates.upstart,
-            UPSTART,
-            "upstart",
-            "conf",
-            format!("/etc/init/{job_name}.conf"),
-        ),
-        InitSystem::Systemd => (
-            &tree.templates.systemd,
-            SYSTEMD,
-            "systemd",
-            "service",
-            format!("/etc/systemd/system/{job_name}.service"),
-        ),
+        InitSystem::Upstart => {
+            (&tree.templates.upstart, UPSTART, "upstart", "conf", format!("/etc/init/{job_name}.conf"))
+        }
+        InitSystem::Systemd => {
+            (&tree.templates.systemd, SYSTEMD, "systemd", "service", format!("/etc/systemd/system/{job_name}.service"))
+        }
     };
     // The recipe's template, else the tree's `default`, else the built-in one.
-    let chosen = recipe
-        .template
-        .as_deref()
-        .or(set.contains_key("default").then_some("default"));
+    let chosen = recipe.template.as_deref().or(set.contains_key("default").then_some("default"));
     let (template, text) = match chosen.and_then(|t| set.get(t)) {
         Some(f) => (f.display.display().to_string(), f.text.as_str()),
         None => (format!("built-in {folder} {ext}"), builtin),
@@ -124,7 +106,9 @@ pub fn render_init(
     if job.lines().any(|l| l.trim() == DELIMITER) {
         return Err(RenderError {
             source_name: template,
-            message: format!("a line of the rendered job is {DELIMITER}, which the bootstrap uses as its heredoc delimiter"),
+            message: format!(
+                "a line of the rendered job is {DELIMITER}, which the bootstrap uses as its heredoc delimiter"
+            ),
         });
     }
     let ctx = BootstrapContext {
@@ -141,11 +125,5 @@ pub fn render_init(
         delimiter: DELIMITER,
     };
     let bootstrap = render("built-in bootstrap", BOOTSTRAP, &ctx)?;
-    Ok(InitArtifacts {
-        init: recipe.init,
-        job_path,
-        template,
-        job,
-        bootstrap,
-    })
+    Ok(InitArtifacts { init: recipe.init, job_path, template, job, bootstrap })
 }

@@ -20,18 +20,12 @@ pub struct RenderError {
     pub message: String,
 }
 
-pub(crate) fn render<T: Serialize>(
-    source_name: &str,
-    text: &str,
-    ctx: &T,
-) -> Result<String, RenderError> {
+pub(crate) fn render<T: Serialize>(source_name: &str, text: &str, ctx: &T) -> Result<String, RenderError> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_escape_fn(handlebars::no_escape);
-    hb.render_template(text, ctx).map_err(|e| RenderError {
-        source_name: source_name.to_owned(),
-        message: e.to_string().replace('\n', " "),
-    })
+    hb.render_template(text, ctx)
+        .map_err(|e| RenderError { source_name: source_name.to_owned(), message: e.to_string().replace('\n', " ") })
 }
 
 #[cfg(test)]
@@ -48,9 +42,5 @@ pub fn runtime_user_data(release: &str, env: &[(String, String)]) -> Result<Stri
         lines: Vec<String>,
     }
     let lines = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    render(
-        "built-in runtime user data",
-        RUNTIME,
-        &Ctx { release, lines },
-    )
+    render("built-in runtime user data", RUNTIME, &Ctx { release, lines })
 }

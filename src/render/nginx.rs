@@ -37,21 +37,14 @@ struct RoutesContext {
 
 /// Renders the routes of `env`. `targets` must hold every routed service; the DNS names
 /// must already be validated host names.
-pub fn render_routes(
-    tree: &Tree,
-    env: &Environment,
-    targets: &[RouteTarget],
-) -> Result<String, RenderError> {
+pub fn render_routes(tree: &Tree, env: &Environment, targets: &[RouteTarget]) -> Result<String, RenderError> {
     let mut routes = Vec::new();
     for (service, s) in &env.services {
         let Some(prefix) = &s.route else { continue };
-        let t = targets
-            .iter()
-            .find(|t| t.service == service.as_str())
-            .ok_or_else(|| RenderError {
-                source_name: env.file.display().to_string(),
-                message: format!("no ELB known for service {service}"),
-            })?;
+        let t = targets.iter().find(|t| t.service == service.as_str()).ok_or_else(|| RenderError {
+            source_name: env.file.display().to_string(),
+            message: format!("no ELB known for service {service}"),
+        })?;
         routes.push(Route {
             prefix: prefix.clone(),
             service: service.to_string(),
@@ -62,12 +55,7 @@ pub fn render_routes(
     }
     // Longest prefix first: nginx picks the longest matching prefix anyway, but a reader
     // of the file should see the same order; `/` (the default) ends up last.
-    routes.sort_by(|a, b| {
-        b.prefix
-            .len()
-            .cmp(&a.prefix.len())
-            .then(a.prefix.cmp(&b.prefix))
-    });
+    routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()).then(a.prefix.cmp(&b.prefix)));
     let ctx = RoutesContext {
         env: env.name.to_string(),
         listen: env.nginx.listen.clone(),
@@ -76,12 +64,7 @@ pub fn render_routes(
         resolver_valid: format!("{}s", env.nginx.resolver_valid.as_secs()),
         routes,
     };
-    let (name, text) = match env
-        .nginx
-        .template
-        .as_ref()
-        .and_then(|t| tree.templates.nginx.get(t))
-    {
+    let (name, text) = match env.nginx.template.as_ref().and_then(|t| tree.templates.nginx.get(t)) {
         Some(f) => (f.display.display().to_string(), f.text.as_str()),
         None => ("built-in nginx routes".to_owned(), BUILTIN),
     };

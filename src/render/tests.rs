@@ -15,10 +15,7 @@ fn tree() -> Tree {
 
 fn tagged(t: &Tree, service: &str, tag: &str) -> (ImageRef, InitArtifacts) {
     let r = t.recipe(&ServiceName::parse(service).unwrap()).unwrap();
-    let image = ImageRef {
-        repo: r.image.clone(),
-        pin: Pin::Tag(ImageTag::parse(tag).unwrap()),
-    };
+    let image = ImageRef { repo: r.image.clone(), pin: Pin::Tag(ImageTag::parse(tag).unwrap()) };
     let a = render_init(t, r, &image).expect("renders");
     (image, a)
 }
@@ -29,11 +26,7 @@ fn only_pinned(text: &str, image: &ImageRef) {
     let full = image.to_string();
     let mentions = text.matches(repo).count();
     assert!(mentions > 0, "the image is not mentioned");
-    assert_eq!(
-        text.matches(full.as_str()).count(),
-        mentions,
-        "an unpinned or other reference of {repo} in:\n{text}"
-    );
+    assert_eq!(text.matches(full.as_str()).count(), mentions, "an unpinned or other reference of {repo} in:\n{text}");
 }
 
 fn bash_n(script: &str) -> Result<(), String> {
@@ -43,12 +36,7 @@ fn bash_n(script: &str) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .map_err(|e| e.to_string())?;
+    child.stdin.take().expect("stdin").write_all(script.as_bytes()).map_err(|e| e.to_string())?;
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if out.status.success() {
         Ok(())
@@ -64,21 +52,14 @@ fn upstart_job_runs_exactly_the_pinned_image() {
         let (image, a) = tagged(&t, service, "1.4.2");
         assert_eq!(a.job_path, format!("/etc/init/drydock-{service}.conf"));
         assert!(a.job.contains("start on (started docker"), "an upstart job");
-        let exec = a
-            .job
-            .lines()
-            .find(|l| l.starts_with("exec /usr/bin/docker run"))
-            .expect("exec line");
+        let exec = a.job.lines().find(|l| l.starts_with("exec /usr/bin/docker run")).expect("exec line");
         assert!(exec.contains(&format!(" {image}")), "{exec}");
         only_pinned(&a.job, &image);
         only_pinned(&a.bootstrap, &image);
     }
     let (_, www) = tagged(&t, "www", "1.4.2");
     assert_eq!(www.template, "upstart/www.conf.hbs");
-    assert!(
-        www.job.contains("--log-driver=syslog"),
-        "the tree's template is used"
-    );
+    assert!(www.job.contains("--log-driver=syslog"), "the tree's template is used");
     let (_, ir) = tagged(&t, "imageresize", "1.4.2");
     assert!(ir.template.starts_with("built-in"));
 }
@@ -88,29 +69,14 @@ fn systemd_unit_runs_exactly_the_pinned_digest() {
     let t = tree();
     let r = t.recipe(&ServiceName::parse("bookmarks").unwrap()).unwrap();
     let d = Digest::parse(&format!("sha256:{}", "ab".repeat(32))).unwrap();
-    let image = ImageRef {
-        repo: r.image.clone(),
-        pin: Pin::Digest(d),
-    };
+    let image = ImageRef { repo: r.image.clone(), pin: Pin::Digest(d) };
     let a = render_init(&t, r, &image).unwrap();
     assert_eq!(a.job_path, "/etc/systemd/system/drydock-bookmarks.service");
-    let exec = a
-        .job
-        .lines()
-        .find(|l| l.starts_with("ExecStart="))
-        .expect("ExecStart");
-    assert!(
-        exec.contains(&format!(
-            "registry.example.com/dramafever/bookmarks@sha256:{}",
-            "ab".repeat(32)
-        )),
-        "{exec}"
-    );
+    let exec = a.job.lines().find(|l| l.starts_with("ExecStart=")).expect("ExecStart");
+    assert!(exec.contains(&format!("registry.example.com/dramafever/bookmarks@sha256:{}", "ab".repeat(32))), "{exec}");
     assert!(a.job.contains("WantedBy=multi-user.target"));
     only_pinned(&a.job, &image);
-    assert!(a
-        .bootstrap
-        .contains("systemctl enable drydock-bookmarks.service"));
+    assert!(a.bootstrap.contains("systemctl enable drydock-bookmarks.service"));
     bash_n(&a.bootstrap).expect("bootstrap parses");
 }
 
@@ -129,9 +95,7 @@ fn bootstrap_is_strict_quoted_and_powers_off() {
     // The job is embedded verbatim, and the env file holds the recipe's env literally
     // (no HTML escaping of '=' or '/').
     assert!(b.contains(a.job.trim_end()));
-    assert!(b.contains(
-        "\nDJANGO_SETTINGS_MODULE=www.settings.production\nLOG_FORMAT=json\nDRYDOCK_EOF\n"
-    ));
+    assert!(b.contains("\nDJANGO_SETTINGS_MODULE=www.settings.production\nLOG_FORMAT=json\nDRYDOCK_EOF\n"));
     assert!(!b.contains("&#x3D;") && !b.contains("&amp;") && !b.contains("&quot;"));
     assert_eq!(b.trim_end().lines().last(), Some("shutdown -h now"));
 }
@@ -149,10 +113,7 @@ fn every_example_recipe_renders_a_parsing_bootstrap() {
 fn user_templates_are_strict_and_may_not_end_the_heredoc() {
     let mut t = tree();
     let www = ServiceName::parse("www").unwrap();
-    let image = ImageRef {
-        repo: t.recipes[&www].image.clone(),
-        pin: Pin::Tag(ImageTag::parse("1").unwrap()),
-    };
+    let image = ImageRef { repo: t.recipes[&www].image.clone(), pin: Pin::Tag(ImageTag::parse("1").unwrap()) };
     let tmpl = t.templates.upstart.get_mut("www").unwrap();
     tmpl.text = "exec docker run {{imagee}}\n".into();
     let e = render_init(&t, &t.recipes[&www], &image).unwrap_err();
@@ -182,36 +143,20 @@ fn routes_longest_prefix_first_root_last_through_variables() {
     let t = tree();
     let staging = &t.environments[&EnvName::parse("staging").unwrap()];
     let out = render_routes(&t, staging, &targets(&t, "staging")).unwrap();
-    let locations: Vec<&str> = out
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("location "))
-        .collect();
-    assert_eq!(
-        locations,
-        ["= /nginx-health {", "/api/bookmarks/ {", "/img/ {", "/ {"]
-    );
-    assert!(out.contains("set $drydock_www \"www-staging-42.us-east-1.elb.amazonaws.com\";\n        proxy_pass http://$drydock_www:80;"));
+    let locations: Vec<&str> = out.lines().filter_map(|l| l.trim().strip_prefix("location ")).collect();
+    assert_eq!(locations, ["= /nginx-health {", "/api/bookmarks/ {", "/img/ {", "/ {"]);
+    assert!(out.contains(
+        "set $drydock_www \"www-staging-42.us-east-1.elb.amazonaws.com\";\n        proxy_pass http://$drydock_www:80;"
+    ));
     assert!(out.contains("resolver 169.254.169.253 valid=10s;"));
     assert!(out.contains("server_name staging.example.com;"));
-    for h in [
-        "Host $host",
-        "X-Real-IP",
-        "X-Forwarded-For",
-        "X-Forwarded-Proto",
-        "X-Request-Id",
-    ] {
+    for h in ["Host $host", "X-Real-IP", "X-Forwarded-For", "X-Forwarded-Proto", "X-Request-Id"] {
         assert!(out.contains(&format!("proxy_set_header {h}")), "{h}");
     }
     // No literal host in a proxy_pass: nginx would resolve it only once.
-    let passes: Vec<&str> = out
-        .lines()
-        .filter(|l| l.trim_start().starts_with("proxy_pass "))
-        .collect();
+    let passes: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("proxy_pass ")).collect();
     assert_eq!(passes.len(), 3);
-    assert!(
-        passes.iter().all(|l| l.contains("http://$drydock_")),
-        "{passes:?}"
-    );
+    assert!(passes.iter().all(|l| l.contains("http://$drydock_")), "{passes:?}");
 }
 
 #[test]
@@ -219,10 +164,7 @@ fn routes_use_the_environments_template() {
     let t = tree();
     let prod = &t.environments[&EnvName::parse("prod").unwrap()];
     let out = render_routes(&t, prod, &targets(&t, "prod")).unwrap();
-    assert!(
-        out.contains("Strict-Transport-Security"),
-        "nginx/frontdoor.conf.hbs is used"
-    );
+    assert!(out.contains("Strict-Transport-Security"), "nginx/frontdoor.conf.hbs is used");
     assert!(out.contains("server_name www.example.com example.com;"));
     let missing = render_routes(&t, prod, &[]).unwrap_err();
     assert!(missing.message.contains("no ELB known for service"));

@@ -38,10 +38,7 @@ pub struct Edit {
 impl ExampleTree {
     /// Copies amis/, environments/, upstart/, systemd/ and nginx/ (those that exist).
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("drydock-tree-")
-            .tempdir()
-            .expect("create a temp dir");
+        let dir = tempfile::Builder::new().prefix("drydock-tree-").tempdir().expect("create a temp dir");
         let root = example_root();
         for sub in TREE_DIRS {
             let from = root.join(sub);
@@ -83,9 +80,7 @@ impl ExampleTree {
             (Some(i), None) => i,
             (None, _) => return Err(format!("{rel} does not contain the snippet {old:?}")),
             (Some(_), Some(_)) => {
-                return Err(format!(
-                    "{rel} contains the snippet {old:?} more than once: make it unique"
-                ))
+                return Err(format!("{rel} contains the snippet {old:?} more than once: make it unique"))
             }
         };
         let mut out = String::with_capacity(text.len() + new.len());
@@ -94,11 +89,7 @@ impl ExampleTree {
         out.push_str(&text[offset + old.len()..]);
         self.write(rel, &out);
         let line = line_at(&out, offset);
-        Ok(Edit {
-            text: out,
-            offset,
-            line,
-        })
+        Ok(Edit { text: out, offset, line })
     }
 
     /// Copies a file of the tree to a new name (e.g. `amis/www.toml` to `amis/www-api.toml`).
@@ -112,18 +103,13 @@ impl ExampleTree {
     }
 
     pub fn rename(&self, from: &str, to: &str) -> Result<(), String> {
-        std::fs::rename(self.file(from), self.file(to))
-            .map_err(|e| format!("rename {from} to {to}: {e}"))
+        std::fs::rename(self.file(from), self.file(to)).map_err(|e| format!("rename {from} to {to}: {e}"))
     }
 
     /// Removes a file or a whole folder.
     pub fn remove(&self, rel: &str) -> Result<(), String> {
         let p = self.file(rel);
-        let r = if p.is_dir() {
-            std::fs::remove_dir_all(&p)
-        } else {
-            std::fs::remove_file(&p)
-        };
+        let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
         r.map_err(|e| format!("remove {rel}: {e}"))
     }
 }
@@ -136,8 +122,7 @@ impl Default for ExampleTree {
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
-    let entries =
-        std::fs::read_dir(from).unwrap_or_else(|e| panic!("read dir {}: {e}", from.display()));
+    let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("read dir {}: {e}", from.display()));
     for entry in entries {
         let entry = entry.expect("dir entry");
         let src = entry.path();
@@ -152,11 +137,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The 1-based line of byte `offset` in `text`.
 pub fn line_at(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
 }
 
 /// The 1-based line where the last of `needles` starts, each searched after the previous
@@ -214,11 +195,7 @@ impl RecordingListener {
                 }
             })
             .expect("spawn the listener thread");
-        Self {
-            addr,
-            peers,
-            fences: Mutex::new(Vec::new()),
-        }
+        Self { addr, peers, fences: Mutex::new(Vec::new()) }
     }
 
     pub fn port(&self) -> u16 {
@@ -234,12 +211,7 @@ impl RecordingListener {
     /// kernel are not counted yet: use `settle` after a process has exited.
     pub fn connections(&self) -> usize {
         let fences = self.fences.lock().expect("fences lock");
-        self.peers
-            .lock()
-            .expect("peers lock")
-            .iter()
-            .filter(|p| !fences.contains(p))
-            .count()
+        self.peers.lock().expect("peers lock").iter().filter(|p| !fences.contains(p)).count()
     }
 
     /// Opens one fence connection and waits until the listener has accepted it. Accepts
@@ -251,10 +223,7 @@ impl RecordingListener {
         self.fences.lock().expect("fences lock").push(local);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.peers.lock().expect("peers lock").contains(&local) {
-            assert!(
-                Instant::now() < deadline,
-                "the recording listener did not accept a fence connection within 10s"
-            );
+            assert!(Instant::now() < deadline, "the recording listener did not accept a fence connection within 10s");
             std::thread::sleep(Duration::from_millis(2));
         }
         self.connections()
@@ -320,11 +289,8 @@ pub struct Run {
 
 /// Runs `cmd` to completion, killing it after `timeout`.
 pub fn run(cmd: &mut Command, timeout: Duration) -> Run {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     let mut out = child.stdout.take().expect("stdout pipe");
     let mut err = child.stderr.take().expect("stderr pipe");
     let out_t = std::thread::spawn(move || {

@@ -16,17 +16,18 @@ pub struct Moto {
     pub port: u16,
 }
 
+/// The venv's python, for helper scripts (e.g. tests/tools/fake_guest.py).
+pub fn python_path() -> PathBuf {
+    python()
+}
+
 /// The venv's python (`make setup` creates it), or `DRYDOCK_TEST_PYTHON`.
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("DRYDOCK_TEST_PYTHON") {
         return PathBuf::from(p);
     }
     let p = super::example_root().join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run `make setup` (or `bash tests/moto/venv.sh`) first",
-        p.display()
-    );
+    assert!(p.exists(), "{} is missing: run `make setup` (or `bash tests/moto/venv.sh`) first", p.display());
     p
 }
 
@@ -84,10 +85,7 @@ impl Moto {
         let mut resp = String::new();
         s.read_to_string(&mut resp).expect("read");
         let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
-        assert!(
-            head.starts_with("HTTP/1.1 2") || head.starts_with("HTTP/1.0 2"),
-            "{method} {path}: {head}"
-        );
+        assert!(head.starts_with("HTTP/1.1 2") || head.starts_with("HTTP/1.0 2"), "{method} {path}: {head}");
         // Tolerate chunked encoding: take the first JSON value in the body.
         let start = body.find(['[', '{']).unwrap_or(0);
         let mut de = serde_json::Deserializer::from_str(&body[start..]).into_iter::<Value>();
@@ -103,10 +101,7 @@ impl Moto {
                 a.iter()
                     .filter(|r| r["client"] == "drydock")
                     .map(|r| {
-                        (
-                            r["service"].as_str().unwrap_or("").to_owned(),
-                            r["action"].as_str().unwrap_or("").to_owned(),
-                        )
+                        (r["service"].as_str().unwrap_or("").to_owned(), r["action"].as_str().unwrap_or("").to_owned())
                     })
                     .collect()
             })
@@ -121,21 +116,46 @@ impl Moto {
         self.control("DELETE", "/drydock-shim/requests", None);
     }
 
+    /// Instances launched from these AMIs report OutOfService (the AWS reason text).
+    pub fn unhealthy(&self, amis: &[&str]) {
+        self.control("POST", "/drydock-shim/unhealthy", Some(&serde_json::json!({ "amis": amis })));
+    }
+
+    pub fn clear_unhealthy(&self) {
+        self.control("DELETE", "/drydock-shim/unhealthy", None);
+    }
+
+    /// From now on, every AWS request with this Action blocks in the shim until
+    /// `release_hold` (then answers 503, unprocessed).
+    pub fn hold(&self, action: &str) {
+        self.control("POST", "/drydock-shim/hold", Some(&serde_json::json!({ "action": action })));
+    }
+
+    /// As `hold`, armed only once a request with the Action `after` has arrived.
+    pub fn hold_after(&self, action: &str, after: &str) {
+        self.control("POST", "/drydock-shim/hold", Some(&serde_json::json!({ "action": action, "after": after })));
+    }
+
+    /// How many requests are blocked by the hold now.
+    pub fn held(&self) -> u64 {
+        self.control("GET", "/drydock-shim/hold", None)["held"].as_u64().unwrap_or(0)
+    }
+
+    /// Clears the hold; returns how many held requests were answered 503.
+    pub fn release_hold(&self) -> u64 {
+        self.control("DELETE", "/drydock-shim/hold", None)["released"].as_u64().unwrap_or(0)
+    }
+
     /// SDK clients of this emulator (region us-east-1, dummy credentials).
     pub fn sdk(&self) -> Sdk {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let conf = rt.block_on(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .region(aws_config::Region::new("us-east-1"))
                 .endpoint_url(self.url())
                 // Marks the tests' own requests, so that the recorder tells them apart.
                 .app_name(aws_config::AppName::new("drydock-tests").expect("app name"))
-                .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-                    "testing", "testing", None, None, "tests",
-                ))
+                .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"))
                 .load(),
         );
         Sdk {

@@ -9,16 +9,8 @@ fn svc(standby: Standby, keep: u32) -> ServiceEnv {
     ServiceEnv {
         route: Some("/".into()),
         instance_type: "t3.small".into(),
-        capacity: Capacity {
-            min: 1,
-            desired: 2,
-            max: 4,
-        },
-        listener: Listener {
-            port: 80,
-            protocol: ListenerProtocol::Http,
-            instance_port: 8080,
-        },
+        capacity: Capacity { min: 1, desired: 2, max: 4 },
+        listener: Listener { port: 80, protocol: ListenerProtocol::Http, instance_port: 8080 },
         health_check: HealthCheckTarget("HTTP:8080/health".into()),
         health_timeout: Duration::from_secs(600),
         grace_period: Duration::from_secs(300),
@@ -61,20 +53,12 @@ fn elb() -> Option<ObservedElb> {
 }
 
 fn snapshot(groups: Vec<ObservedGroup>) -> ClusterSnapshot {
-    let mut s = ClusterSnapshot {
-        elb: elb(),
-        groups,
-        ..Default::default()
-    };
+    let mut s = ClusterSnapshot { elb: elb(), groups, ..Default::default() };
     for g in s.groups.clone() {
         for i in &g.instances {
             s.health.insert(
                 i.clone(),
-                InstanceHealth {
-                    in_service: g.attached,
-                    state: "InService".into(),
-                    description: String::new(),
-                },
+                InstanceHealth { in_service: g.attached, state: "InService".into(), description: String::new() },
             );
         }
     }
@@ -132,9 +116,7 @@ fn first_deploy_creates_elb_template_and_group() {
             "tag www-prod-v001 drydock:state=live",
         ]
     );
-    let Step::CreateGroup(g) = &p.steps[2] else {
-        panic!()
-    };
+    let Step::CreateGroup(g) = &p.steps[2] else { panic!() };
     for k in [
         "Name",
         "drydock:service",
@@ -147,10 +129,7 @@ fn first_deploy_creates_elb_template_and_group() {
     ] {
         assert!(g.tags.iter().any(|(t, _)| t == k), "tag {k}");
     }
-    assert!(
-        !g.tags.iter().any(|(t, _)| t == "drydock:previous"),
-        "no previous on a first release"
-    );
+    assert!(!g.tags.iter().any(|(t, _)| t == "drydock:previous"), "no previous on a first release");
 }
 
 #[test]
@@ -161,25 +140,13 @@ fn second_deploy_switches_only_after_every_new_instance_serves() {
     assert_eq!(p.previous.as_deref(), Some("www-prod-v001"));
     let wait = position(&p, "wait until all 2 instances of www-prod-v002");
     let detach = position(&p, "detach www-prod-v001");
-    assert!(
-        wait < detach,
-        "the old group leaves the ELB only after the wait"
-    );
+    assert!(wait < detach, "the old group leaves the ELB only after the wait");
     assert!(position(&p, "suspend the scaling processes of www-prod-v001") > detach);
-    assert!(lines(&p).contains(
-        &"tag www-prod-v001 drydock:state=standby drydock:expires-at=1003600".to_owned()
-    ));
-    let Step::CreateGroup(g) = &p.steps[1] else {
-        panic!("{:?}", p.steps)
-    };
-    assert!(g
-        .tags
-        .contains(&("drydock:previous".into(), "www-prod-v001".into())));
+    assert!(lines(&p).contains(&"tag www-prod-v001 drydock:state=standby drydock:expires-at=1003600".to_owned()));
+    let Step::CreateGroup(g) = &p.steps[1] else { panic!("{:?}", p.steps) };
+    assert!(g.tags.contains(&("drydock:previous".into(), "www-prod-v001".into())));
     assert_eq!(
-        p.compensation
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>(),
+        p.compensation.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         [
             "detach www-prod-v002 from ELB www-prod",
             "scale www-prod-v002 to 0 (min 0, max 4)",
@@ -202,49 +169,30 @@ fn a_changed_health_check_is_reconciled() {
     let mut snap = snapshot(vec![group(3, "ami-a", GroupState::Live, 2, true)]);
     snap.elb.as_mut().unwrap().health_target = "TCP:8080".into();
     let p = plan(&svc(Standby::Warm, 2), "ami-a", &snap);
-    assert_eq!(
-        lines(&p),
-        ["set the health check of ELB www-prod to HTTP:8080/health"]
-    );
+    assert_eq!(lines(&p), ["set the health check of ELB www-prod to HTTP:8080/health"]);
 }
 
 #[test]
 fn the_new_group_gets_the_live_capacity_never_less_than_config() {
     let snap = snapshot(vec![group(1, "ami-a", GroupState::Live, 5, true)]);
     let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
-    let Step::CreateGroup(g) = &p.steps[1] else {
-        panic!()
-    };
-    assert_eq!(
-        (g.min, g.desired, g.max),
-        (1, 5, 5),
-        "5 live with config 2..4 gives 5"
-    );
+    let Step::CreateGroup(g) = &p.steps[1] else { panic!() };
+    assert_eq!((g.min, g.desired, g.max), (1, 5, 5), "5 live with config 2..4 gives 5");
     let snap = snapshot(vec![group(1, "ami-a", GroupState::Live, 1, true)]);
     let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
-    let Step::CreateGroup(g) = &p.steps[1] else {
-        panic!()
-    };
+    let Step::CreateGroup(g) = &p.steps[1] else { panic!() };
     assert_eq!(g.desired, 2, "never less than the config's desired");
 }
 
 #[test]
 fn a_killed_deploy_resumes_its_group() {
-    let snap = snapshot(vec![
-        group(1, "ami-a", GroupState::Live, 2, true),
-        group(2, "ami-b", GroupState::Deploying, 2, true),
-    ]);
+    let snap =
+        snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true), group(2, "ami-b", GroupState::Deploying, 2, true)]);
     let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
     assert_eq!(p.release.as_deref(), Some("www-prod-v002"));
     let l = lines(&p);
-    assert!(
-        !l.iter().any(|s| s.starts_with("create")),
-        "nothing is created twice: {l:#?}"
-    );
-    assert_eq!(
-        l[0],
-        "wait until all 2 instances of www-prod-v002 are InService in ELB www-prod (timeout 600s)"
-    );
+    assert!(!l.iter().any(|s| s.starts_with("create")), "nothing is created twice: {l:#?}");
+    assert_eq!(l[0], "wait until all 2 instances of www-prod-v002 are InService in ELB www-prod (timeout 600s)");
     assert!(l.contains(&"detach www-prod-v001 from ELB www-prod".to_owned()));
 }
 
@@ -255,38 +203,20 @@ fn a_launch_template_without_its_group_is_reused_or_removed() {
     snap.launch_templates.insert(2, Some("ami-b".into()));
     let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
     assert_eq!(p.release.as_deref(), Some("www-prod-v002"));
-    assert!(
-        !lines(&p)
-            .iter()
-            .any(|s| s.starts_with("create launch template")),
-        "{:#?}",
-        lines(&p)
-    );
+    assert!(!lines(&p).iter().any(|s| s.starts_with("create launch template")), "{:#?}", lines(&p));
     assert_eq!(position(&p, "create group www-prod-v002"), 0);
 
     let p = plan(&svc(Standby::Warm, 2), "ami-c", &snap);
     assert_eq!(lines(&p)[0], "delete launch template www-prod-v002");
-    assert_eq!(
-        p.release.as_deref(),
-        Some("www-prod-v003"),
-        "a number once used is not reused"
-    );
+    assert_eq!(p.release.as_deref(), Some("www-prod-v003"), "a number once used is not reused");
 }
 
 #[test]
 fn a_failed_release_of_the_same_ami_is_replaced() {
-    let snap = snapshot(vec![
-        group(1, "ami-a", GroupState::Live, 2, true),
-        group(2, "ami-b", GroupState::Failed, 0, false),
-    ]);
+    let snap =
+        snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true), group(2, "ami-b", GroupState::Failed, 0, false)]);
     let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
-    assert_eq!(
-        &lines(&p)[..2],
-        [
-            "delete group www-prod-v002",
-            "delete launch template www-prod-v002"
-        ]
-    );
+    assert_eq!(&lines(&p)[..2], ["delete group www-prod-v002", "delete launch template www-prod-v002"]);
     assert_eq!(p.release.as_deref(), Some("www-prod-v003"));
 }
 
@@ -300,13 +230,8 @@ fn standby_releases_beyond_keep_are_deleted_after_the_switch() {
     let p = plan(&svc(Standby::Warm, 2), "ami-d", &snap);
     let l = lines(&p);
     // Kept: v003 (just demoted) and v002; deleted: v001.
-    assert!(
-        l.contains(&"delete group www-prod-v001".to_owned()),
-        "{l:#?}"
-    );
-    assert!(!l
-        .iter()
-        .any(|s| s == "delete group www-prod-v002" || s == "delete group www-prod-v003"));
+    assert!(l.contains(&"delete group www-prod-v001".to_owned()), "{l:#?}");
+    assert!(!l.iter().any(|s| s == "delete group www-prod-v002" || s == "delete group www-prod-v003"));
     assert!(position(&p, "delete group www-prod-v001") > position(&p, "detach www-prod-v003"));
 }
 
@@ -315,10 +240,7 @@ fn a_cold_standby_is_scaled_to_zero() {
     let snap = snapshot(vec![group(1, "ami-a", GroupState::Live, 3, true)]);
     let p = plan(&svc(Standby::Cold, 2), "ami-b", &snap);
     let l = lines(&p);
-    assert!(
-        l.contains(&"scale www-prod-v001 to 0 (min 0, max 4)".to_owned()),
-        "{l:#?}"
-    );
+    assert!(l.contains(&"scale www-prod-v001 to 0 (min 0, max 4)".to_owned()), "{l:#?}");
     assert!(!l.iter().any(|s| s.starts_with("suspend")));
 }
 
@@ -329,22 +251,24 @@ fn a_warm_standby_of_the_target_ami_is_brought_back_not_recreated() {
     let snap = snapshot(vec![standby, group(2, "ami-b", GroupState::Live, 2, true)]);
     let p = plan(&svc(Standby::Warm, 2), "ami-a", &snap);
     let l = lines(&p);
-    assert_eq!(&l[..3], ["resume the scaling processes of www-prod-v001", "attach www-prod-v001 to ELB www-prod", "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s)"]);
+    assert_eq!(
+        &l[..3],
+        [
+            "resume the scaling processes of www-prod-v001",
+            "attach www-prod-v001 to ELB www-prod",
+            "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s)"
+        ]
+    );
     assert!(l.contains(&"detach www-prod-v002 from ELB www-prod".to_owned()));
 }
 
 #[test]
 fn a_stray_attached_group_is_retired_after_the_switch() {
-    let snap = snapshot(vec![
-        group(1, "ami-a", GroupState::Live, 2, true),
-        group(2, "ami-x", GroupState::Deploying, 2, true),
-    ]);
+    let snap =
+        snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true), group(2, "ami-x", GroupState::Deploying, 2, true)]);
     let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
     assert_eq!(p.release.as_deref(), Some("www-prod-v003"));
-    assert!(
-        position(&p, "detach www-prod-v002")
-            > position(&p, "wait until all 2 instances of www-prod-v003")
-    );
+    assert!(position(&p, "detach www-prod-v002") > position(&p, "wait until all 2 instances of www-prod-v003"));
     assert!(lines(&p).contains(&"tag www-prod-v002 drydock:state=failed".to_owned()));
 }
 
@@ -366,10 +290,7 @@ fn release_numbers_run_out_at_999() {
         security_groups: &[],
         extra_tags: vec![],
     };
-    assert_eq!(
-        plan_deploy(&svc(Standby::Warm, 2), &req, &snap),
-        Err(PlanError::NumbersExhausted("www-prod".into()))
-    );
+    assert_eq!(plan_deploy(&svc(Standby::Warm, 2), &req, &snap), Err(PlanError::NumbersExhausted("www-prod".into())));
 }
 
 #[test]
