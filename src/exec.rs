@@ -134,6 +134,7 @@ impl Executor<'_> {
             Step::ScaleTo { group, min, desired, max } => groups::scale(c, group, *min, *desired, *max).await,
             Step::Tag { group, tags } => groups::tag(c, group, tags).await,
             Step::DeleteGroup { group } => groups::delete_group(c, group).await,
+            Step::Record { elb, key, value } => elb::add_tags(c, elb, &[(key.clone(), value.clone())]).await,
         };
         r.map_err(|e| self.failed(e))
     }

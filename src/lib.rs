@@ -57,6 +57,13 @@ pub async fn run(cli: Cli, out: &Reporter) -> Result<()> {
             let interrupt = interrupt::Interrupt::install();
             commands::deploy::run(&tree, &cli.global, a, out, interrupt, &cli.command).await
         }
+        Command::Rollback(a) => {
+            let tree = load()?;
+            let interrupt = interrupt::Interrupt::install();
+            commands::rollback::run(&tree, &cli.global, a, out, interrupt, &cli.command).await
+        }
+        Command::Status(a) => commands::status::status(&load()?, &cli.global, a, out).await,
+        Command::History(a) => commands::status::history(&load()?, &cli.global, a, out).await,
         other => {
             // Validate the tree and the flags even for commands not built yet: `drydock
             // deploy` with a broken tree or flag should say what is broken, not only that

@@ -165,3 +165,39 @@ pub async fn instance_health(cloud: &Cloud, name: &str) -> CloudResult<BTreeMap<
         })
         .collect())
 }
+
+pub async fn add_tags(cloud: &Cloud, name: &str, tags: &[(String, String)]) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::ElbWrite).await;
+    let mut req = cloud.elb.add_tags().load_balancer_names(name);
+    for (k, v) in tags {
+        req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| build_err("AddTags", e))?);
+    }
+    req.send().await.map_err(|e| aws_error("AddTags", e))?;
+    Ok(())
+}
+
+pub async fn remove_tags(cloud: &Cloud, name: &str, keys: &[String]) -> CloudResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    cloud.pacer.take(super::pace::Api::ElbWrite).await;
+    let mut req = cloud.elb.remove_tags().load_balancer_names(name);
+    for k in keys {
+        req = req.tags(aws_sdk_elasticloadbalancing::types::TagKeyOnly::builder().key(k).build());
+    }
+    req.send().await.map_err(|e| aws_error("RemoveTags", e))?;
+    Ok(())
+}
+
+/// The tags of one ELB (the history lives there).
+pub async fn tags(cloud: &Cloud, name: &str) -> CloudResult<Vec<(String, String)>> {
+    cloud.pacer.take(super::pace::Api::ElbRead).await;
+    let out =
+        cloud.elb.describe_tags().load_balancer_names(name).send().await.map_err(|e| aws_error("DescribeTags", e))?;
+    Ok(out
+        .tag_descriptions()
+        .iter()
+        .flat_map(|d| d.tags())
+        .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
+        .collect())
+}

@@ -68,7 +68,7 @@ impl ServiceResult {
         v
     }
 
-    fn failed(service: &str, e: &Error, started: Instant) -> Self {
+    pub fn failed_result(service: &str, e: &Error, started: Instant) -> Self {
         ServiceResult {
             service: service.to_owned(),
             outcome: "failed",
@@ -265,7 +265,7 @@ impl Rollout<'_> {
         let label = format!("{} {service} to {}", self.operation, self.env.name);
         let r = self.roll_inner(service, ami, extra_tags, &label, started).await;
         r.unwrap_or_else(|e| {
-            let mut f = ServiceResult::failed(service.as_str(), &e, started);
+            let mut f = ServiceResult::failed_result(service.as_str(), &e, started);
             f.ami = Some(ami.id.clone());
             f.image = ami.image.clone();
             f
@@ -305,37 +305,49 @@ impl Rollout<'_> {
                 extra_tags,
             };
             let plan = plan_deploy(svc, &req, &snap).map_err(|e| Error::Failed(format!("{label}: {e}")))?;
-            let mut result = ServiceResult {
-                service: service.to_string(),
-                outcome: plan.outcome.as_str(),
-                release: plan.release.clone(),
-                asg: plan.release.clone(),
-                ami: Some(ami.id.clone()),
-                image: ami.image.clone(),
-                previous: plan.previous.clone(),
-                elapsed_s: 0.0,
-                message: plan.message.clone(),
-                code: 0,
-                plan: None,
-            };
-            if self.dry_run {
-                result.outcome = "planned";
-                result.plan = Some(plan);
-            } else {
-                let exec = Executor {
-                    cloud: self.cloud,
-                    out: self.out,
-                    interrupt: self.interrupt,
-                    watch: self.watch,
-                    poll: super::bake::poll_interval(),
-                    label: label.to_owned(),
-                };
-                exec.run(&plan).await?;
-            }
-            result.elapsed_s = started.elapsed().as_secs_f64();
-            Ok(result)
+            self.execute(service, plan, ami.image.clone(), label, started).await
         })
         .await
+    }
+
+    /// Prints (dry run) or executes a plan, and reports it as a result.
+    pub async fn execute(
+        &self,
+        service: &ServiceName,
+        plan: Plan,
+        image: Option<String>,
+        label: &str,
+        started: Instant,
+    ) -> Result<ServiceResult> {
+        let mut result = ServiceResult {
+            service: service.to_string(),
+            outcome: plan.outcome.as_str(),
+            release: plan.release.clone(),
+            asg: plan.release.clone(),
+            ami: Some(plan.ami.clone()),
+            image,
+            previous: plan.previous.clone(),
+            elapsed_s: 0.0,
+            message: plan.message.clone(),
+            code: 0,
+            plan: None,
+        };
+        if self.dry_run {
+            result.outcome = "planned";
+            result.plan = Some(plan);
+        } else {
+            let exec = Executor {
+                cloud: self.cloud,
+                out: self.out,
+                interrupt: self.interrupt,
+                watch: self.watch,
+                poll: super::bake::poll_interval(),
+                label: label.to_owned(),
+            };
+            exec.run(&plan).await?;
+        }
+        result.elapsed_s = started.elapsed().as_secs_f64();
+        Ok(result)
     }
 }
 

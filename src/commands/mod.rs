@@ -6,6 +6,8 @@ pub mod check;
 pub mod completions;
 pub mod deploy;
 pub mod render;
+pub mod rollback;
+pub mod status;
 
 use crate::cli::ImagePin;
 use std::path::Path;

@@ -9,6 +9,7 @@ pub mod image;
 pub mod lease;
 pub mod names;
 pub mod plan;
+pub mod rollback;
 pub mod words;
 
 pub use duration::Duration;

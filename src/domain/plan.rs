@@ -103,6 +103,13 @@ pub enum Step {
     DeleteGroup {
         group: String,
     },
+    /// A line of the cluster's history, kept as a tag of its ELB (which is never deleted),
+    /// so that `history` and rollback to a collected release survive `gc`.
+    Record {
+        elb: String,
+        key: String,
+        value: String,
+    },
 }
 
 impl std::fmt::Display for Step {
@@ -143,6 +150,7 @@ impl std::fmt::Display for Step {
                 write!(f, "tag {group} {}", t.join(" "))
             }
             Step::DeleteGroup { group } => write!(f, "delete group {group}"),
+            Step::Record { elb, key, .. } => write!(f, "record {key} in the history on ELB {elb}"),
         }
     }
 }
@@ -212,6 +220,61 @@ impl std::fmt::Display for PlanError {
             ),
         }
     }
+}
+
+/// The history tag of a release: `drydock:release:vNNN` on the ELB, value
+/// `ami=… at=… result=ok|failed image=… by=…`. Classic ELB tag values allow letters,
+/// digits, spaces and `_ . : / = + - @` up to 256 characters: anything else becomes `_`,
+/// and the least important fields (by, then image) are dropped or cut first.
+pub fn history_record(
+    version: &str,
+    ami: &str,
+    at: i64,
+    result: &str,
+    image: Option<&str>,
+    by: &str,
+) -> (String, String) {
+    let clean = |s: &str| -> String {
+        s.chars().map(|c| if c.is_alphanumeric() || "_.:/=+-@".contains(c) { c } else { '_' }).collect()
+    };
+    let mut value = format!("ami={} at={at} result={result}", clean(ami));
+    if let Some(i) = image {
+        value.push_str(&format!(" image={}", clean(i)));
+    }
+    let by = format!(" by={}", clean(by));
+    if value.len() + by.len() <= 256 {
+        value.push_str(&by);
+    }
+    value.truncate(256);
+    (format!("drydock:release:{version}"), value)
+}
+
+/// A history record read back from an ELB tag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HistoryRecord {
+    pub number: u16,
+    pub ami: String,
+    pub at: i64,
+    pub failed: bool,
+    pub image: Option<String>,
+    pub by: Option<String>,
+}
+
+pub fn parse_history(key: &str, value: &str) -> Option<HistoryRecord> {
+    let v = key.strip_prefix("drydock:release:v")?;
+    if v.len() != 3 {
+        return None;
+    }
+    let number = v.parse().ok()?;
+    let field = |name: &str| value.split(' ').find_map(|p| p.strip_prefix(&format!("{name}=")).map(str::to_owned));
+    Some(HistoryRecord {
+        number,
+        ami: field("ami")?,
+        at: field("at").and_then(|a| a.parse().ok()).unwrap_or(0),
+        failed: field("result").as_deref() == Some("failed"),
+        image: field("image"),
+        by: field("by"),
+    })
 }
 
 fn tag(k: &str, v: impl Into<String>) -> (String, String) {
@@ -469,10 +532,14 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         count,
         timeout_s: req.health_timeout_s,
     });
+    let version = release.rsplit_once("-v").map(|(_, n)| format!("v{n}")).unwrap_or_default();
+    let (hkey, hval) = history_record(&version, req.ami, req.now, "ok", req.image, req.deployed_by);
+    let (_, hfail) = history_record(&version, req.ami, req.now, "failed", req.image, req.deployed_by);
     let compensation = vec![
         Step::Detach { group: release.clone(), elb: elb_s.clone() },
         Step::ScaleTo { group: release.clone(), min: 0, desired: 0, max },
         Step::Tag { group: release.clone(), tags: vec![tag("drydock:state", "failed")] },
+        Step::Record { elb: elb_s.clone(), key: hkey.clone(), value: hfail },
     ];
     // Only now, with every new instance InService, does the old release leave the ELB.
     let mut tags = vec![tag("drydock:state", "live")];
@@ -480,6 +547,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         tags.push(tag("drydock:previous", l.name.clone()));
     }
     steps.push(Step::Tag { group: release.clone(), tags });
+    steps.push(Step::Record { elb: elb_s.clone(), key: hkey, value: hval });
     if let Some(l) = live {
         steps.extend(demote(svc, l, &elb_s, req.now));
     }

@@ -114,6 +114,7 @@ fn first_deploy_creates_elb_template_and_group() {
             "create group www-prod-v001 (2 instances, min 1, max 4) behind ELB www-prod",
             "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s)",
             "tag www-prod-v001 drydock:state=live",
+            "record drydock:release:v001 in the history on ELB www-prod",
         ]
     );
     let Step::CreateGroup(g) = &p.steps[2] else { panic!() };
@@ -150,7 +151,8 @@ fn second_deploy_switches_only_after_every_new_instance_serves() {
         [
             "detach www-prod-v002 from ELB www-prod",
             "scale www-prod-v002 to 0 (min 0, max 4)",
-            "tag www-prod-v002 drydock:state=failed"
+            "tag www-prod-v002 drydock:state=failed",
+            "record drydock:release:v002 in the history on ELB www-prod",
         ]
     );
 }
@@ -309,4 +311,22 @@ fn a_crash_after_the_switch_is_finished_by_the_next_run() {
             "tag www-prod-v001 drydock:state=standby drydock:expires-at=1003600",
         ]
     );
+}
+
+#[test]
+fn history_records_fit_elb_tags_and_read_back() {
+    let by = "https://jenkins.example.com/job/www/42/?x=1&y=2";
+    let (k, v) = history_record("v007", "ami-0abc", 1700000000, "ok", Some("r.example.com/www:1.4.2"), by);
+    assert_eq!(k, "drydock:release:v007");
+    assert!(v.chars().all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c)), "{v}");
+    let r = parse_history(&k, &v).unwrap();
+    assert_eq!((r.number, r.ami.as_str(), r.at, r.failed), (7, "ami-0abc", 1700000000, false));
+    assert_eq!(r.image.as_deref(), Some("r.example.com/www:1.4.2"));
+    assert_eq!(r.by.as_deref(), Some("https://jenkins.example.com/job/www/42/_x=1_y=2"));
+    let long = "x".repeat(300);
+    let (_, v) = history_record("v001", "ami-1", 1, "failed", Some(&long), &long);
+    assert!(v.len() <= 256);
+    let r = parse_history("drydock:release:v001", &v).unwrap();
+    assert!(r.failed && r.ami == "ami-1", "the head survives truncation");
+    assert_eq!(parse_history("drydock:cluster", "x"), None);
 }

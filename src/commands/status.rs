@@ -1,0 +1,206 @@
+//! `drydock status [--env E] [<service>…]` and `drydock history <service> --env E`:
+//! read-only views of what runs, built from AWS alone (tags on groups and ELBs), never
+//! from state on the machine that runs drydock.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::{environment, parse_env, parse_service};
+use crate::cli::{Global, HistoryArgs, StatusArgs};
+use crate::cloud::{elb, groups, Cloud, CloudError};
+use crate::config::{Environment, Tree};
+use crate::domain::cluster::{GroupState, ObservedGroup};
+use crate::domain::plan::parse_history;
+use crate::domain::{ClusterName, ServiceName};
+use crate::error::{Error, Result};
+use crate::output::{table, timestamp, Reporter};
+
+fn failed(what: &str, e: CloudError) -> Error {
+    Error::Failed(format!("{what}: {e}"))
+}
+
+/// The image tag of a reference (`repo:tag` → `tag`, `repo@sha256:…` → `sha256:…`).
+fn short_image(image: &str) -> String {
+    if let Some((_, d)) = image.split_once('@') {
+        return d.chars().take(19).collect();
+    }
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') && !repo.is_empty() => tag.to_owned(),
+        _ => image.to_owned(),
+    }
+}
+
+fn version(name: &str) -> String {
+    name.rsplit_once("-v").map(|(_, n)| format!("v{n}")).unwrap_or_else(|| name.to_owned())
+}
+
+pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Reporter) -> Result<()> {
+    let envs: Vec<&Environment> = match &args.env {
+        Some(e) => vec![environment(tree, &parse_env(e)?)?],
+        None => tree.environments.values().collect(),
+    };
+    let wanted: Vec<ServiceName> = args.services.iter().map(|s| parse_service(s)).collect::<Result<_>>()?;
+    let mut results = Vec::new();
+    let mut rows = Vec::new();
+    let mut clouds: BTreeMap<String, Cloud> = BTreeMap::new();
+    for env in envs {
+        let region = global.region.clone().unwrap_or_else(|| env.region.clone());
+        if !clouds.contains_key(&region) {
+            clouds.insert(region.clone(), Cloud::connect(&region, global.endpoint_url.as_deref()).await);
+        }
+        let cloud = &clouds[&region];
+        let what = format!("status of {}", env.name);
+        let elbs = elb::describe_all(cloud).await.map_err(|e| failed(&what, e))?;
+        let by_cluster = groups::describe_env(cloud, env.name.as_str()).await.map_err(|e| failed(&what, e))?;
+        for (service, svc) in &env.services {
+            if !wanted.is_empty() && !wanted.contains(service) {
+                continue;
+            }
+            let cluster = ClusterName::new(service, &env.name);
+            let elb_name = svc.elb_name.as_str();
+            let elb = elbs.get(elb_name);
+            let health = match elb {
+                Some(_) => elb::instance_health(cloud, elb_name).await.map_err(|e| failed(&what, e))?,
+                None => Default::default(),
+            };
+            let mut gs: Vec<ObservedGroup> = by_cluster
+                .get(cluster.as_str())
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, g)| g.observe(&cluster, elb_name))
+                .collect();
+            gs.sort_by_key(|g| std::cmp::Reverse(g.number));
+            let snap = crate::domain::cluster::ClusterSnapshot {
+                elb: elb.cloned(),
+                groups: gs.clone(),
+                health,
+                ..Default::default()
+            };
+            let live = snap.live().cloned();
+            let in_service = live.as_ref().map(|l| snap.in_service(l)).unwrap_or(0);
+            let standby: Vec<&ObservedGroup> =
+                gs.iter().filter(|g| g.state == GroupState::Standby && !g.attached).collect();
+            let live_json = live.as_ref().map(|l| {
+                json!({
+                    "release": version(&l.name), "asg": l.name, "ami": l.ami, "image": l.image,
+                    "healthy": in_service, "desired": l.desired,
+                    "deployed_at": l.deployed_at.map(timestamp), "deployed_by": l.deployed_by,
+                })
+            });
+            let standby_json: Vec<Value> = standby
+                .iter()
+                .map(|g| {
+                    json!({
+                        "release": version(&g.name), "asg": g.name, "ami": g.ami, "image": g.image,
+                        "mode": if g.desired > 0 { "warm" } else { "cold" }, "desired": g.desired,
+                        "expires_at": g.expires_at.map(timestamp),
+                    })
+                })
+                .collect();
+            results.push(json!({
+                "env": env.name.as_str(),
+                "service": service.as_str(),
+                "elb": elb.map(|e| json!({"name": e.name, "dns": e.dns})),
+                "live": live_json,
+                "standby": standby_json,
+            }));
+            rows.push(vec![
+                env.name.to_string(),
+                service.to_string(),
+                live.as_ref().map(|l| version(&l.name)).unwrap_or_else(|| "-".into()),
+                live.as_ref().and_then(|l| l.image.as_deref()).map(short_image).unwrap_or_else(|| "-".into()),
+                live.as_ref().and_then(|l| l.ami.clone()).unwrap_or_else(|| "-".into()),
+                live.as_ref().map(|l| format!("{in_service}/{}", l.desired)).unwrap_or_else(|| "-".into()),
+                if standby.is_empty() {
+                    "-".into()
+                } else {
+                    standby
+                        .iter()
+                        .map(|g| {
+                            let mode = if g.desired > 0 { "warm" } else { "cold" };
+                            match g.expires_at {
+                                Some(t) if g.desired > 0 => {
+                                    format!("{} ({mode} until {})", version(&g.name), timestamp(t))
+                                }
+                                _ => format!("{} ({mode})", version(&g.name)),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                elb.map(|e| e.dns.clone()).unwrap_or_else(|| "(no ELB yet)".into()),
+            ]);
+        }
+    }
+    let text = table(&["ENV", "SERVICE", "LIVE", "IMAGE", "AMI", "HEALTHY", "STANDBY", "ELB DNS"], &rows);
+    out.result(&text, &json!({"command": "status", "env": args.env, "results": results}));
+    Ok(())
+}
+
+pub async fn history(tree: &Tree, global: &Global, args: &HistoryArgs, out: &Reporter) -> Result<()> {
+    let env = environment(tree, &parse_env(&args.env)?)?;
+    let service = parse_service(&args.service)?;
+    super::env_service(env, &service)?;
+    let svc = &env.services[&service];
+    let region = global.region.clone().unwrap_or_else(|| env.region.clone());
+    let cloud = Cloud::connect(&region, global.endpoint_url.as_deref()).await;
+    let what = format!("history of {service} in {}", env.name);
+    let cluster = ClusterName::new(&service, &env.name);
+    let elb_name = svc.elb_name.as_str();
+    let tags = match elb::describe_one(&cloud, elb_name).await.map_err(|e| failed(&what, e))? {
+        Some(_) => elb::tags(&cloud, elb_name).await.map_err(|e| failed(&what, e))?,
+        None => vec![],
+    };
+    let groups = groups::describe_cluster(&cloud, &cluster, elb_name).await.map_err(|e| failed(&what, e))?;
+    let mut records: BTreeMap<u16, crate::domain::plan::HistoryRecord> =
+        tags.iter().filter_map(|(k, v)| parse_history(k, v)).map(|r| (r.number, r)).collect();
+    let by_number: BTreeMap<u16, &ObservedGroup> = groups.iter().map(|g| (g.number, g)).collect();
+    let snap = crate::domain::cluster::ClusterSnapshot { groups: groups.clone(), ..Default::default() };
+    let live = snap.live().map(|g| g.number);
+    // Groups without a record (made before history was kept) still appear.
+    for g in &groups {
+        records.entry(g.number).or_insert_with(|| crate::domain::plan::HistoryRecord {
+            number: g.number,
+            ami: g.ami.clone().unwrap_or_default(),
+            at: g.deployed_at.unwrap_or(0),
+            failed: g.state == GroupState::Failed,
+            image: g.image.clone(),
+            by: g.deployed_by.clone(),
+        });
+    }
+    let mut results = Vec::new();
+    let mut rows = Vec::new();
+    for (n, r) in records.iter().rev() {
+        let g = by_number.get(n);
+        let outcome = match g {
+            Some(g) if Some(g.number) == live => "live",
+            Some(g) => match g.state {
+                GroupState::Failed => "failed",
+                GroupState::Deploying => "deploying",
+                GroupState::Live | GroupState::Standby | GroupState::Unknown => "standby",
+            },
+            None if r.failed => "failed",
+            None => "collected",
+        };
+        let release = cluster.release(*n);
+        results.push(json!({
+            "release": release.version(), "asg": release.to_string(), "image": r.image, "ami": r.ami,
+            "deployed_at": (r.at > 0).then(|| timestamp(r.at)), "deployed_by": r.by, "outcome": outcome,
+        }));
+        rows.push(vec![
+            release.version(),
+            r.image.as_deref().map(short_image).unwrap_or_else(|| "-".into()),
+            r.ami.clone(),
+            if r.at > 0 { timestamp(r.at) } else { "-".into() },
+            r.by.clone().unwrap_or_else(|| "-".into()),
+            outcome.to_owned(),
+        ]);
+    }
+    let text = table(&["RELEASE", "IMAGE", "AMI", "DEPLOYED", "BY", "OUTCOME"], &rows);
+    out.result(
+        &text,
+        &json!({"command": "history", "env": env.name.as_str(), "service": service.as_str(), "results": results}),
+    );
+    Ok(())
+}
