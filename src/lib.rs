@@ -62,6 +62,11 @@ pub async fn run(cli: Cli, out: &Reporter) -> Result<()> {
             let interrupt = interrupt::Interrupt::install();
             commands::rollback::run(&tree, &cli.global, a, out, interrupt, &cli.command).await
         }
+        Command::Promote(a) => {
+            let tree = load()?;
+            let interrupt = interrupt::Interrupt::install();
+            commands::promote::run(&tree, &cli.global, a, out, interrupt, &cli.command).await
+        }
         Command::Status(a) => commands::status::status(&load()?, &cli.global, a, out).await,
         Command::History(a) => commands::status::history(&load()?, &cli.global, a, out).await,
         other => {

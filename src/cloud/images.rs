@@ -202,3 +202,105 @@ pub async fn baked_for(cloud: &Cloud, service: &str, image: &str) -> CloudResult
         .map_err(|e| aws_error("DescribeImages", e))?;
     Ok(out.images().iter().max_by(|a, b| a.creation_date().cmp(&b.creation_date())).map(deployable))
 }
+
+/// A copy of `source_ami` that drydock made in this region before (tag
+/// `drydock:copied-from`), so that a rerun of a promote does not copy twice.
+pub async fn find_copy(cloud: &Cloud, source_ami: &str) -> CloudResult<Option<ObservedImage>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
+    let out = cloud
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(ec2_filter("tag:drydock:copied-from", &[source_ami]))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeImages", e))?;
+    Ok(out
+        .images()
+        .iter()
+        .find(|i| state(i) != ImageState::Unusable)
+        .map(|i| ObservedImage { id: i.image_id().unwrap_or_default().to_owned(), state: state(i) }))
+}
+
+/// CopyImage into this client's region (encrypted), tagged by hand: the copy does not
+/// carry the source's tags (AWS does not copy them; nor does the emulator).
+pub async fn copy(
+    cloud: &Cloud,
+    source_region: &str,
+    source_ami: &str,
+    name: &str,
+    tags: &[(String, String)],
+) -> CloudResult<String> {
+    cloud.pacer.take(super::pace::Api::Ec2Write).await;
+    let out = cloud
+        .ec2
+        .copy_image()
+        .source_region(source_region)
+        .source_image_id(source_ami)
+        .name(name)
+        .description(format!("drydock: copy of {source_ami} from {source_region}"))
+        .encrypted(true)
+        .client_token(format!("drydock-copy-{source_ami}"))
+        .send()
+        .await
+        .map_err(|e| aws_error("CopyImage", e))?;
+    let id =
+        out.image_id().map(str::to_owned).ok_or_else(|| CloudError::other("CopyImage", "no image id in the answer"))?;
+    let mut all = tags.to_vec();
+    all.push(("drydock:copied-from".into(), source_ami.to_owned()));
+    all.push(("drydock:copied-from-region".into(), source_region.to_owned()));
+    tag(cloud, std::slice::from_ref(&id), &all).await?;
+    Ok(id)
+}
+
+/// The tags of one image.
+pub async fn image_tags(cloud: &Cloud, id: &str) -> CloudResult<Vec<(String, String)>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
+    let out = cloud.ec2.describe_images().image_ids(id).send().await.map_err(|e| aws_error("DescribeImages", e))?;
+    Ok(out
+        .images()
+        .first()
+        .map(|i| {
+            i.tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Lets `account` launch `ami`: launch permission on the image, create-volume permission
+/// on its snapshots (without which the other account cannot start an encrypted copy).
+pub async fn share(cloud: &Cloud, ami: &str, account: &str) -> CloudResult<()> {
+    use aws_sdk_ec2::types::{
+        CreateVolumePermission, CreateVolumePermissionModifications, LaunchPermission, LaunchPermissionModifications,
+    };
+    cloud.pacer.take(super::pace::Api::Ec2Write).await;
+    cloud
+        .ec2
+        .modify_image_attribute()
+        .image_id(ami)
+        .launch_permission(
+            LaunchPermissionModifications::builder().add(LaunchPermission::builder().user_id(account).build()).build(),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error("ModifyImageAttribute", e))?;
+    let snaps = describe(cloud, ami).await?.map(|(_, s)| s).unwrap_or_default();
+    for s in snaps {
+        cloud.pacer.take(super::pace::Api::Ec2Write).await;
+        cloud
+            .ec2
+            .modify_snapshot_attribute()
+            .snapshot_id(&s)
+            .create_volume_permission(
+                CreateVolumePermissionModifications::builder()
+                    .add(CreateVolumePermission::builder().user_id(account).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("ModifySnapshotAttribute", e))?;
+    }
+    Ok(())
+}

@@ -34,9 +34,17 @@ impl Cloud {
     /// endpoint (an emulator). Throttling and 5xx are retried with exponential backoff
     /// (standard mode, up to 6 attempts) by the SDK itself.
     pub async fn connect(region: &str, endpoint: Option<&str>) -> Self {
+        Self::connect_as(region, endpoint, None).await
+    }
+
+    /// As `connect`, with the credentials of a named profile.
+    pub async fn connect_as(region: &str, endpoint: Option<&str>, profile: Option<&str>) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
             .retry_config(RetryConfig::standard().with_max_attempts(6));
+        if let Some(p) = profile {
+            loader = loader.profile_name(p);
+        }
         if let Some(url) = endpoint {
             loader = loader.endpoint_url(url);
         }

@@ -69,7 +69,7 @@ pub async fn run(tree: &Tree, global: &Global, args: &BakeArgs, out: &Reporter, 
     let s = service.as_str();
 
     // --- observe ---
-    let cloud = Cloud::connect(&region, global.endpoint_url.as_deref()).await;
+    let cloud = Cloud::connect_as(&region, global.endpoint_url.as_deref(), env.profile.as_deref()).await;
     if let Some(account) = &env.account_id {
         let net = network::resolve(&cloud, &env.network).await.map_err(|e| network_error(s, &env.file, e))?;
         super::check_account(&env.file, account, net.owner_id.as_deref())?;

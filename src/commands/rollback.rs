@@ -34,7 +34,7 @@ pub async fn run(
     let svc = &env.services[&service];
     let ttl = lease_ttl()?;
     let region = global.region.clone().unwrap_or_else(|| env.region.clone());
-    let cloud = Cloud::connect(&region, global.endpoint_url.as_deref()).await;
+    let cloud = Cloud::connect_as(&region, global.endpoint_url.as_deref(), env.profile.as_deref()).await;
     let net = network::resolve(&cloud, &env.network).await.map_err(|e| {
         if e.missing {
             Error::Usage(format!("{}: {}", env.file.display(), e.message))

@@ -46,10 +46,15 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
     let mut clouds: BTreeMap<String, Cloud> = BTreeMap::new();
     for env in envs {
         let region = global.region.clone().unwrap_or_else(|| env.region.clone());
-        if !clouds.contains_key(&region) {
-            clouds.insert(region.clone(), Cloud::connect(&region, global.endpoint_url.as_deref()).await);
+        // One set of clients per region and credentials.
+        let key = format!("{region}/{}", env.profile.as_deref().unwrap_or(""));
+        if !clouds.contains_key(&key) {
+            clouds.insert(
+                key.clone(),
+                Cloud::connect_as(&region, global.endpoint_url.as_deref(), env.profile.as_deref()).await,
+            );
         }
-        let cloud = &clouds[&region];
+        let cloud = &clouds[&key];
         let what = format!("status of {}", env.name);
         let elbs = elb::describe_all(cloud).await.map_err(|e| failed(&what, e))?;
         let by_cluster = groups::describe_env(cloud, env.name.as_str()).await.map_err(|e| failed(&what, e))?;
@@ -144,7 +149,7 @@ pub async fn history(tree: &Tree, global: &Global, args: &HistoryArgs, out: &Rep
     super::env_service(env, &service)?;
     let svc = &env.services[&service];
     let region = global.region.clone().unwrap_or_else(|| env.region.clone());
-    let cloud = Cloud::connect(&region, global.endpoint_url.as_deref()).await;
+    let cloud = Cloud::connect_as(&region, global.endpoint_url.as_deref(), env.profile.as_deref()).await;
     let what = format!("history of {service} in {}", env.name);
     let cluster = ClusterName::new(&service, &env.name);
     let elb_name = svc.elb_name.as_str();

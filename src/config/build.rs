@@ -174,6 +174,7 @@ pub fn environment(
     let region =
         c.required(&["region"], r.region).and_then(|s| c.ok(&["region"], words::region(&s).map(str::to_owned)));
     let account_id = r.account_id.and_then(|s| c.ok(&["account_id"], words::account_id(&s).map(str::to_owned)));
+    let profile = r.profile.and_then(|s| c.ok(&["profile"], words::profile(&s).map(str::to_owned)));
 
     let net = r.network.unwrap_or(raw::Network { vpc: None, subnets: None, security_groups: None });
     let vpc = match net.vpc.as_deref() {
@@ -283,6 +284,7 @@ pub fn environment(
                 file: src.display.clone(),
                 region,
                 account_id,
+                profile,
                 network: Network { vpc, subnets, security_groups },
                 bake: Bake {
                     instance_type: it,

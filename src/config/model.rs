@@ -73,6 +73,9 @@ pub struct Environment {
     pub file: PathBuf,
     pub region: String,
     pub account_id: Option<String>,
+    /// The AWS profile whose credentials reach this environment's account (None: the
+    /// default chain). Lets one run promote from a staging account to a prod account.
+    pub profile: Option<String>,
     pub network: Network,
     pub bake: Bake,
     pub nginx: Nginx,

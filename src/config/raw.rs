@@ -45,6 +45,7 @@ pub struct Healthcheck {
 pub struct Environment {
     pub region: Option<String>,
     pub account_id: Option<String>,
+    pub profile: Option<String>,
     pub network: Option<Network>,
     pub bake: Option<Bake>,
     pub nginx: Option<Nginx>,

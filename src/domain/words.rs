@@ -218,6 +218,16 @@ pub fn region(s: &str) -> Result<&str, String> {
     }
 }
 
+pub const PROFILE_RULE: &str = "an AWS profile name is 1 to 64 characters of [A-Za-z0-9._-]";
+
+pub fn profile(s: &str) -> Result<&str, String> {
+    if !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        Ok(s)
+    } else {
+        Err(format!("{s:?} is not allowed: {PROFILE_RULE}"))
+    }
+}
+
 pub const TEMPLATE_NAME_RULE: &str =
     "a template name is [a-z0-9][a-z0-9_-]{0,63}: a file name without folder or extension";
 
