@@ -28,16 +28,19 @@ struct Source {
     from: String,
 }
 
-async fn prepare(
-    src: &Cloud,
-    dst: &Cloud,
-    from: &Environment,
-    to: &Environment,
-    service: &ServiceName,
+/// The two sides of a promotion.
+struct Promotion<'a> {
+    src: &'a Cloud,
+    dst: &'a Cloud,
+    from: &'a Environment,
+    to: &'a Environment,
     dry_run: bool,
-    interrupt: &Interrupt,
-    out: &Reporter,
-) -> Result<Source> {
+    interrupt: &'a Interrupt,
+    out: &'a Reporter,
+}
+
+async fn prepare(p: &Promotion<'_>, service: &ServiceName) -> Result<Source> {
+    let Promotion { src, dst, from, to, dry_run, interrupt, out } = *p;
     let label = format!("promote {service} from {} to {}", from.name, to.name);
     let fail = |e: CloudError| Error::Failed(format!("{label}: {e}"));
     let svc = &from.services[service];
@@ -172,7 +175,8 @@ pub async fn run(
             let (rollout, src, dst, interrupt) = (&rollout, &src, &dst, &interrupt);
             async move {
                 let started = Instant::now();
-                let r = match prepare(src, dst, from, to, s, args.dry_run, interrupt, out).await {
+                let p = Promotion { src, dst, from, to, dry_run: args.dry_run, interrupt, out };
+                let r = match prepare(&p, s).await {
                     Ok(source) => {
                         let mut r = rollout
                             .roll(s, &source.image, vec![("drydock:promoted-from".into(), source.from.clone())])
