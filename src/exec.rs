@@ -135,6 +135,11 @@ impl Executor<'_> {
             Step::Tag { group, tags } => groups::tag(c, group, tags).await,
             Step::DeleteGroup { group } => groups::delete_group(c, group).await,
             Step::Record { elb, key, value } => elb::add_tags(c, elb, &[(key.clone(), value.clone())]).await,
+            Step::Unrecord { elb, keys } => elb::remove_tags(c, elb, keys).await,
+            Step::DeregisterImage { ami, .. } => crate::cloud::images::deregister(c, ami).await,
+            Step::TerminateBuilder { instance } => {
+                crate::cloud::instances::terminate(c, std::slice::from_ref(instance)).await
+            }
         };
         r.map_err(|e| self.failed(e))
     }

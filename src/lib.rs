@@ -13,6 +13,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod exec;
+pub mod iam;
 pub mod interrupt;
 pub mod nginx_test;
 pub mod output;
@@ -66,6 +67,17 @@ pub async fn run(cli: Cli, out: &Reporter) -> Result<()> {
             let tree = load()?;
             let interrupt = interrupt::Interrupt::install();
             commands::promote::run(&tree, &cli.global, a, out, interrupt, &cli.command).await
+        }
+        Command::Gc(a) => {
+            let tree = load()?;
+            let interrupt = interrupt::Interrupt::install();
+            commands::gc::run(&tree, &cli.global, a, out, interrupt, &cli.command).await
+        }
+        Command::IamPolicy => {
+            let p = iam::policy();
+            let text = serde_json::to_string_pretty(&p).map_err(|e| Error::Failed(e.to_string()))? + "\n";
+            out.result(&text, &p);
+            Ok(())
         }
         Command::Status(a) => commands::status::status(&load()?, &cli.global, a, out).await,
         Command::History(a) => commands::status::history(&load()?, &cli.global, a, out).await,

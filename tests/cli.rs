@@ -100,15 +100,7 @@ fn errors_in_json_mode_are_one_document_with_the_problems() {
 #[test]
 fn commands_not_built_yet_say_so_with_exit_2() {
     let tree = ExampleTree::new();
-    for args in [
-        &["promote", "www", "--from", "staging", "--to", "prod"][..],
-        &["rollback", "www", "--env", "prod"],
-        &["routes", "--env", "prod"],
-        &["gc", "--env", "prod"],
-        &["status"],
-        &["history", "www", "--env", "prod"],
-        &["iam-policy"],
-    ] {
+    for args in [&["routes", "--env", "prod"][..]] {
         let r = run(offline().arg("-C").arg(tree.path()).args(args), RUN_TIMEOUT);
         assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
         assert!(r.stderr.contains(&format!("drydock {}: not built yet", args[0])), "{args:?}: {}", r.stderr);

@@ -304,3 +304,38 @@ pub async fn share(cloud: &Cloud, ami: &str, account: &str) -> CloudResult<()> {
     }
     Ok(())
 }
+
+/// Every AMI drydock made in this region (tagged `drydock:service`), for gc.
+pub async fn ours(cloud: &Cloud) -> CloudResult<Vec<crate::domain::gc::ObservedAmi>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
+    let out = cloud
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(ec2_filter("tag-key", &["drydock:service"]))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeImages", e))?;
+    Ok(out
+        .images()
+        .iter()
+        .map(|i| {
+            let tag = |k: &str| {
+                i.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).unwrap_or_default().to_owned()
+            };
+            let created = i
+                .creation_date()
+                .and_then(|d| {
+                    aws_smithy_types::DateTime::from_str(d, aws_smithy_types::date_time::Format::DateTime).ok()
+                })
+                .map(|d| d.secs())
+                .unwrap_or(0);
+            crate::domain::gc::ObservedAmi {
+                id: i.image_id().unwrap_or_default().to_owned(),
+                name: i.name().unwrap_or_default().to_owned(),
+                service: tag("drydock:service"),
+                created,
+            }
+        })
+        .collect())
+}

@@ -165,3 +165,26 @@ pub async fn console_tail(cloud: &Cloud, id: &str, lines: usize) -> Option<Strin
     let tail = all[all.len().saturating_sub(lines)..].join("\n");
     (!tail.trim().is_empty()).then_some(tail)
 }
+
+/// Every builder of the region that is not terminated, for gc.
+pub async fn all_builders(cloud: &Cloud) -> CloudResult<Vec<ObservedBuilder>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
+    let out = cloud
+        .ec2
+        .describe_instances()
+        .filters(ec2_filter("tag:drydock:role", &["builder"]))
+        .filters(ec2_filter("instance-state-name", &["pending", "running", "stopping", "stopped"]))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeInstances", e))?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| ObservedBuilder {
+            id: i.instance_id().unwrap_or_default().to_owned(),
+            state: state(i.state().and_then(|s| s.name())),
+            launched: i.launch_time().map(|t| t.secs()).unwrap_or(0),
+        })
+        .collect())
+}

@@ -5,6 +5,7 @@ pub mod bake;
 pub mod check;
 pub mod completions;
 pub mod deploy;
+pub mod gc;
 pub mod promote;
 pub mod render;
 pub mod rollback;

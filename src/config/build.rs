@@ -258,6 +258,13 @@ pub fn environment(
     let nginx_template =
         n.template.and_then(|t| c.ok(&["nginx", "template"], words::template_name(&t).map(str::to_owned)));
 
+    let (ami_retention, keep_amis) = match r.gc {
+        None => (Some(Duration::from_secs(14 * 86400)), Some(3)),
+        Some(g) => (
+            c.duration(&["gc", "ami_retention"], g.ami_retention, 14 * 86400),
+            c.count(&["gc", "keep_amis"], g.keep_amis.or(Some(3)), (1, 100)),
+        ),
+    };
     let mut services = BTreeMap::new();
     let mut routes: BTreeMap<String, String> = BTreeMap::new();
     for (key, s) in r.services {
@@ -275,8 +282,12 @@ pub fn environment(
         }
     }
 
-    let e = match (region, vpc, bake_type, bake_subnet, bake_timeout, bake_volume, listen, resolver_valid) {
-        (Some(region), Some(vpc), Some(it), Some(bs), Some(bt), Some(bv), Some(listen), Some(rv))
+    let gc = match (ami_retention, keep_amis) {
+        (Some(ami_retention), Some(keep_amis)) => Some(Gc { ami_retention, keep_amis }),
+        _ => None,
+    };
+    let e = match (region, vpc, bake_type, bake_subnet, bake_timeout, bake_volume, listen, resolver_valid, gc) {
+        (Some(region), Some(vpc), Some(it), Some(bs), Some(bt), Some(bv), Some(listen), Some(rv), Some(gc))
             if c.errors.is_empty() =>
         {
             Environment {
@@ -294,6 +305,7 @@ pub fn environment(
                     volume_size_gib: bv,
                 },
                 nginx: Nginx { listen, server_names, resolvers, resolver_valid: rv, template: nginx_template },
+                gc,
                 services,
             }
         }

@@ -79,7 +79,17 @@ pub struct Environment {
     pub network: Network,
     pub bake: Bake,
     pub nginx: Nginx,
+    pub gc: Gc,
     pub services: BTreeMap<ServiceName, ServiceEnv>,
+}
+
+/// `[gc]`: which unused AMIs `drydock gc` deregisters.
+#[derive(Debug, Clone, Copy)]
+pub struct Gc {
+    /// An unused AMI younger than this is kept.
+    pub ami_retention: Duration,
+    /// The newest this many AMIs of each service are kept, used or not.
+    pub keep_amis: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

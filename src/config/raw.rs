@@ -49,8 +49,16 @@ pub struct Environment {
     pub network: Option<Network>,
     pub bake: Option<Bake>,
     pub nginx: Option<Nginx>,
+    pub gc: Option<Gc>,
     #[serde(default)]
     pub services: BTreeMap<String, Service>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gc {
+    pub ami_retention: Option<String>,
+    pub keep_amis: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

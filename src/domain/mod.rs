@@ -5,6 +5,7 @@
 pub mod bake;
 pub mod cluster;
 pub mod duration;
+pub mod gc;
 pub mod image;
 pub mod lease;
 pub mod names;

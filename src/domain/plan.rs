@@ -110,6 +110,20 @@ pub enum Step {
         key: String,
         value: String,
     },
+    /// gc: history records beyond the newest kept.
+    Unrecord {
+        elb: String,
+        keys: Vec<String>,
+    },
+    /// gc: an unused AMI and its snapshots.
+    DeregisterImage {
+        ami: String,
+        name: String,
+    },
+    /// gc: a builder older than twice the bake timeout.
+    TerminateBuilder {
+        instance: String,
+    },
 }
 
 impl std::fmt::Display for Step {
@@ -151,6 +165,9 @@ impl std::fmt::Display for Step {
             }
             Step::DeleteGroup { group } => write!(f, "delete group {group}"),
             Step::Record { elb, key, .. } => write!(f, "record {key} in the history on ELB {elb}"),
+            Step::Unrecord { elb, keys } => write!(f, "forget {} old history record(s) on ELB {elb}", keys.len()),
+            Step::DeregisterImage { ami, name } => write!(f, "deregister {ami} ({name}) and delete its snapshots"),
+            Step::TerminateBuilder { instance } => write!(f, "terminate orphaned builder {instance}"),
         }
     }
 }
