@@ -10,9 +10,6 @@ pub enum Error {
     /// A bad flag value or a request that does not fit the config. Exit 2.
     #[error("{0}")]
     Usage(String),
-    /// A command of the contract that this version does not implement yet. Exit 2.
-    #[error("not built yet in this version (see README, \"Status\"); nothing was done")]
-    NotBuilt(&'static str),
     /// The operation failed and the live service is as it was. Exit 1.
     #[error("{0}")]
     Failed(String),
@@ -34,7 +31,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) | Error::Usage(_) | Error::NotBuilt(_) => 2,
+            Error::Config(_) | Error::Usage(_) => 2,
             Error::Failed(_) => 1,
             Error::Busy(_) => 3,
             Error::NeedsAttention(_) => 4,
@@ -53,7 +50,6 @@ mod tests {
     #[test]
     fn exit_codes_follow_the_spec() {
         assert_eq!(Error::Usage("x".into()).exit_code(), 2);
-        assert_eq!(Error::NotBuilt("deploy").exit_code(), 2);
         assert_eq!(Error::Config(ConfigErrors(vec![])).exit_code(), 2);
         assert_eq!(Error::Failed("x".into()).exit_code(), 1);
         assert_eq!(Error::Busy("x".into()).exit_code(), 3);

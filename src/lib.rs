@@ -79,16 +79,9 @@ pub async fn run(cli: Cli, out: &Reporter) -> Result<()> {
             out.result(&text, &p);
             Ok(())
         }
+        Command::Routes(a) => commands::routes::run(&load()?, &cli.global, a, out, &cli.command).await,
         Command::Status(a) => commands::status::status(&load()?, &cli.global, a, out).await,
         Command::History(a) => commands::status::history(&load()?, &cli.global, a, out).await,
-        other => {
-            // Validate the tree and the flags even for commands not built yet: `drydock
-            // deploy` with a broken tree or flag should say what is broken, not only that
-            // deploy is missing.
-            let tree = load()?;
-            commands::preflight(&tree, other)?;
-            Err(Error::NotBuilt(command_name(other)))
-        }
     }
 }
 

@@ -98,16 +98,6 @@ fn errors_in_json_mode_are_one_document_with_the_problems() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so_with_exit_2() {
-    let tree = ExampleTree::new();
-    for args in [&["routes", "--env", "prod"][..]] {
-        let r = run(offline().arg("-C").arg(tree.path()).args(args), RUN_TIMEOUT);
-        assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
-        assert!(r.stderr.contains(&format!("drydock {}: not built yet", args[0])), "{args:?}: {}", r.stderr);
-    }
-}
-
-#[test]
 fn completions_generate_for_three_shells_and_the_man_page_renders() {
     for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef drydock"), ("fish", "complete -c drydock")] {
         let r = run(offline().args(["completions", shell]), RUN_TIMEOUT);

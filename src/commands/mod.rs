@@ -9,6 +9,7 @@ pub mod gc;
 pub mod promote;
 pub mod render;
 pub mod rollback;
+pub mod routes;
 pub mod status;
 
 use crate::cli::ImagePin;
