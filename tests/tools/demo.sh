@@ -34,14 +34,39 @@ $drydock --output json bake www --image-tag 1.4.2 --env staging
 step "drydock deploy --all --env staging --image-tag 1.4.2: the first release of every service"
 $drydock deploy --all --env staging --image-tag 1.4.2
 
-step "a new www build: bake 1.4.3, then a blue/green deploy (v002 serves before v001 leaves the ELB)"
-$drydock -q bake www --image-tag 1.4.3 --env staging
+step "drydock promote www imageresize bookmarks --from staging --to prod: the AMIs QA passed, unchanged"
+$drydock promote www imageresize bookmarks --from staging --to prod
+
+step "a new www build: bake 1.4.3, deploy it to staging blue/green (v002 serves before v001 leaves the ELB)"
+$drydock -q bake www --image-tag 1.4.3 --env staging --build-url https://jenkins.example.com/job/www/43/
 $drydock deploy www --env staging --image-tag 1.4.3
 
 step "the same deploy again: nothing to do"
 $drydock --output json deploy www --env staging --image-tag 1.4.3
 
-step "promote / rollback / status / history / routes / gc: not built yet in this version"
-set +e
+step "promote www 1.4.3 to prod, with a dry run first"
+$drydock promote www --from staging --to prod --dry-run
 $drydock promote www --from staging --to prod
-echo "(exit $?: see README, Status)" >&2
+
+step "drydock status"
+$drydock status
+
+step "1.4.3 misbehaves in prod: drydock rollback www --env prod (the warm standby is back in seconds)"
+$drydock rollback www --env prod
+
+step "drydock history www --env prod"
+$drydock history www --env prod
+
+mkdir -p .tmp/demo
+step "drydock routes --env staging / prod --out .tmp/demo/*.conf --check (nginx -t)"
+$drydock routes --env staging --out .tmp/demo/staging.conf --check
+$drydock routes --env prod --out .tmp/demo/prod.conf --check
+sed -n '/location \/api/,/^    }/p' .tmp/demo/prod.conf
+$drydock routes --env prod --out .tmp/demo/prod.conf --check
+
+step "drydock gc --env staging --dry-run: what collection would do"
+$drydock gc --env staging --dry-run
+
+step "drydock iam-policy (first lines)"
+$drydock iam-policy | head -n 12
+echo "…" >&2
