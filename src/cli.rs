@@ -122,6 +122,9 @@ pub struct BakeArgs {
     /// The CI build that asked for this AMI, recorded on it
     #[arg(long, env = "BUILD_URL", value_name = "URL")]
     pub build_url: Option<String>,
+    /// Read only: print whether the AMI would be reused or baked, and the steps
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

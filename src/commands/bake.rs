@@ -98,6 +98,31 @@ pub async fn run(tree: &Tree, global: &Global, args: &BakeArgs, out: &Reporter, 
     for step in plan.steps() {
         out.detail(&format!("bake {s}: plan: {step}"));
     }
+    if args.dry_run {
+        let steps = plan.steps();
+        let ami = match &plan {
+            crate::domain::bake::BakePlan::Reuse { ami, .. }
+            | crate::domain::bake::BakePlan::WaitForImage { ami, .. } => Some(ami.clone()),
+            crate::domain::bake::BakePlan::Bake { .. } => None,
+        };
+        let text = format!(
+            "{s}: planned — {ami_name}\n{}",
+            steps.iter().enumerate().map(|(i, l)| format!("  {}. {l}\n", i + 1)).collect::<String>()
+        );
+        out.result(
+            &text,
+            &json!({
+                "command": "bake",
+                "env": env.name.as_str(),
+                "results": [{
+                    "service": s, "outcome": "planned", "ami": ami, "image": image.to_string(),
+                    "elapsed_s": 0.0, "message": format!("{ami_name} (base {})", base.id),
+                    "plan": steps,
+                }],
+            }),
+        );
+        return Ok(());
+    }
 
     // --- execute ---
     let ctx = Exec {
