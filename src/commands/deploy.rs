@@ -124,6 +124,11 @@ pub fn report(out: &Reporter, command: &str, env: &str, results: &[ServiceResult
     if worst == 0 {
         return Ok(());
     }
+    // The reasons go to stderr too: with `--output json > file` (Jenkins), stderr is the
+    // log a person reads.
+    for r in results.iter().filter(|r| r.code != 0) {
+        eprintln!("drydock {command}: {}: {}", r.service, r.message);
+    }
     let failed: Vec<&str> = results.iter().filter(|r| r.code != 0).map(|r| r.service.as_str()).collect();
     Err(Error::Reported {
         code: worst,
