@@ -132,7 +132,11 @@ impl Executor<'_> {
             Step::Suspend { group } => groups::suspend(c, group, &STANDBY_PROCESSES).await,
             Step::Resume { group } => groups::resume(c, group).await,
             Step::ScaleTo { group, min, desired, max } => groups::scale(c, group, *min, *desired, *max).await,
-            Step::Tag { group, tags } => groups::tag(c, group, tags).await,
+            Step::Tag { group, tags, more } => {
+                let mut all = vec![(group.clone(), tags.clone())];
+                all.extend(more.iter().cloned());
+                groups::tag_many(c, &all).await
+            }
             Step::DeleteGroup { group } => groups::delete_group(c, group).await,
             Step::Record { elb, key, value } => elb::add_tags(c, elb, &[(key.clone(), value.clone())]).await,
             Step::Unrecord { elb, keys } => elb::remove_tags(c, elb, keys).await,

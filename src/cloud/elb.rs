@@ -15,10 +15,11 @@ fn build_err(op: &'static str, e: impl std::fmt::Display) -> CloudError {
 
 /// Every classic ELB of the region, by name (one paginated call for all services).
 pub async fn describe_all(cloud: &Cloud) -> CloudResult<BTreeMap<String, ObservedElb>> {
-    cloud.pacer.take(super::pace::Api::ElbRead).await;
     let mut out = BTreeMap::new();
     let mut marker: Option<String> = None;
     loop {
+        // One token a page: a paginated describe is one request per page.
+        cloud.pacer.take(super::pace::Api::ElbRead).await;
         let page = cloud
             .elb
             .describe_load_balancers()
@@ -110,6 +111,7 @@ pub async fn create(
     set_health_check(cloud, name, target).await?;
     // Cross-zone balancing and 30 s of connection draining, so that detaching the old
     // release lets in-flight requests finish.
+    cloud.pacer.take(super::pace::Api::ElbWrite).await;
     cloud
         .elb
         .modify_load_balancer_attributes()

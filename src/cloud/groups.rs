@@ -38,10 +38,11 @@ async fn describe_tagged(
     key: &str,
     value: &str,
 ) -> CloudResult<BTreeMap<String, Vec<(String, ObservedGroupRaw)>>> {
-    cloud.pacer.take(super::pace::Api::AsgRead).await;
     let mut out: BTreeMap<String, Vec<(String, ObservedGroupRaw)>> = BTreeMap::new();
     let mut token: Option<String> = None;
     loop {
+        // One token a page: a paginated describe is one request per page.
+        cloud.pacer.take(super::pace::Api::AsgRead).await;
         let page = cloud
             .asg
             .describe_auto_scaling_groups()
@@ -160,10 +161,11 @@ async fn launch_templates_tagged(
     key: &str,
     value: &str,
 ) -> CloudResult<BTreeMap<String, Vec<(String, Option<String>)>>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let mut out: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();
     let mut token: Option<String> = None;
     loop {
+        // One token a page: a paginated describe is one request per page.
+        cloud.pacer.take(super::pace::Api::Ec2Read).await;
         let page = cloud
             .ec2
             .describe_launch_templates()
@@ -374,6 +376,19 @@ pub async fn scale(cloud: &Cloud, group: &str, min: u32, desired: u32, max: u32)
         .send()
         .await
         .map_err(|e| aws_error("UpdateAutoScalingGroup", e))?;
+    Ok(())
+}
+
+/// Tags several groups in one CreateOrUpdateTags call.
+pub async fn tag_many(cloud: &Cloud, groups: &[(String, Vec<(String, String)>)]) -> CloudResult<()> {
+    cloud.pacer.take(super::pace::Api::AsgWrite).await;
+    let mut req = cloud.asg.create_or_update_tags();
+    for (g, tags) in groups {
+        for (k, v) in tags {
+            req = req.tags(asg_tag(g, k, v));
+        }
+    }
+    req.send().await.map_err(|e| aws_error("CreateOrUpdateTags", e))?;
     Ok(())
 }
 

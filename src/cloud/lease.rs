@@ -119,6 +119,7 @@ pub async fn acquire(
             LeaseVerdict::Stale { id, holder, age_s } => {
                 // Delete exactly the stale lock (by id); if another process got there
                 // first, our delete fails and its fresh lock makes our create fail.
+                cloud.pacer.take(super::pace::Api::Ec2Write).await;
                 match cloud.ec2.delete_launch_template().launch_template_id(&id).send().await {
                     Ok(_) => took_over = Some(format!("{holder} (silent for {age_s} s)")),
                     Err(e) => {

@@ -14,6 +14,40 @@ pub struct ResolvedNetwork {
 }
 
 pub async fn resolve(cloud: &Cloud, net: &Network) -> CloudResult<ResolvedNetwork> {
+    // The common case, the default VPC with its default subnets: the subnets carry the
+    // VPC's id and owner, so DescribeVpcs is not needed (one request less per command).
+    if net.vpc == VpcRef::Default && net.subnets.iter().all(|s| *s == SubnetRef::Default) {
+        cloud.pacer.take(super::pace::Api::Ec2Read).await;
+        let out = cloud
+            .ec2
+            .describe_subnets()
+            .filters(ec2_filter("default-for-az", &["true"]))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeSubnets", e))?;
+        let mut found: Vec<(String, String, String, Option<String>)> = out
+            .subnets()
+            .iter()
+            .map(|s| {
+                (
+                    s.availability_zone().unwrap_or_default().to_owned(),
+                    s.subnet_id().unwrap_or_default().to_owned(),
+                    s.vpc_id().unwrap_or_default().to_owned(),
+                    s.owner_id().map(str::to_owned),
+                )
+            })
+            .collect();
+        found.sort();
+        let Some((_, _, vpc_id, owner_id)) = found.first().cloned() else {
+            return Err(CloudError::missing(
+                "DescribeSubnets",
+                format!("network.subnets: there is no default VPC with default subnets in {}", cloud.region),
+            ));
+        };
+        let subnet_ids = found.into_iter().map(|(_, id, _, _)| id).collect();
+        let security_group_ids = security_groups(cloud, &vpc_id, net).await?;
+        return Ok(ResolvedNetwork { vpc_id, owner_id, subnet_ids, security_group_ids });
+    }
     cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let mut req = cloud.ec2.describe_vpcs();
     req = match &net.vpc {
@@ -47,41 +81,7 @@ pub async fn resolve(cloud: &Cloud, net: &Network) -> CloudResult<ResolvedNetwor
     let owner_id = vpc.owner_id().map(str::to_owned);
 
     let subnet_ids = subnets(cloud, &vpc_id, &net.subnets).await?;
-    let mut security_group_ids = Vec::new();
-    let names: Vec<&str> = net
-        .security_groups
-        .iter()
-        .filter_map(|g| match g {
-            SecurityGroupRef::Name(n) => Some(n.as_str()),
-            SecurityGroupRef::Id(_) => None,
-        })
-        .collect();
-    for g in &net.security_groups {
-        if let SecurityGroupRef::Id(id) = g {
-            security_group_ids.push(id.clone());
-        }
-    }
-    if !names.is_empty() {
-        let out = cloud
-            .ec2
-            .describe_security_groups()
-            .filters(ec2_filter("vpc-id", &[&vpc_id]))
-            .filters(ec2_filter("group-name", &names))
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeSecurityGroups", e))?;
-        for n in &names {
-            match out.security_groups().iter().find(|g| g.group_name() == Some(*n)) {
-                Some(g) => security_group_ids.push(g.group_id().unwrap_or_default().to_owned()),
-                None => {
-                    return Err(CloudError::missing(
-                        "DescribeSecurityGroups",
-                        format!("network.security_groups: there is no security group named {n:?} in {vpc_id}"),
-                    ))
-                }
-            }
-        }
-    }
+    let security_group_ids = security_groups(cloud, &vpc_id, net).await?;
     Ok(ResolvedNetwork { vpc_id, owner_id, subnet_ids, security_group_ids })
 }
 
@@ -128,4 +128,45 @@ pub async fn subnets(cloud: &Cloud, vpc_id: &str, refs: &[SubnetRef]) -> CloudRe
         }
     }
     Ok(ids)
+}
+
+/// Security group refs to ids; names are looked up in `vpc_id`.
+async fn security_groups(cloud: &Cloud, vpc_id: &str, net: &Network) -> CloudResult<Vec<String>> {
+    let mut security_group_ids = Vec::new();
+    let names: Vec<&str> = net
+        .security_groups
+        .iter()
+        .filter_map(|g| match g {
+            SecurityGroupRef::Name(n) => Some(n.as_str()),
+            SecurityGroupRef::Id(_) => None,
+        })
+        .collect();
+    for g in &net.security_groups {
+        if let SecurityGroupRef::Id(id) = g {
+            security_group_ids.push(id.clone());
+        }
+    }
+    if !names.is_empty() {
+        cloud.pacer.take(super::pace::Api::Ec2Read).await;
+        let out = cloud
+            .ec2
+            .describe_security_groups()
+            .filters(ec2_filter("vpc-id", &[vpc_id]))
+            .filters(ec2_filter("group-name", &names))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeSecurityGroups", e))?;
+        for n in &names {
+            match out.security_groups().iter().find(|g| g.group_name() == Some(*n)) {
+                Some(g) => security_group_ids.push(g.group_id().unwrap_or_default().to_owned()),
+                None => {
+                    return Err(CloudError::missing(
+                        "DescribeSecurityGroups",
+                        format!("network.security_groups: there is no security group named {n:?} in {vpc_id}"),
+                    ))
+                }
+            }
+        }
+    }
+    Ok(security_group_ids)
 }

@@ -419,10 +419,21 @@ pub async fn run(
         super::check_account(&env.file, account, net.owner_id.as_deref())?;
     }
     let mut amis = Vec::new();
+    // `--ami` names one image for every service: looked up once.
+    let mut by_id: Option<Option<DeployableImage>> = None;
     for (s, wanted) in services.iter().zip(&images_wanted) {
         let found = match (wanted, &args.what.ami) {
             (Some(image), _) => images::baked_for(&cloud, s.as_str(), image).await,
-            (None, Some(id)) => images::deployable_by_id(&cloud, id).await,
+            (None, Some(id)) => match &by_id {
+                Some(cached) => Ok(cached.clone()),
+                None => {
+                    let r = images::deployable_by_id(&cloud, id).await;
+                    if let Ok(found) = &r {
+                        by_id = Some(found.clone());
+                    }
+                    r
+                }
+            },
             (None, None) => return Err(Error::Usage("give --image-tag or --ami".into())),
         }
         .map_err(|e| Error::Failed(format!("deploy {s} to {}: {e}", env.name)))?;

@@ -46,6 +46,7 @@ pub fn plan_cluster(svc: &ServiceEnv, snap: &ClusterSnapshot, history: &[u16], n
             steps.push(Step::Tag {
                 group: g.name.clone(),
                 tags: vec![("drydock:state".into(), "standby".into()), ("drydock:expires-at".into(), String::new())],
+                more: vec![],
             });
         }
     }

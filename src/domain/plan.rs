@@ -99,6 +99,10 @@ pub enum Step {
     Tag {
         group: String,
         tags: Vec<(String, String)>,
+        /// More groups tagged in the same call (CreateOrUpdateTags takes several): the
+        /// switch tags the new release live and the old one standby at once.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        more: Vec<(String, Vec<(String, String)>)>,
     },
     DeleteGroup {
         group: String,
@@ -159,9 +163,14 @@ impl std::fmt::Display for Step {
             Step::ScaleTo { group, min, desired, max } => {
                 write!(f, "scale {group} to {desired} (min {min}, max {max})")
             }
-            Step::Tag { group, tags } => {
-                let t: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                write!(f, "tag {group} {}", t.join(" "))
+            Step::Tag { group, tags, more } => {
+                let one = |g: &str, t: &[(String, String)]| {
+                    let t: Vec<String> = t.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("{g} {}", t.join(" "))
+                };
+                let all: Vec<String> =
+                    std::iter::once(one(group, tags)).chain(more.iter().map(|(g, t)| one(g, t))).collect();
+                write!(f, "tag {}", all.join("; "))
             }
             Step::DeleteGroup { group } => write!(f, "delete group {group}"),
             Step::Record { elb, key, .. } => write!(f, "record {key} in the history on ELB {elb}"),
@@ -299,6 +308,29 @@ fn tag(k: &str, v: impl Into<String>) -> (String, String) {
 }
 
 /// Steps that take the previous live group out of service, after the new one serves.
+/// The tags of a release that becomes a standby.
+fn standby_tags(svc: &ServiceEnv, now: i64) -> Vec<(String, String)> {
+    match svc.standby {
+        Standby::Warm => {
+            vec![
+                tag("drydock:state", "standby"),
+                tag("drydock:expires-at", (now + svc.standby_ttl.as_secs() as i64).to_string()),
+            ]
+        }
+        Standby::Cold => vec![tag("drydock:state", "standby")],
+    }
+}
+
+/// Out of the ELB, then suspended (warm) or scaled to 0 (cold); tagged separately.
+fn retire_to_standby(svc: &ServiceEnv, g: &ObservedGroup, elb: &str) -> Vec<Step> {
+    let mut s = vec![Step::Detach { group: g.name.clone(), elb: elb.to_owned() }];
+    match svc.standby {
+        Standby::Warm => s.push(Step::Suspend { group: g.name.clone() }),
+        Standby::Cold => s.push(Step::ScaleTo { group: g.name.clone(), min: 0, desired: 0, max: g.max }),
+    }
+    s
+}
+
 fn demote(svc: &ServiceEnv, g: &ObservedGroup, elb: &str, now: i64) -> Vec<Step> {
     let mut s = vec![Step::Detach { group: g.name.clone(), elb: elb.to_owned() }];
     match svc.standby {
@@ -308,11 +340,12 @@ fn demote(svc: &ServiceEnv, g: &ObservedGroup, elb: &str, now: i64) -> Vec<Step>
             s.push(Step::Tag {
                 group: g.name.clone(),
                 tags: vec![tag("drydock:state", "standby"), tag("drydock:expires-at", expires.to_string())],
+                more: vec![],
             });
         }
         Standby::Cold => {
             s.push(Step::ScaleTo { group: g.name.clone(), min: 0, desired: 0, max: g.max });
-            s.push(Step::Tag { group: g.name.clone(), tags: vec![tag("drydock:state", "standby")] });
+            s.push(Step::Tag { group: g.name.clone(), tags: vec![tag("drydock:state", "standby")], more: vec![] });
         }
     }
     s
@@ -401,7 +434,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         vec![
             Step::Detach { group: g.name.clone(), elb: elb_s.clone() },
             Step::ScaleTo { group: g.name.clone(), min: 0, desired: 0, max: g.max },
-            Step::Tag { group: g.name.clone(), tags: vec![tag("drydock:state", "failed")] },
+            Step::Tag { group: g.name.clone(), tags: vec![tag("drydock:state", "failed")], more: vec![] },
         ]
     };
 
@@ -555,7 +588,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     let compensation = vec![
         Step::Detach { group: release.clone(), elb: elb_s.clone() },
         Step::ScaleTo { group: release.clone(), min: 0, desired: 0, max },
-        Step::Tag { group: release.clone(), tags: vec![tag("drydock:state", "failed")] },
+        Step::Tag { group: release.clone(), tags: vec![tag("drydock:state", "failed")], more: vec![] },
         Step::Record { elb: elb_s.clone(), key: hkey.clone(), value: hfail },
     ];
     // Only now, with every new instance InService, does the old release leave the ELB.
@@ -563,10 +596,14 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     if let (Some(l), Some(_)) = (live, target) {
         tags.push(tag("drydock:previous", l.name.clone()));
     }
-    steps.push(Step::Tag { group: release.clone(), tags });
+    // One call tags the new release live and the old one standby; a crash right after
+    // it leaves the old group attached but tagged standby, which the next run takes out
+    // (it is the live release's `previous`).
+    let more = live.map(|l| vec![(l.name.clone(), standby_tags(svc, req.now))]).unwrap_or_default();
+    steps.push(Step::Tag { group: release.clone(), tags, more });
     steps.push(Step::Record { elb: elb_s.clone(), key: hkey, value: hval });
     if let Some(l) = live {
-        steps.extend(demote(svc, l, &elb_s, req.now));
+        steps.extend(retire_to_standby(svc, l, &elb_s));
     }
     for g in &strays {
         if Some(g.name.as_str()) != target.map(|t| t.name.as_str()) {

@@ -143,7 +143,11 @@ fn second_deploy_switches_only_after_every_new_instance_serves() {
     let detach = position(&p, "detach www-prod-v001");
     assert!(wait < detach, "the old group leaves the ELB only after the wait");
     assert!(position(&p, "suspend the scaling processes of www-prod-v001") > detach);
-    assert!(lines(&p).contains(&"tag www-prod-v001 drydock:state=standby drydock:expires-at=1003600".to_owned()));
+    let switch = position(
+        &p,
+        "tag www-prod-v002 drydock:state=live; www-prod-v001 drydock:state=standby drydock:expires-at=1003600",
+    );
+    assert!(wait < switch && switch < detach, "one call tags both, after the wait, before the detach");
     let Step::CreateGroup(g) = &p.steps[1] else { panic!("{:?}", p.steps) };
     assert!(g.tags.contains(&("drydock:previous".into(), "www-prod-v001".into())));
     assert_eq!(
