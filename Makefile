@@ -26,6 +26,7 @@ test: setup
 # Benchmarks against the local emulator (numbers in the README); not part of `make test`.
 bench: setup build
 	@bash tests/tools/bench-bake.sh
+	@bash tests/tools/bench-deploy.sh
 
 lint: fmt clippy
 
