@@ -7,6 +7,7 @@ fn main() {
     let cli = Cli::parse();
     let out = Reporter { format: cli.global.output, quiet: cli.global.quiet, verbose: cli.global.verbose };
     let command = drydock::command_name(&cli.command);
+    init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -22,4 +23,20 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Debug logging on stderr: `RUST_LOG` (e.g. `RUST_LOG=aws_smithy_runtime=debug`), or
+/// `-vv` for drydock's own debug events and the AWS SDK's request log. Plain text, no
+/// colour, so that it reads the same in Jenkins.
+fn init_tracing(verbose: u8) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(f) if !f.is_empty() => f,
+        _ if verbose >= 2 => "drydock=debug,aws_smithy_runtime=debug,aws_config=info".to_owned(),
+        _ => return,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
 }
