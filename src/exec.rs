@@ -37,6 +37,15 @@ impl Executor<'_> {
     }
 
     pub async fn run(&self, plan: &Plan) -> Result<(), Error> {
+        let r = self.run_steps(plan).await;
+        match &r {
+            Ok(()) => self.out.finish(&self.label, &plan.message),
+            Err(e) => self.out.finish(&self.label, &format!("failed: {}", e.to_string().lines().next().unwrap_or(""))),
+        }
+        r
+    }
+
+    async fn run_steps(&self, plan: &Plan) -> Result<(), Error> {
         match self.steps(plan).await {
             Ok(()) => Ok(()),
             Err(Stop::Before(e)) => Err(e),
@@ -54,7 +63,7 @@ impl Executor<'_> {
             if let Err(e) = self.interrupt.check(&self.label) {
                 return Err(if switched { Stop::After(e) } else { Stop::Before(e) });
             }
-            self.out.progress(&format!("{}: {step}", self.label));
+            self.out.step(&self.label, &step.to_string());
             let r = match step {
                 Step::WaitInService { group, elb, count, timeout_s } => {
                     match self.wait_in_service(group, elb, *count, *timeout_s).await {
@@ -79,13 +88,15 @@ impl Executor<'_> {
     }
 
     async fn compensate(&self, plan: &Plan, cause: Error) -> Error {
-        self.out.progress(&format!(
-            "{}: taking {} out; the previous release keeps serving",
-            self.label,
-            plan.release.as_deref().unwrap_or("the new release")
-        ));
+        self.out.step(
+            &self.label,
+            &format!(
+                "taking {} out; the previous release keeps serving",
+                plan.release.as_deref().unwrap_or("the new release")
+            ),
+        );
         for step in &plan.compensation {
-            self.out.progress(&format!("{}: {step}", self.label));
+            self.out.step(&self.label, &step.to_string());
             if let Err(e) = self.apply(step).await {
                 return Error::NeedsAttention(format!(
                     "{cause}; and compensation failed at \"{step}\": {e}. The previous release still serves; the new one may still be in the ELB: run `drydock status`"
@@ -170,11 +181,11 @@ impl Executor<'_> {
             };
             let in_service = ids.iter().filter(|i| health.get(*i).is_some_and(|h| h.in_service)).count();
             if ids.len() as u32 >= count && in_service as u32 >= count {
-                self.out.progress(&format!("{}: all {count} instances of {group} are InService", self.label));
+                self.out.step(&self.label, &format!("all {count} instances of {group} are InService"));
                 return Ok(());
             }
             if last != Some(in_service) {
-                self.out.progress(&format!("{}: {in_service}/{count} instances of {group} InService", self.label));
+                self.out.step(&self.label, &format!("{in_service}/{count} instances of {group} InService"));
                 last = Some(in_service);
             }
             if Instant::now() >= deadline {

@@ -105,6 +105,11 @@ pub fn policy() -> Value {
             {
                 "Sid": "DrydockPassInstanceProfiles", "Effect": "Allow", "Action": ["iam:PassRole"], "Resource": "*",
                 "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+            },
+            {
+                "Sid": "DrydockServiceLinkedRolesOnFirstUse", "Effect": "Allow", "Action": ["iam:CreateServiceLinkedRole"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"iam:AWSServiceName": ["autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com"]}}
             }
         ]
     })

@@ -5,7 +5,7 @@ use drydock::output::Reporter;
 
 fn main() {
     let cli = Cli::parse();
-    let out = Reporter { format: cli.global.output, quiet: cli.global.quiet, verbose: cli.global.verbose };
+    let out = Reporter::new(cli.global.output, cli.global.quiet, cli.global.verbose);
     let command = drydock::command_name(&cli.command);
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

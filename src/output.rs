@@ -7,14 +7,88 @@ use serde_json::{json, Value};
 use crate::cli::Output;
 use crate::error::Error;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Reporter {
     pub format: Output,
     pub quiet: bool,
     pub verbose: u8,
+    /// On a terminal: one live, redrawn line per service (what it waits for, elapsed).
+    live: Option<std::sync::Arc<Live>>,
+}
+
+#[derive(Debug)]
+struct Live {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+}
+
+impl Live {
+    fn bar(&self, key: &str) -> indicatif::ProgressBar {
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        bars.entry(key.to_owned())
+            .or_insert_with(|| {
+                // No colour directives in the template: NO_COLOR and dumb terminals read it too.
+                let style = indicatif::ProgressStyle::with_template("{spinner} {prefix}: {wide_msg} [{elapsed}]")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+                let b =
+                    self.multi.add(indicatif::ProgressBar::new_spinner().with_style(style).with_prefix(key.to_owned()));
+                b.enable_steady_tick(std::time::Duration::from_millis(200));
+                b
+            })
+            .clone()
+    }
 }
 
 impl Reporter {
+    /// Live lines when stderr is a terminal (and not -q, and TERM is not `dumb`); plain
+    /// timestamped lines otherwise.
+    pub fn new(format: Output, quiet: bool, verbose: u8) -> Self {
+        let tty = std::io::stderr().is_terminal() && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true);
+        let live = (tty && !quiet).then(|| {
+            std::sync::Arc::new(Live {
+                multi: indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr()),
+                bars: Default::default(),
+            })
+        });
+        Self { format, quiet, verbose, live }
+    }
+
+    /// A reporter that never draws live lines (tests, library use).
+    pub fn plain(format: Output, quiet: bool, verbose: u8) -> Self {
+        Self { format, quiet, verbose, live: None }
+    }
+
+    /// The current state of one unit of work (`deploy www to staging`): its live line on
+    /// a terminal, else a plain line `<timestamp> <key>: <msg>`.
+    pub fn step(&self, key: &str, msg: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.live {
+            Some(l) => l.bar(key).set_message(msg.to_owned()),
+            None => self.line(&format!("{key}: {msg}")),
+        }
+    }
+
+    /// The last word of one unit of work: its live line stops there.
+    pub fn finish(&self, key: &str, msg: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.live {
+            Some(l) => {
+                let b = l.bar(key);
+                b.finish_with_message(msg.to_owned());
+            }
+            None => self.line(&format!("{key}: {msg}")),
+        }
+    }
+
+    fn line(&self, msg: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{} {msg}", humantime::format_rfc3339_seconds(std::time::SystemTime::now()));
+    }
+
     /// Prints the command's result: `text` in text mode, `json` in JSON mode.
     pub fn result(&self, text: &str, json: &Value) {
         let mut out = std::io::stdout().lock();
@@ -57,12 +131,13 @@ impl Reporter {
         if self.quiet {
             return;
         }
-        let mut err = std::io::stderr().lock();
-        let _ = if err.is_terminal() {
-            writeln!(err, "{msg}")
-        } else {
-            writeln!(err, "{} {msg}", humantime::format_rfc3339_seconds(std::time::SystemTime::now()))
-        };
+        match &self.live {
+            // Printed above the live lines, which keep their place.
+            Some(l) => {
+                let _ = l.multi.println(msg);
+            }
+            None => self.line(msg),
+        }
     }
 
     pub fn detail(&self, msg: &str) {

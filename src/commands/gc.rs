@@ -85,6 +85,10 @@ pub async fn run(
         watch: &watch,
     };
     let mut results = Vec::new();
+    // Groups and launch templates the cluster plans delete: their AMIs count as unused
+    // below, in a dry run as in a real run (where they are gone by then), so that the
+    // dry run lists exactly what the real run does.
+    let deleted = std::sync::Mutex::new(BTreeSet::<String>::new());
 
     // Clusters, one at a time, each under its lease.
     for (service, svc) in &env.services {
@@ -107,6 +111,15 @@ pub async fn run(
                     None => vec![],
                 };
                 let steps = plan_cluster(svc, &snap, &history, now());
+                if let Ok(mut d) = deleted.lock() {
+                    for s in &steps {
+                        match s {
+                            Step::DeleteGroup { group } => d.insert(group.clone()),
+                            Step::DeleteLaunchTemplate { name } => d.insert(name.clone()),
+                            _ => false,
+                        };
+                    }
+                }
                 let n = steps.len();
                 let mut r = rollout
                     .execute(service, gc_plan(service.as_str(), cluster.as_str(), steps), None, &label, started)
@@ -124,13 +137,18 @@ pub async fn run(
     let label = format!("gc images and builders of {}", env.name);
     let fail = |e: CloudError| Error::Failed(format!("{label}: {e}"));
     let region_work = async {
+        let deleted = deleted.lock().map(|d| d.clone()).unwrap_or_default();
         let mut used = BTreeSet::new();
         for other in tree.environments.values().filter(|e| e.region == env.region && e.profile == env.profile) {
             for (_, gs) in groups::describe_env(&cloud, other.name.as_str()).await.map_err(fail)? {
-                used.extend(gs.iter().filter_map(|(_, g)| g.tags.get("drydock:ami").cloned()));
+                used.extend(
+                    gs.iter()
+                        .filter(|(n, _)| !deleted.contains(n))
+                        .filter_map(|(_, g)| g.tags.get("drydock:ami").cloned()),
+                );
             }
             for (_, lts) in groups::launch_templates(&cloud, other.name.as_str()).await.map_err(fail)? {
-                used.extend(lts.into_iter().filter_map(|(_, ami)| ami));
+                used.extend(lts.into_iter().filter(|(n, _)| !deleted.contains(n)).filter_map(|(_, ami)| ami));
             }
         }
         let amis = images::ours(&cloud).await.map_err(fail)?;

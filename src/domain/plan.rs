@@ -596,6 +596,10 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     if let (Some(l), Some(_)) = (live, target) {
         tags.push(tag("drydock:previous", l.name.clone()));
     }
+    // A standby that serves again is no longer due to expire.
+    if target.is_some_and(|t| t.expires_at.is_some()) {
+        tags.push(tag("drydock:expires-at", ""));
+    }
     // One call tags the new release live and the old one standby; a crash right after
     // it leaves the old group attached but tagged standby, which the next run takes out
     // (it is the live release's `previous`).
