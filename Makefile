@@ -27,6 +27,7 @@ test: setup
 bench: setup build
 	@bash tests/tools/bench-bake.sh
 	@bash tests/tools/bench-deploy.sh
+	@bash tests/tools/bench-rollback.sh
 
 lint: fmt clippy
 
