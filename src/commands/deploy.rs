@@ -16,7 +16,7 @@ use crate::cloud::images::DeployableImage;
 use crate::cloud::lease::{self, Acquired};
 use crate::cloud::network::ResolvedNetwork;
 use crate::cloud::watch::GroupWatch;
-use crate::cloud::{elb, groups, images, network, Cloud, CloudError};
+use crate::cloud::{elb, groups, images, Cloud, CloudError};
 use crate::config::{Environment, Tree};
 use crate::domain::cluster::ClusterSnapshot;
 use crate::domain::plan::{plan_deploy, DeployRequest, Plan};
@@ -407,17 +407,7 @@ pub async fn run(
     let region = global.region.clone().unwrap_or_else(|| env.region.clone());
 
     // --- observe what all services share ---
-    let cloud = Cloud::connect_as(&region, global.endpoint_url.as_deref(), env.profile.as_deref()).await;
-    let net = network::resolve(&cloud, &env.network).await.map_err(|e| {
-        if e.missing {
-            Error::Usage(format!("{}: {}", env.file.display(), e.message))
-        } else {
-            Error::Failed(format!("deploy to {}: {e}", env.name))
-        }
-    })?;
-    if let Some(account) = &env.account_id {
-        super::check_account(&env.file, account, net.owner_id.as_deref())?;
-    }
+    let (cloud, net) = super::connect_env(global, env, &format!("deploy to {}", env.name)).await?;
     let mut amis = Vec::new();
     // `--ami` names one image for every service: looked up once.
     let mut by_id: Option<Option<DeployableImage>> = None;

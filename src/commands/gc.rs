@@ -12,7 +12,7 @@ use super::deploy::{lease_ttl, now, observe, report, Rollout, ServiceResult};
 use super::{environment, parse_env, preflight};
 use crate::cli::{Command, GcArgs, Global};
 use crate::cloud::watch::GroupWatch;
-use crate::cloud::{elb, groups, images, instances, network, Cloud, CloudError};
+use crate::cloud::{elb, groups, images, instances, CloudError};
 use crate::config::Tree;
 use crate::domain::gc::{plan_builders, plan_cluster, plan_images};
 use crate::domain::plan::{parse_history, Outcome, Plan, Step};
@@ -59,18 +59,7 @@ pub async fn run(
     preflight(tree, cmd)?;
     let env = environment(tree, &parse_env(&args.env)?)?;
     let ttl = lease_ttl()?;
-    let region = global.region.clone().unwrap_or_else(|| env.region.clone());
-    let cloud = Cloud::connect_as(&region, global.endpoint_url.as_deref(), env.profile.as_deref()).await;
-    let net = network::resolve(&cloud, &env.network).await.map_err(|e| {
-        if e.missing {
-            Error::Usage(format!("{}: {}", env.file.display(), e.message))
-        } else {
-            Error::Failed(format!("gc {}: {e}", env.name))
-        }
-    })?;
-    if let Some(account) = &env.account_id {
-        super::check_account(&env.file, account, net.owner_id.as_deref())?;
-    }
+    let (cloud, net) = super::connect_env(global, env, &format!("gc {}", env.name)).await?;
     let watch = GroupWatch::new(cloud.clone());
     let rollout = Rollout {
         cloud: &cloud,

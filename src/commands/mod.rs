@@ -156,3 +156,27 @@ pub fn preflight(tree: &Tree, cmd: &Command) -> Result<()> {
     }
     Ok(())
 }
+
+/// The clients of an environment (its region, or `--region`; its profile), its network
+/// resolved by name, and its `account_id` checked: what every mutating command needs
+/// before it observes anything. A VPC, subnet or group the config names that does not
+/// exist is a config error (exit 2); a failed call is exit 1.
+pub async fn connect_env(
+    global: &crate::cli::Global,
+    env: &Environment,
+    what: &str,
+) -> Result<(crate::cloud::Cloud, crate::cloud::network::ResolvedNetwork)> {
+    let region = global.region.clone().unwrap_or_else(|| env.region.clone());
+    let cloud = crate::cloud::Cloud::connect_as(&region, global.endpoint_url.as_deref(), env.profile.as_deref()).await;
+    let net = crate::cloud::network::resolve(&cloud, &env.network).await.map_err(|e| {
+        if e.missing {
+            Error::Usage(format!("{}: {}", env.file.display(), e.message))
+        } else {
+            Error::Failed(format!("{what}: {e}"))
+        }
+    })?;
+    if let Some(account) = &env.account_id {
+        check_account(&env.file, account, net.owner_id.as_deref())?;
+    }
+    Ok((cloud, net))
+}

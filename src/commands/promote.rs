@@ -63,6 +63,15 @@ async fn prepare(p: &Promotion<'_>, service: &ServiceName) -> Result<Source> {
         live.ami.clone().ok_or_else(|| Error::Failed(format!("{label}: {} has no drydock:ami tag", live.name)))?;
     let from_tag = format!("{}/{}/{ami}", from.name, live.name);
     let mut target_ami = ami.clone();
+    // Another account may launch (or copy) the AMI only once its owner shares it: the
+    // source account grants launch permission on the AMI and create-volume permission on
+    // its snapshots first; a copy is then made by, and owned by, the target account.
+    if let (Some(a), Some(b)) = (&from.account_id, &to.account_id) {
+        if a != b && !dry_run {
+            out.progress(&format!("{label}: sharing {ami} and its snapshots with account {b}"));
+            images::share(src, &ami, b).await.map_err(fail)?;
+        }
+    }
     if from.region != to.region {
         target_ami = match images::find_copy(dst, &ami).await.map_err(fail)? {
             Some(c) => c.id,
@@ -95,12 +104,6 @@ async fn prepare(p: &Promotion<'_>, service: &ServiceName) -> Result<Source> {
                     }
                 }
             }
-        }
-    }
-    if let (Some(a), Some(b)) = (&from.account_id, &to.account_id) {
-        if a != b && !dry_run {
-            out.progress(&format!("{label}: sharing {target_ami} and its snapshots with account {b}"));
-            images::share(if from.region != to.region { dst } else { src }, &target_ami, b).await.map_err(fail)?;
         }
     }
     let image = if dry_run && target_ami.starts_with('(') {

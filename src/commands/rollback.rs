@@ -9,7 +9,7 @@ use super::deploy::{deployed_by, lease_ttl, now, observe, report, Rollout, Servi
 use super::{environment, parse_env, parse_service, preflight};
 use crate::cli::{Command, Global, RollbackArgs};
 use crate::cloud::watch::GroupWatch;
-use crate::cloud::{elb, images, network, Cloud};
+use crate::cloud::{elb, images};
 use crate::config::Tree;
 use crate::domain::names::parse_version;
 use crate::domain::plan::{parse_history, plan_deploy, DeployRequest, Outcome};
@@ -33,18 +33,7 @@ pub async fn run(
     let to = args.to.as_deref().map(parse_version).transpose().map_err(|m| Error::Usage(format!("--to: {m}")))?;
     let svc = &env.services[&service];
     let ttl = lease_ttl()?;
-    let region = global.region.clone().unwrap_or_else(|| env.region.clone());
-    let cloud = Cloud::connect_as(&region, global.endpoint_url.as_deref(), env.profile.as_deref()).await;
-    let net = network::resolve(&cloud, &env.network).await.map_err(|e| {
-        if e.missing {
-            Error::Usage(format!("{}: {}", env.file.display(), e.message))
-        } else {
-            Error::Failed(format!("rollback {service} in {}: {e}", env.name))
-        }
-    })?;
-    if let Some(account) = &env.account_id {
-        super::check_account(&env.file, account, net.owner_id.as_deref())?;
-    }
+    let (cloud, net) = super::connect_env(global, env, &format!("rollback {service} in {}", env.name)).await?;
     let watch = GroupWatch::new(cloud.clone());
     let rollout = Rollout {
         cloud: &cloud,
