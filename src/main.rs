@@ -4,7 +4,10 @@ use drydock::cli::Cli;
 use drydock::output::Reporter;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => parse_error(e),
+    };
     let out = Reporter::new(cli.global.output, cli.global.quiet, cli.global.verbose);
     let command = drydock::command_name(&cli.command);
     init_tracing(cli.global.verbose);
@@ -39,4 +42,49 @@ fn init_tracing(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
+}
+
+/// A command line clap refuses: exit 2 with clap's message on stderr, and with
+/// `--output json` also the one JSON document on stdout that a Jenkins step archives.
+fn parse_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json =
+        args.windows(2).any(|w| w[0] == "--output" && w[1] == "json") || args.iter().any(|a| a == "--output=json");
+    let _ = e.print();
+    if json {
+        // The first word that is a subcommand of ours, for the document's "command".
+        let command = args
+            .iter()
+            .find(|a| {
+                [
+                    "check",
+                    "render",
+                    "bake",
+                    "deploy",
+                    "promote",
+                    "rollback",
+                    "status",
+                    "history",
+                    "routes",
+                    "gc",
+                    "iam-policy",
+                    "completions",
+                    "man",
+                ]
+                .contains(&a.as_str())
+            })
+            .cloned()
+            .unwrap_or_default();
+        let message = e.render().to_string();
+        let first = message.lines().next().unwrap_or("").trim_start_matches("error: ").to_owned();
+        println!("{}", serde_json::json!({"command": command, "error": {"exit_code": 2, "message": first}}));
+    }
+    std::process::exit(2);
 }

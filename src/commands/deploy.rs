@@ -338,7 +338,10 @@ impl Rollout<'_> {
             plan: None,
         };
         if self.dry_run {
-            result.outcome = "planned";
+            // Nothing to do is `unchanged`, in a dry run too.
+            if !(plan.outcome == crate::domain::plan::Outcome::Unchanged && plan.steps.is_empty()) {
+                result.outcome = "planned";
+            }
             result.plan = Some(plan);
         } else {
             let exec = Executor {

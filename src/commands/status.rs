@@ -41,6 +41,15 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
         None => tree.environments.values().collect(),
     };
     let wanted: Vec<ServiceName> = args.services.iter().map(|s| parse_service(s)).collect::<Result<_>>()?;
+    // A service that none of the environments shown has is a typo, not an empty answer.
+    for s in &wanted {
+        if !envs.iter().any(|e| e.services.contains_key(s)) {
+            return match envs.as_slice() {
+                [one] => super::env_service(one, s).map(|_| ()),
+                _ => Err(Error::Usage(format!("service {s} is in none of the environments of {}", tree.dir.display()))),
+            };
+        }
+    }
     let mut results = Vec::new();
     let mut rows = Vec::new();
     let mut clouds: BTreeMap<String, Cloud> = BTreeMap::new();

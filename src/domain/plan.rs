@@ -585,12 +585,28 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     let version = release.rsplit_once("-v").map(|(_, n)| format!("v{n}")).unwrap_or_default();
     let (hkey, hval) = history_record(&version, req.ami, req.now, "ok", req.image, req.deployed_by);
     let (_, hfail) = history_record(&version, req.ami, req.now, "failed", req.image, req.deployed_by);
-    let compensation = vec![
-        Step::Detach { group: release.clone(), elb: elb_s.clone() },
-        Step::ScaleTo { group: release.clone(), min: 0, desired: 0, max },
-        Step::Tag { group: release.clone(), tags: vec![tag("drydock:state", "failed")], more: vec![] },
-        Step::Record { elb: elb_s.clone(), key: hkey.clone(), value: hfail },
-    ];
+    let compensation = match target.filter(|t| t.state == GroupState::Standby) {
+        // An existing standby (a rollback, or a deploy of a standby's AMI) that does not get
+        // healthy goes back to being the standby it was: out of the ELB, at its old
+        // capacity, suspended if it was; not marked failed, so a later rollback can use it.
+        Some(t) => {
+            let mut c = vec![
+                Step::Detach { group: t.name.clone(), elb: elb_s.clone() },
+                Step::ScaleTo { group: t.name.clone(), min: t.min, desired: t.desired, max: t.max },
+            ];
+            if t.suspended {
+                c.push(Step::Suspend { group: t.name.clone() });
+            }
+            c.push(Step::Tag { group: t.name.clone(), tags: vec![tag("drydock:state", "standby")], more: vec![] });
+            c
+        }
+        _ => vec![
+            Step::Detach { group: release.clone(), elb: elb_s.clone() },
+            Step::ScaleTo { group: release.clone(), min: 0, desired: 0, max },
+            Step::Tag { group: release.clone(), tags: vec![tag("drydock:state", "failed")], more: vec![] },
+            Step::Record { elb: elb_s.clone(), key: hkey.clone(), value: hfail },
+        ],
+    };
     // Only now, with every new instance InService, does the old release leave the ELB.
     let mut tags = vec![tag("drydock:state", "live")];
     if let (Some(l), Some(_)) = (live, target) {

@@ -334,3 +334,21 @@ fn history_records_fit_elb_tags_and_read_back() {
     assert!(r.failed && r.ami == "ami-1", "the head survives truncation");
     assert_eq!(parse_history("drydock:cluster", "x"), None);
 }
+
+#[test]
+fn a_standby_brought_back_that_fails_becomes_the_standby_again() {
+    let mut standby = group(1, "ami-a", GroupState::Standby, 2, false);
+    standby.suspended = true;
+    let snap = snapshot(vec![standby, group(2, "ami-b", GroupState::Live, 2, true)]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-a", &snap);
+    assert_eq!(
+        p.compensation.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        [
+            "detach www-prod-v001 from ELB www-prod",
+            "scale www-prod-v001 to 2 (min 1, max 4)",
+            "suspend the scaling processes of www-prod-v001 (warm standby)",
+            "tag www-prod-v001 drydock:state=standby",
+        ],
+        "not failed, not scaled to 0: still a rollback target"
+    );
+}
