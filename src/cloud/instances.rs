@@ -51,6 +51,7 @@ pub struct BuilderSpec<'a> {
     pub security_group_ids: &'a [String],
     pub instance_profile: Option<&'a str>,
     pub volume_size_gib: u32,
+    pub kms_key_id: Option<&'a str>,
     pub user_data: &'a str,
     pub tags: &'a [(String, String)],
     /// Makes a retried RunInstances of this run idempotent.
@@ -93,6 +94,7 @@ pub async fn launch(cloud: &Cloud, s: &BuilderSpec<'_>) -> CloudResult<String> {
                     EbsBlockDevice::builder()
                         .encrypted(true)
                         .volume_size(s.volume_size_gib as i32)
+                        .set_kms_key_id(s.kms_key_id.map(str::to_owned))
                         .volume_type(VolumeType::Gp3)
                         .delete_on_termination(true)
                         .build(),

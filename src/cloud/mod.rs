@@ -43,7 +43,11 @@ impl Cloud {
             .region(aws_config::Region::new(region.to_owned()))
             .retry_config(RetryConfig::standard().with_max_attempts(6));
         if let Some(p) = profile {
-            loader = loader.profile_name(p);
+            // The profile's own credentials, explicitly: the default chain would prefer
+            // AWS_ACCESS_KEY_ID from the environment (as a CI job exports it) and act in
+            // the wrong account.
+            let creds = aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(p).build();
+            loader = loader.profile_name(p).credentials_provider(creds);
         }
         if let Some(url) = endpoint {
             loader = loader.endpoint_url(url);
@@ -108,7 +112,24 @@ where
     let request_id = e.request_id().map(str::to_owned);
     let message = match e.message() {
         Some(m) => m.to_owned(),
-        None => DisplayErrorContext(&e).to_string(),
+        // No AWS error: the request never got an answer (connection refused, DNS,
+        // timeout). The chain of causes reads as one line; DisplayErrorContext would add
+        // a Rust debug dump.
+        None => match &e {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+                let mut parts = vec![e.to_string()];
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    let t = s.to_string();
+                    if !parts.iter().any(|p| p.contains(&t)) {
+                        parts.push(t);
+                    }
+                    source = s.source();
+                }
+                parts.join(": ")
+            }
+            _ => DisplayErrorContext(&e).to_string(),
+        },
     };
     CloudError { op, code, message, request_id, missing: false }
 }

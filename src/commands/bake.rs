@@ -86,6 +86,7 @@ pub async fn run(tree: &Tree, global: &Global, args: &BakeArgs, out: &Reporter, 
         job: &art.job,
         bootstrap: &art.bootstrap,
         volume_size_gib: env.bake.volume_size_gib,
+        kms_key: env.bake.kms_key_id.as_deref().unwrap_or(""),
     });
     let ami_name = AmiName::new(&service, &pin.label(), &hash).map_err(Error::Usage)?;
     let snapshot = BakeSnapshot {
@@ -303,6 +304,7 @@ impl Exec<'_> {
                 security_group_ids: &net.security_group_ids,
                 instance_profile: self.env.bake.instance_profile.as_deref(),
                 volume_size_gib: self.env.bake.volume_size_gib,
+                kms_key_id: self.env.bake.kms_key_id.as_deref(),
                 user_data: self.bootstrap,
                 tags: &tags,
                 client_token: &token,

@@ -145,6 +145,18 @@ pub async fn run(
     let ttl = lease_ttl()?;
     let endpoint = global.endpoint_url.as_deref();
     let src = Cloud::connect_as(&from.region, endpoint, from.profile.as_deref()).await;
+    // The source's account is checked too: reading a release from the wrong account
+    // would promote the wrong artifact.
+    if let Some(account) = &from.account_id {
+        let net = network::resolve(&src, &from.network).await.map_err(|e| {
+            if e.missing {
+                Error::Usage(format!("{}: {}", from.file.display(), e.message))
+            } else {
+                Error::Failed(format!("promote from {}: {e}", from.name))
+            }
+        })?;
+        super::check_account(&from.file, account, net.owner_id.as_deref())?;
+    }
     let dst = if from.region == to.region && from.profile == to.profile {
         src.clone()
     } else {

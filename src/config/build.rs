@@ -213,6 +213,7 @@ pub fn environment(
         timeout: None,
         instance_profile: None,
         volume_size: None,
+        kms_key_id: None,
     });
     let bake_type = c.ok(
         &["bake", "instance_type"],
@@ -226,6 +227,7 @@ pub fn environment(
     let bake_profile =
         b.instance_profile.and_then(|s| c.ok(&["bake", "instance_profile"], words::aws_name(&s).map(str::to_owned)));
     let bake_volume = c.count(&["bake", "volume_size"], b.volume_size.or(Some(8)), (1, 16384));
+    let bake_kms = b.kms_key_id.and_then(|k| c.ok(&["bake", "kms_key_id"], words::kms_key(&k).map(str::to_owned)));
 
     let n = r.nginx.unwrap_or(raw::Nginx {
         listen: None,
@@ -303,6 +305,7 @@ pub fn environment(
                     timeout: bt,
                     instance_profile: bake_profile,
                     volume_size_gib: bv,
+                    kms_key_id: bake_kms,
                 },
                 nginx: Nginx { listen, server_names, resolvers, resolver_valid: rv, template: nginx_template },
                 gc,

@@ -130,6 +130,10 @@ pub struct Bake {
     pub timeout: Duration,
     pub instance_profile: Option<String>,
     pub volume_size_gib: u32,
+    /// The KMS key that encrypts the builder's volume and so the AMI's snapshots (None:
+    /// the account's default EBS key, which cannot be shared with another account: set a
+    /// customer-managed key to promote across accounts).
+    pub kms_key_id: Option<String>,
 }
 
 #[derive(Debug)]

@@ -77,6 +77,7 @@ pub struct Bake {
     pub timeout: Option<String>,
     pub instance_profile: Option<String>,
     pub volume_size: Option<i64>,
+    pub kms_key_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,6 +12,8 @@ pub struct RecipeInputs<'a> {
     pub job: &'a str,
     pub bootstrap: &'a str,
     pub volume_size_gib: u32,
+    /// The KMS key of the AMI's snapshots ("" for the default key).
+    pub kms_key: &'a str,
 }
 
 /// sha256 over the inputs, length-prefixed so that no two input sets collide by
@@ -27,6 +29,7 @@ pub fn recipe_hash(i: &RecipeInputs<'_>) -> String {
         ("job", i.job),
         ("bootstrap", i.bootstrap),
         ("volume-gib", volume.as_str()),
+        ("kms-key", i.kms_key),
     ] {
         h.update(name.as_bytes());
         h.update((value.len() as u64).to_be_bytes());
@@ -179,7 +182,15 @@ mod tests {
     use super::*;
 
     fn inputs<'a>(base: &'a str, job: &'a str) -> RecipeInputs<'a> {
-        RecipeInputs { format: 1, base_ami: base, image: "r/x:1", job, bootstrap: "#!/bin/bash", volume_size_gib: 8 }
+        RecipeInputs {
+            format: 1,
+            base_ami: base,
+            image: "r/x:1",
+            job,
+            bootstrap: "#!/bin/bash",
+            volume_size_gib: 8,
+            kms_key: "",
+        }
     }
 
     #[test]
@@ -190,6 +201,7 @@ mod tests {
         assert_ne!(a, recipe_hash(&inputs("ami-2", "job")));
         assert_ne!(a, recipe_hash(&inputs("ami-1", "job2")));
         assert_ne!(a, recipe_hash(&RecipeInputs { volume_size_gib: 9, ..inputs("ami-1", "job") }));
+        assert_ne!(a, recipe_hash(&RecipeInputs { kms_key: "alias/drydock", ..inputs("ami-1", "job") }));
         assert_ne!(a, recipe_hash(&RecipeInputs { format: 2, ..inputs("ami-1", "job") }));
         // Shifting bytes between fields gives another hash.
         assert_ne!(recipe_hash(&inputs("ami-1j", "ob")), a);

@@ -228,6 +228,26 @@ pub fn profile(s: &str) -> Result<&str, String> {
     }
 }
 
+pub const KMS_KEY_RULE: &str = "a KMS key is a key id (a UUID), alias/<name>, or an arn:aws:kms:<region>:<account>:key/<id> or …:alias/<name> ARN, of [A-Za-z0-9:/_-]";
+
+pub fn kms_key(s: &str) -> Result<&str, String> {
+    let chars_ok =
+        !s.is_empty() && s.len() <= 256 && s.chars().all(|c| c.is_ascii_alphanumeric() || ":/_-".contains(c));
+    let uuid = |k: &str| {
+        k.len() == 36
+            && k.split('-').map(str::len).eq([8, 4, 4, 4, 12])
+            && k.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    };
+    let shape_ok = uuid(s)
+        || s.strip_prefix("alias/").is_some_and(|a| !a.is_empty())
+        || (s.starts_with("arn:aws:kms:") && (s.contains(":key/") || s.contains(":alias/")));
+    if chars_ok && shape_ok {
+        Ok(s)
+    } else {
+        Err(format!("{s:?} is not a KMS key: {KMS_KEY_RULE}"))
+    }
+}
+
 pub const TEMPLATE_NAME_RULE: &str =
     "a template name is [a-z0-9][a-z0-9_-]{0,63}: a file name without folder or extension";
 
@@ -345,5 +365,16 @@ mod tests {
         assert!(build_url("https://jenkins.example.com/job/www/42/").is_ok());
         assert!(build_url("https://x/ y").is_err());
         assert!(build_url("file:///etc/passwd").is_err());
+        for ok in [
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "alias/drydock-amis",
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-1:111122223333:alias/drydock",
+        ] {
+            assert!(kms_key(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "alias/", "key;rm", "1234", "arn:aws:s3:::bucket"] {
+            assert!(kms_key(bad).is_err(), "{bad}");
+        }
     }
 }

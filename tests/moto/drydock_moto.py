@@ -398,10 +398,131 @@ def patch_elb_instance_health() -> None:
     ELBResponse.describe_instance_health = describe_instance_health_response
 
 
+def patch_shared_amis() -> None:
+    """Patch (d): AMIs that another account shares with the caller (launch permission).
+
+    AWS: once the owner grants an account launch permission (ModifyImageAttribute
+    LaunchPermission.Add UserId=<account>), that account sees the AMI in
+    DescribeImages (by ImageIds, by Owners=[<owner>], by ExecutableUsers=["self"],
+    and in an unfiltered listing), without the owner's tags (tags are per
+    account), and can launch it.  A cross-account `drydock promote` relies on it:
+    the target account looks the shared AMI up by id before it deploys it.
+
+    moto 5.2.5: AmiBackend.describe_images reads only the caller's own backend
+    (``self.amis`` of its account and region), so the grantee gets
+    InvalidAMIID.NotFound for the id it was granted (and an empty list by owner
+    or ExecutableUsers=self), although ModifyImageAttribute recorded the grant
+    and RunInstances from that id works (AMI validation is off).
+
+    Fix: add views of the other accounts' AMIs in the same region whose launch
+    permissions name the caller's account, without their tags, to what
+    describe_images returns: for ImageIds (moto's "an error only when none
+    exists" kept), Owners, ExecutableUsers and plain listings/filters.
+    """
+    import copy
+
+    from moto.ec2.exceptions import InvalidAMIIdError
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.amis import AmiBackend
+    from moto.ec2.utils import generic_filter
+
+    original = AmiBackend.describe_images
+
+    def shared_with(self: Any) -> list[Any]:
+        views = []
+        # dict.get: look only at backends that exist, never create one.
+        for account_id, regions in list(dict.items(ec2_backends)):
+            if account_id == self.account_id:
+                continue
+            other = dict.get(regions, self.region_name)
+            if other is None:
+                continue
+            for ami in list(other.amis.values()):
+                if {"UserId": self.account_id} in ami.launch_permissions:
+                    view = copy.copy(ami)
+                    view.get_tags = lambda: []  # the owner's tags are not visible
+                    views.append(view)
+        return views
+
+    def describe_images(
+        self: Any,
+        ami_ids: list[str] | None = None,
+        filters: dict[str, Any] | None = None,
+        exec_users: list[str] | None = None,
+        owners: list[str] | None = None,
+    ) -> list[Any]:
+        shared = shared_with(self)
+        if not shared:
+            return original(self, ami_ids=ami_ids, filters=filters, exec_users=exec_users, owners=owners)
+        if ami_ids:
+            found = [v for v in shared if v.id in ami_ids]
+            rest = [i for i in ami_ids if i not in {v.id for v in found}]
+            own: list[Any] = []
+            if rest or not found:
+                try:
+                    own = original(self, ami_ids=rest or ami_ids, filters=filters)
+                except InvalidAMIIdError:
+                    if not found:
+                        raise
+            return own + found
+        own = original(self, ami_ids=ami_ids, filters=filters, exec_users=exec_users, owners=owners)
+        if exec_users:
+            users = {self.account_id if u == "self" else u for u in exec_users}
+            shared = [v for v in shared if self.account_id in users]
+        if owners:
+            shared = [v for v in shared if v.owner_id in owners]
+        if filters:
+            shared = generic_filter(filters, shared)
+        return own + shared
+
+    AmiBackend.describe_images = describe_images
+
+
+def patch_snapshot_create_volume_permission() -> None:
+    """Patch (e): ModifySnapshotAttribute with CreateVolumePermission.Add/Remove.
+
+    AWS: the create-volume permissions of a snapshot are changed either with
+    OperationType + UserIds/GroupNames, or with the structure
+    ``CreateVolumePermission.Add.N.UserId`` / ``.Remove.N.UserId`` (``Group``
+    for ``all``), which is what the Rust SDK sends for
+    ``create_volume_permission(CreateVolumePermissionModifications)``.
+
+    moto 5.2.5: ElasticBlockStore.modify_snapshot_attribute reads only
+    OperationType, UserIds and GroupNames; the structured form answers success
+    and changes nothing (DescribeSnapshotAttribute createVolumePermission stays
+    empty).
+
+    Fix: apply the structure's Add and Remove lists too, then let moto handle
+    the flat form as before.
+    """
+    from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+
+    original = ElasticBlockStore.modify_snapshot_attribute
+
+    def modify_snapshot_attribute(self: Any) -> Any:
+        self.error_on_dryrun()
+        snapshot_id = self._get_param("SnapshotId")
+        mods = self._get_param("CreateVolumePermission", {}) or {}
+        for key, apply in (
+            ("Add", self.ec2_backend.add_create_volume_permission),
+            ("Remove", self.ec2_backend.remove_create_volume_permission),
+        ):
+            perms = mods.get(key, []) or []
+            users = [p["UserId"] for p in perms if p.get("UserId")]
+            groups = [p["Group"] for p in perms if p.get("Group")]
+            if users or groups:
+                apply(snapshot_id, user_ids=users, groups=groups)
+        return original(self)
+
+    ElasticBlockStore.modify_snapshot_attribute = modify_snapshot_attribute
+
+
 PATCHES: list[tuple[str, Callable[[], None]]] = [
     ("asg-elb-registration", patch_asg_elb_registration),
     ("asg-already-exists", patch_asg_already_exists),
     ("elb-instance-health", patch_elb_instance_health),
+    ("shared-amis", patch_shared_amis),
+    ("snapshot-create-volume-permission", patch_snapshot_create_volume_permission),
 ]
 
 

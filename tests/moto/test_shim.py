@@ -266,6 +266,8 @@ def test_ready_line_port_zero_and_clean_exit() -> None:
             "asg-elb-registration",
             "asg-already-exists",
             "elb-instance-health",
+            "shared-amis",
+            "snapshot-create-volume-permission",
         }
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(10) == 0
@@ -782,3 +784,63 @@ def test_moto_reset_clears_shim_state() -> None:
         assert set(aws.registered(lb)) == aws.group_instances(g1) | aws.group_instances(g2)
     finally:
         assert server.stop() == 0
+
+
+# --------------------------------------------------------------------------
+# (d) shared AMIs and (e) snapshot create-volume permission: cross-account promote
+# --------------------------------------------------------------------------
+def _other_account(server: Server) -> Any:
+    """An EC2 client of account 222222222222 (AssumeRole credentials, as moto maps them)."""
+    sts = server.client("sts")
+    creds = sts.assume_role(RoleArn="arn:aws:iam::222222222222:role/drydock", RoleSessionName="drydock-test")["Credentials"]
+    return boto3.client(
+        "ec2",
+        endpoint_url=server.url,
+        region_name=REGION,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def _shared_image(server: Server) -> tuple[str, str]:
+    """An AMI of the default account, shared with 222222222222; (ami, snapshot)."""
+    ec2 = server.client("ec2")
+    base = ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"]
+    inst = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"][0]["InstanceId"]
+    ami = ec2.create_image(InstanceId=inst, Name=f"shared-{inst}")["ImageId"]
+    ec2.create_tags(Resources=[ami], Tags=[{"Key": "drydock:service", "Value": "www"}])
+    ec2.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"UserId": "222222222222"}]})
+    snap = ec2.describe_images(ImageIds=[ami])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    ec2.modify_snapshot_attribute(SnapshotId=snap, CreateVolumePermission={"Add": [{"UserId": "222222222222"}]})
+    return ami, snap
+
+
+def test_stock_shared_ami_is_invisible_to_the_grantee(stock: Server) -> None:
+    ami, _ = _shared_image(stock)
+    other = _other_account(stock)
+    with pytest.raises(ClientError) as e:
+        other.describe_images(ImageIds=[ami])
+    assert e.value.response["Error"]["Code"] == "InvalidAMIID.NotFound"
+
+
+def test_shim_shared_ami_is_visible_to_the_grantee_without_tags(shim: Server) -> None:
+    ami, _ = _shared_image(shim)
+    other = _other_account(shim)
+    found = other.describe_images(ImageIds=[ami])["Images"]
+    assert [i["ImageId"] for i in found] == [ami]
+    assert not found[0].get("Tags"), "the owner's tags are not visible to another account"
+    assert ami in [i["ImageId"] for i in other.describe_images(ExecutableUsers=["self"])["Images"]]
+
+
+def test_stock_structured_create_volume_permission_is_ignored(stock: Server) -> None:
+    _, snap = _shared_image(stock)
+    perms = stock.client("ec2").describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
+    assert perms.get("CreateVolumePermissions", []) == []
+
+
+def test_shim_structured_create_volume_permission_is_applied(shim: Server) -> None:
+    _, snap = _shared_image(shim)
+    perms = shim.client("ec2").describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
+    assert {"UserId": "222222222222"} in perms["CreateVolumePermissions"]
