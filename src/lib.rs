@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod cli;
+pub mod clock;
 pub mod cloud;
 pub mod commands;
 pub mod config;

@@ -86,7 +86,7 @@ impl Reporter {
 
     fn line(&self, msg: &str) {
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{} {msg}", humantime::format_rfc3339_seconds(std::time::SystemTime::now()));
+        let _ = writeln!(err, "{} {msg}", humantime::format_rfc3339_seconds(crate::clock::now()));
     }
 
     /// Prints the command's result: `text` in text mode, `json` in JSON mode.

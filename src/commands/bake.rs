@@ -289,6 +289,7 @@ impl Exec<'_> {
         };
         let subnet =
             subnet.ok_or_else(|| Error::Usage(format!("{}: no subnet for the builder", self.env.file.display())))?;
+        // The real clock, not the injectable one: the token must differ between runs.
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         // Idempotent within this run (the SDK may retry RunInstances); a later run finds
         // this builder by its tags instead.
@@ -362,7 +363,7 @@ impl Exec<'_> {
 
     async fn create_image(&self, builder: &str) -> Result<String> {
         let s = self.service;
-        let baked_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        let baked_at = humantime::format_rfc3339_seconds(crate::clock::now()).to_string();
         let mut tags: Vec<(String, String)> = vec![
             ("Name".into(), self.ami_name.to_string()),
             ("drydock:service".into(), s.to_owned()),

@@ -5,7 +5,7 @@
 //! execute (`exec::Executor`). Services roll in parallel, at most `--parallel` at once;
 //! every result is reported and the exit code is the worst one.
 
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
@@ -175,7 +175,7 @@ pub fn lease_ttl() -> Result<Duration> {
 }
 
 pub fn now() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    crate::clock::unix()
 }
 
 /// Everything a rollout of one service needs besides the service itself.
