@@ -5,8 +5,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+use common::fixtures::Background;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
@@ -14,64 +16,6 @@ use common::moto::{Moto, Sdk};
 use common::{drydock, ExampleTree, Run};
 
 const WWW: &str = "registry.example.com/dramafever/www";
-
-/// A drydock run in the background, so that the test can act as the guest meanwhile.
-struct Background {
-    child: Child,
-    out: std::thread::JoinHandle<Vec<u8>>,
-    err: std::thread::JoinHandle<Vec<u8>>,
-}
-
-impl Background {
-    fn spawn(cmd: &mut Command) -> Self {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn drydock");
-        let mut o = child.stdout.take().expect("stdout");
-        let mut e = child.stderr.take().expect("stderr");
-        let out = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = o.read_to_end(&mut v);
-            v
-        });
-        let err = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = e.read_to_end(&mut v);
-            v
-        });
-        Self { child, out, err }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill -{sig}");
-    }
-
-    fn finish(mut self, timeout: Duration) -> Run {
-        let deadline = Instant::now() + timeout;
-        let mut timed_out = false;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("wait") {
-                break s;
-            }
-            if Instant::now() >= deadline {
-                timed_out = true;
-                let _ = self.child.kill();
-                break self.child.wait().expect("wait");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Run {
-            code: status.code(),
-            stdout: String::from_utf8_lossy(&self.out.join().expect("out")).into_owned(),
-            stderr: String::from_utf8_lossy(&self.err.join().expect("err")).into_owned(),
-            timed_out,
-        }
-    }
-}
 
 fn bake(moto: &Moto, tree: &ExampleTree, service: &str, tag: &str) -> Command {
     let mut cmd = drydock(&moto.url());

@@ -29,9 +29,11 @@
 
 mod common;
 
+use common::fixtures::Guest;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_autoscaling::types::AutoScalingGroup;
@@ -61,34 +63,6 @@ const MOTO_SNAPSHOT_PERMISSION: &str = "moto 5.2.5: ElasticBlockStore.modify_sna
 // ---------------------------------------------------------------------------------------
 // Processes, credentials, clients
 // ---------------------------------------------------------------------------------------
-
-/// The emulated builder guest (staging's keys): powers off every builder whose bootstrap
-/// checks out.
-struct Guest(Child);
-
-impl Guest {
-    fn start(moto: &Moto) -> Self {
-        let child = Command::new(common::moto::python_path())
-            .arg(common::example_root().join("tests/tools/fake_guest.py"))
-            .args(["--endpoint", &moto.url()])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_PROFILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tests/tools/fake_guest.py");
-        Guest(child)
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Temporary keys of one account.
 #[derive(Clone, Debug)]

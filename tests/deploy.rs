@@ -8,9 +8,10 @@
 
 mod common;
 
+use common::fixtures::{eventually, Background, Guest};
+
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,124 +31,11 @@ const RUN: Duration = Duration::from_secs(60);
 // Processes
 // ---------------------------------------------------------------------------------------
 
-/// A drydock run in the background, so that the test can act on the emulator meanwhile.
-struct Background {
-    child: Child,
-    out: Option<std::thread::JoinHandle<Vec<u8>>>,
-    err: Option<std::thread::JoinHandle<Vec<u8>>>,
-}
-
-impl Background {
-    fn spawn(cmd: &mut Command) -> Self {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn drydock");
-        let mut o = child.stdout.take().expect("stdout");
-        let mut e = child.stderr.take().expect("stderr");
-        let out = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = o.read_to_end(&mut v);
-            v
-        });
-        let err = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = e.read_to_end(&mut v);
-            v
-        });
-        Self { child, out: Some(out), err: Some(err) }
-    }
-
-    /// Panics (with what it printed) if the run has ended already.
-    fn assert_running(&mut self, waiting_for: &str) {
-        if let Some(status) = self.child.try_wait().expect("wait") {
-            // It has exited: its pipes are closed, so the readers end.
-            let (out, err) = (self.printed(true), self.printed(false));
-            panic!("drydock ended ({status}) while the test waited for {waiting_for}:\n{out}\n--- stderr ---\n{err}");
-        }
-    }
-
-    /// What the run printed on stdout (or stderr); waits for the pipe to close.
-    fn printed(&mut self, stdout: bool) -> String {
-        let reader = if stdout { self.out.take() } else { self.err.take() };
-        let bytes = reader.map(|r| r.join().expect("reader")).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    fn kill9(&self) {
-        let ok = Command::new("kill").arg("-KILL").arg(self.child.id().to_string()).status().expect("kill").success();
-        assert!(ok, "kill -KILL {}", self.child.id());
-    }
-
-    fn finish(mut self, timeout: Duration) -> Run {
-        let deadline = Instant::now() + timeout;
-        let mut timed_out = false;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("wait") {
-                break s;
-            }
-            if Instant::now() >= deadline {
-                timed_out = true;
-                let _ = self.child.kill();
-                break self.child.wait().expect("wait");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        Run { code: status.code(), stdout: self.printed(true), stderr: self.printed(false), timed_out }
-    }
-}
-
-impl Drop for Background {
-    /// A test that panics midway leaves no drydock running.
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 struct StopOnDrop<'a>(&'a AtomicBool);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-/// The emulated builder guest: powers off every builder whose bootstrap checks out.
-struct Guest(Child);
-
-impl Guest {
-    fn start(moto: &Moto) -> Self {
-        let child = Command::new(common::moto::python_path())
-            .arg(common::example_root().join("tests/tools/fake_guest.py"))
-            .args(["--endpoint", &moto.url()])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_PROFILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tests/tools/fake_guest.py");
-        Guest(child)
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Polls `f` every 10 ms until it gives a value; panics after `timeout`.
-fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

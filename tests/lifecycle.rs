@@ -9,8 +9,10 @@
 
 mod common;
 
+use common::fixtures::{eventually, Guest};
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -74,45 +76,6 @@ standby = "cold"
 // ---------------------------------------------------------------------------------------
 // Processes and polling
 // ---------------------------------------------------------------------------------------
-
-/// The emulated builder guest: powers off every builder whose bootstrap checks out.
-struct Guest(Child);
-
-impl Guest {
-    fn start(moto: &Moto) -> Self {
-        let child = Command::new(common::moto::python_path())
-            .arg(common::example_root().join("tests/tools/fake_guest.py"))
-            .args(["--endpoint", &moto.url()])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_PROFILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tests/tools/fake_guest.py");
-        Guest(child)
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Polls `f` every 10 ms until it gives a value; panics after `timeout`.
-fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64

@@ -328,4 +328,5 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Run {
 
 /// A generous bound for one offline run of the binary.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+pub mod fixtures;
 pub mod moto;

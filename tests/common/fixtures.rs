@@ -1,0 +1,127 @@
+//! Processes the integration tests run beside drydock: a drydock run in the background
+//! (to act on the emulator meanwhile, or to signal it), the emulated builder guest, and
+//! polling for a condition with a deadline.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::moto::Moto;
+use super::Run;
+
+/// A drydock run in the background, so that the test can act on it and the emulator.
+pub struct Background {
+    pub child: Child,
+    out: Option<std::thread::JoinHandle<Vec<u8>>>,
+    err: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+impl Background {
+    pub fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn drydock");
+        let mut o = child.stdout.take().expect("stdout");
+        let mut e = child.stderr.take().expect("stderr");
+        let out = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = o.read_to_end(&mut v);
+            v
+        });
+        let err = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = e.read_to_end(&mut v);
+            v
+        });
+        Self { child, out: Some(out), err: Some(err) }
+    }
+
+    /// Panics (with what it printed) if the run has ended already.
+    pub fn assert_running(&mut self, waiting_for: &str) {
+        if let Some(status) = self.child.try_wait().expect("wait") {
+            let (out, err) = (self.printed(true), self.printed(false));
+            panic!("drydock ended ({status}) while the test waited for {waiting_for}:\n{out}\n--- stderr ---\n{err}");
+        }
+    }
+
+    pub fn printed(&mut self, stdout: bool) -> String {
+        let reader = if stdout { self.out.take() } else { self.err.take() };
+        let bytes = reader.map(|r| r.join().expect("reader")).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// `kill -INT` / `kill -TERM`: what Ctrl-C and a Jenkins abort send.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status();
+        assert!(ok.expect("run kill").success(), "kill -{sig} {}", self.child.id());
+    }
+
+    /// `kill -9`: no cleanup at all, as a crashed host or an OOM kill.
+    pub fn kill9(&self) {
+        self.signal("KILL");
+    }
+
+    pub fn finish(mut self, timeout: Duration) -> Run {
+        let deadline = Instant::now() + timeout;
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            if Instant::now() >= deadline {
+                timed_out = true;
+                let _ = self.child.kill();
+                break self.child.wait().expect("wait");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Run { code: status.code(), stdout: self.printed(true), stderr: self.printed(false), timed_out }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The emulated builder guest: powers off every builder whose bootstrap checks out.
+pub struct Guest(Child);
+
+impl Guest {
+    pub fn start(moto: &Moto) -> Self {
+        let child = Command::new(super::moto::python_path())
+            .arg(super::example_root().join("tests/tools/fake_guest.py"))
+            .args(["--endpoint", &moto.url()])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tests/tools/fake_guest.py");
+        Guest(child)
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `f` every 10 ms until it gives a value; panics after `timeout`.
+pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
