@@ -181,7 +181,9 @@ impl Executor<'_> {
             };
             let in_service = ids.iter().filter(|i| health.get(*i).is_some_and(|h| h.in_service)).count();
             if ids.len() as u32 >= count && in_service as u32 >= count {
-                self.out.step(&self.label, &format!("all {count} instances of {group} are InService"));
+                let all = if count == 1 { "the instance of".to_owned() } else { format!("all {count} instances of") };
+                let verb = if count == 1 { "is" } else { "are" };
+                self.out.step(&self.label, &format!("{all} {group} {verb} InService"));
                 return Ok(());
             }
             if last != Some(in_service) {

@@ -663,9 +663,6 @@ fn config_error() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "bug: deploy --dry-run --output json omits the compensation steps that the text plan lists under \
-            `if the new release does not get healthy:` (README, Deploy: the plan, steps and compensation, as \
-            text or JSON); src/commands/deploy.rs ServiceResult::json serializes plan.steps only"]
 fn json_dry_run_plans_carry_their_compensation() {
     let w = Workflow::new(Mode::Json);
     w.bake("www", "1.4.2");
@@ -686,9 +683,6 @@ fn json_dry_run_plans_carry_their_compensation() {
 }
 
 #[test]
-#[ignore = "bug: bake --dry-run --output json prints `\"ami\": null` when it would bake (README, JSON output: \
-            fields that do not apply are omitted) and its plan as bare strings (README: a dry run's plan \
-            lists each step as text and as data, {\"step\", \"detail\"}); src/commands/bake.rs run()"]
 fn bake_dry_run_json_has_the_shape_of_every_dry_run() {
     let w = Workflow::new(Mode::Json);
     let args = ["bake", "www", "--image-tag", "1.4.2", "--env", "staging", "--dry-run"];

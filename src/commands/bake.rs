@@ -106,22 +106,20 @@ pub async fn run(tree: &Tree, global: &Global, args: &BakeArgs, out: &Reporter, 
             | crate::domain::bake::BakePlan::WaitForImage { ami, .. } => Some(ami.clone()),
             crate::domain::bake::BakePlan::Bake { .. } => None,
         };
+        let message = format!("{ami_name} (base {})", base.id);
         let text = format!(
-            "{s}: planned — {ami_name}\n{}",
+            "{s}: planned — {message}\n{}",
             steps.iter().enumerate().map(|(i, l)| format!("  {}. {l}\n", i + 1)).collect::<String>()
         );
-        out.result(
-            &text,
-            &json!({
-                "command": "bake",
-                "env": env.name.as_str(),
-                "results": [{
-                    "service": s, "outcome": "planned", "ami": ami, "image": image.to_string(),
-                    "elapsed_s": 0.0, "message": format!("{ami_name} (base {})", base.id),
-                    "plan": steps,
-                }],
-            }),
-        );
+        let mut result = json!({
+            "service": s, "outcome": "planned", "image": image.to_string(), "elapsed_s": 0.0, "message": message,
+            "plan": steps.iter().map(|l| json!({"step": l.to_string(), "detail": l})).collect::<Vec<_>>(),
+        });
+        // Fields that do not apply are omitted: an AMI only when one would be reused.
+        if let Some(a) = ami {
+            result["ami"] = json!(a);
+        }
+        out.result(&text, &json!({"command": "bake", "env": env.name.as_str(), "results": [result]}));
         return Ok(());
     }
 

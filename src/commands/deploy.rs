@@ -64,6 +64,11 @@ impl ServiceResult {
         }
         if let Some(p) = &self.plan {
             v["plan"] = Value::Array(p.steps.iter().map(|s| json!({"step": s.to_string(), "detail": s})).collect());
+            if !p.compensation.is_empty() {
+                // What the run would do if the new release does not get healthy.
+                v["compensation"] =
+                    Value::Array(p.compensation.iter().map(|s| json!({"step": s.to_string(), "detail": s})).collect());
+            }
         }
         v
     }

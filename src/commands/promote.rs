@@ -197,7 +197,7 @@ pub async fn run(
                             .roll(s, &source.image, vec![("drydock:promoted-from".into(), source.from.clone())])
                             .await;
                         if r.code == 0 && r.outcome == "deployed" {
-                            r.message = format!("{} (promoted from {})", r.message, source.from);
+                            r.message = format!("{}; promoted from {}", r.message, source.from);
                         }
                         r
                     }

@@ -139,41 +139,72 @@ pub fn plan(s: &BakeSnapshot) -> BakePlan {
 
 impl BakePlan {
     /// The plan as the steps a run executes, one line each (for `-v` and dry runs).
-    pub fn steps(&self) -> Vec<String> {
+    pub fn steps(&self) -> Vec<BakeStep> {
         let mut out = Vec::new();
-        let terminate = |t: &[String], out: &mut Vec<String>| {
+        let terminate = |t: &[String], out: &mut Vec<BakeStep>| {
             for id in t {
-                out.push(format!("terminate leftover builder {id}"));
+                out.push(BakeStep::TerminateLeftover { instance: id.clone() });
             }
         };
         match self {
             BakePlan::Reuse { ami, terminate: t } => {
-                out.push(format!("reuse {ami}"));
+                out.push(BakeStep::Reuse { ami: ami.clone() });
                 terminate(t, &mut out);
             }
             BakePlan::WaitForImage { ami, terminate: t } => {
                 terminate(t, &mut out);
-                out.push(format!("wait until {ami} is available"));
+                out.push(BakeStep::WaitImage { ami: Some(ami.clone()) });
             }
             BakePlan::Bake { deregister, builder, terminate: t } => {
                 terminate(t, &mut out);
                 if let Some(a) = deregister {
-                    out.push(format!("deregister failed image {a}"));
+                    out.push(BakeStep::DeregisterFailed { ami: a.clone() });
                 }
                 match builder {
                     Builder::Launch => {
-                        out.push("launch builder".into());
-                        out.push("wait until the builder has stopped".into());
+                        out.push(BakeStep::Launch);
+                        out.push(BakeStep::WaitStopped { instance: None });
                     }
-                    Builder::Resume(id) => out.push(format!("wait until builder {id} has stopped")),
+                    Builder::Resume(id) => out.push(BakeStep::WaitStopped { instance: Some(id.clone()) }),
                     Builder::Stopped(_) => {}
                 }
-                out.push("create image from the builder; tag it and its snapshots".into());
-                out.push("wait until the image is available".into());
-                out.push("terminate the builder".into());
+                out.push(BakeStep::CreateImage);
+                out.push(BakeStep::WaitImage { ami: None });
+                out.push(BakeStep::TerminateBuilder);
             }
         }
         out
+    }
+}
+
+/// One step of a bake plan: a line of text (Display) and data (Serialize) for dry runs.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum BakeStep {
+    Reuse { ami: String },
+    TerminateLeftover { instance: String },
+    DeregisterFailed { ami: String },
+    Launch,
+    WaitStopped { instance: Option<String> },
+    CreateImage,
+    WaitImage { ami: Option<String> },
+    TerminateBuilder,
+}
+
+impl std::fmt::Display for BakeStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BakeStep::Reuse { ami } => write!(f, "reuse {ami}"),
+            BakeStep::TerminateLeftover { instance } => write!(f, "terminate leftover builder {instance}"),
+            BakeStep::DeregisterFailed { ami } => write!(f, "deregister failed image {ami}"),
+            BakeStep::Launch => f.write_str("launch builder"),
+            BakeStep::WaitStopped { instance: None } => f.write_str("wait until the builder has stopped"),
+            BakeStep::WaitStopped { instance: Some(i) } => write!(f, "wait until builder {i} has stopped"),
+            BakeStep::CreateImage => f.write_str("create image from the builder; tag it and its snapshots"),
+            BakeStep::WaitImage { ami: Some(a) } => write!(f, "wait until {a} is available"),
+            BakeStep::WaitImage { ami: None } => f.write_str("wait until the image is available"),
+            BakeStep::TerminateBuilder => f.write_str("terminate the builder"),
+        }
     }
 }
 
@@ -282,7 +313,7 @@ mod tests {
     fn steps_read_in_order() {
         let p = BakePlan::Bake { deregister: None, builder: Builder::Launch, terminate: vec![] };
         let s = p.steps();
-        assert_eq!(s.first().map(String::as_str), Some("launch builder"));
-        assert_eq!(s.last().map(String::as_str), Some("terminate the builder"));
+        assert_eq!(s.first().map(|x| x.to_string()).as_deref(), Some("launch builder"));
+        assert_eq!(s.last().map(|x| x.to_string()).as_deref(), Some("terminate the builder"));
     }
 }

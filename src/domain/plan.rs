@@ -303,6 +303,15 @@ pub fn parse_history(key: &str, value: &str) -> Option<HistoryRecord> {
     })
 }
 
+/// `1 instance`, `4 instances`.
+pub fn instances(n: u32) -> String {
+    if n == 1 {
+        "1 instance".to_owned()
+    } else {
+        format!("{n} instances")
+    }
+}
+
 fn tag(k: &str, v: impl Into<String>) -> (String, String) {
     (k.to_owned(), v.into())
 }
@@ -621,7 +630,10 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     // (it is the live release's `previous`).
     let more = live.map(|l| vec![(l.name.clone(), standby_tags(svc, req.now))]).unwrap_or_default();
     steps.push(Step::Tag { group: release.clone(), tags, more });
-    steps.push(Step::Record { elb: elb_s.clone(), key: hkey, value: hval });
+    // A standby brought back keeps the record of when and by whom it was deployed.
+    if !target.is_some_and(|t| t.state == GroupState::Standby) {
+        steps.push(Step::Record { elb: elb_s.clone(), key: hkey, value: hval });
+    }
     if let Some(l) = live {
         steps.extend(retire_to_standby(svc, l, &elb_s));
     }
@@ -632,8 +644,8 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     }
     steps.extend(trim(svc, snap, &[release.as_str()], live.map(|l| l.name.as_str())));
     let message = match live {
-        Some(l) => format!("{release} replaces {} ({count} instances of {})", l.name, req.ami),
-        None => format!("{release} is the first release ({count} instances of {})", req.ami),
+        Some(l) => format!("{release} replaces {} ({} of {})", l.name, instances(count), req.ami),
+        None => format!("{release} is the first release ({} of {})", instances(count), req.ami),
     };
     Ok(base(Outcome::Deployed, Some(release), live.map(|l| l.name.clone()), steps, compensation, message))
 }
