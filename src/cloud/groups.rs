@@ -416,34 +416,3 @@ pub async fn delete_group(cloud: &Cloud, group: &str) -> CloudResult<()> {
         }
     }
 }
-
-/// One group's instances and desired capacity, for waiting.
-pub async fn group_instances(cloud: &Cloud, group: &str) -> CloudResult<Option<(u32, Vec<String>)>> {
-    cloud.pacer.take(super::pace::Api::AsgRead).await;
-    let out = cloud
-        .asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(group)
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
-    Ok(out.auto_scaling_groups().first().map(|g| {
-        let ids = g
-            .instances()
-            .iter()
-            .filter(|i| {
-                matches!(
-                    i.lifecycle_state(),
-                    Some(
-                        LifecycleState::InService
-                            | LifecycleState::Pending
-                            | LifecycleState::PendingWait
-                            | LifecycleState::PendingProceed
-                    )
-                )
-            })
-            .filter_map(|i| i.instance_id().map(str::to_owned))
-            .collect();
-        (g.desired_capacity().unwrap_or(0).max(0) as u32, ids)
-    }))
-}

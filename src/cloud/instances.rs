@@ -22,12 +22,17 @@ pub fn state(s: Option<&InstanceStateName>) -> InstanceState {
 
 /// Builders of one recipe (tagged `drydock:role=builder`, `drydock:recipe=<hash>`).
 pub async fn builders(cloud: &Cloud, recipe: &str) -> CloudResult<Vec<ObservedBuilder>> {
+    describe_builders(cloud, ec2_filter("tag:drydock:recipe", &[recipe])).await
+}
+
+/// Builders tagged `drydock:role=builder` that also match `filter`.
+async fn describe_builders(cloud: &Cloud, filter: aws_sdk_ec2::types::Filter) -> CloudResult<Vec<ObservedBuilder>> {
     cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let out = cloud
         .ec2
         .describe_instances()
         .filters(ec2_filter("tag:drydock:role", &["builder"]))
-        .filters(ec2_filter("tag:drydock:recipe", &[recipe]))
+        .filters(filter)
         .send()
         .await
         .map_err(|e| aws_error("DescribeInstances", e))?;
@@ -170,23 +175,5 @@ pub async fn console_tail(cloud: &Cloud, id: &str, lines: usize) -> Option<Strin
 
 /// Every builder of the region that is not terminated, for gc.
 pub async fn all_builders(cloud: &Cloud) -> CloudResult<Vec<ObservedBuilder>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    let out = cloud
-        .ec2
-        .describe_instances()
-        .filters(ec2_filter("tag:drydock:role", &["builder"]))
-        .filters(ec2_filter("instance-state-name", &["pending", "running", "stopping", "stopped"]))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeInstances", e))?;
-    Ok(out
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .map(|i| ObservedBuilder {
-            id: i.instance_id().unwrap_or_default().to_owned(),
-            state: state(i.state().and_then(|s| s.name())),
-            launched: i.launch_time().map(|t| t.secs()).unwrap_or(0),
-        })
-        .collect())
+    describe_builders(cloud, ec2_filter("instance-state-name", &["pending", "running", "stopping", "stopped"])).await
 }
