@@ -357,7 +357,13 @@ impl Rollout<'_> {
                 poll: super::bake::poll_interval(),
                 label: label.to_owned(),
             };
-            exec.run(&plan).await?;
+            if let Err(e) = exec.run(&plan).await {
+                // The result still names the release this run made (and took out again),
+                // so that a Jenkins step can report it without parsing the message.
+                result.outcome = "failed";
+                result.code = e.exit_code();
+                result.message = e.to_string();
+            }
         }
         result.elapsed_s = started.elapsed().as_secs_f64();
         Ok(result)

@@ -37,6 +37,9 @@ fn gc_plan(service: &str, cluster: &str, steps: Vec<Step>) -> Plan {
 }
 
 fn outcome(r: &mut ServiceResult, steps: usize, dry_run: bool) {
+    if r.code != 0 {
+        return;
+    }
     r.release = None;
     r.asg = None;
     r.ami = None;
@@ -110,10 +113,14 @@ pub async fn run(
                     }
                 }
                 let n = steps.len();
-                let mut r = rollout
-                    .execute(service, gc_plan(service.as_str(), cluster.as_str(), steps), None, &label, started)
-                    .await?;
+                let plan = gc_plan(service.as_str(), cluster.as_str(), steps);
+                let done = plan.clone();
+                let mut r = rollout.execute(service, plan, None, &label, started).await?;
                 outcome(&mut r, n, args.dry_run);
+                // A real run reports what it collected, as the dry run reports what it would.
+                if r.code == 0 && n > 0 {
+                    r.plan = Some(done);
+                }
                 Ok(r)
             })
             .await
@@ -147,10 +154,14 @@ pub async fn run(
         steps.extend(plan_builders(&builders, now(), env.bake.timeout.as_secs() as i64));
         let n = steps.len();
         let service = crate::domain::ServiceName::parse("images").map_err(Error::Usage)?;
-        let mut r =
-            rollout.execute(&service, gc_plan("(images and builders)", "", steps), None, &label, started).await?;
+        let plan = gc_plan("(images and builders)", "", steps);
+        let done = plan.clone();
+        let mut r = rollout.execute(&service, plan, None, &label, started).await?;
         r.service = "(images and builders)".into();
         outcome(&mut r, n, args.dry_run);
+        if r.code == 0 && n > 0 {
+            r.plan = Some(done);
+        }
         Ok::<_, Error>(r)
     };
     results
