@@ -36,9 +36,11 @@
 
 mod common;
 
+use common::fixtures::Guest;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::moto::Moto;
@@ -384,33 +386,6 @@ impl Snapshots {
 // ---------------------------------------------------------------------------------------
 // The workflow
 // ---------------------------------------------------------------------------------------
-
-/// The emulated builder guest: powers off every builder whose bootstrap checks out.
-struct Guest(Child);
-
-impl Guest {
-    fn start(moto: &Moto) -> Self {
-        let child = Command::new(common::moto::python_path())
-            .arg(common::example_root().join("tests/tools/fake_guest.py"))
-            .args(["--endpoint", &moto.url()])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_PROFILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tests/tools/fake_guest.py");
-        Guest(child)
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {

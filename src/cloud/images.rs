@@ -22,6 +22,20 @@ fn state(i: &Image) -> ImageState {
     }
 }
 
+/// Images this account owns that match every filter (one DescribeImages).
+async fn own_images(cloud: &Cloud, filters: Vec<aws_sdk_ec2::types::Filter>) -> CloudResult<Vec<Image>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
+    let out = cloud
+        .ec2
+        .describe_images()
+        .owners("self")
+        .set_filters(Some(filters))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeImages", e))?;
+    Ok(out.images().to_vec())
+}
+
 /// The base AMI: by id, or the newest available image of `owner` whose name matches.
 /// `Ok(Err(what))` when there is none (a config problem, not a cloud failure).
 pub async fn resolve_base(cloud: &Cloud, base: &BaseAmi) -> CloudResult<Result<BaseImage, String>> {
@@ -62,16 +76,8 @@ pub async fn resolve_base(cloud: &Cloud, base: &BaseAmi) -> CloudResult<Result<B
 
 /// Our own AMI of this name, if any (names are unique per account and region).
 pub async fn find_by_name(cloud: &Cloud, name: &str) -> CloudResult<Option<ObservedImage>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    let out = cloud
-        .ec2
-        .describe_images()
-        .owners("self")
-        .filters(ec2_filter("name", &[name]))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeImages", e))?;
-    Ok(out.images().first().map(|i| ObservedImage { id: i.image_id().unwrap_or_default().to_owned(), state: state(i) }))
+    let images = own_images(cloud, vec![ec2_filter("name", &[name])]).await?;
+    Ok(images.first().map(|i| ObservedImage { id: i.image_id().unwrap_or_default().to_owned(), state: state(i) }))
 }
 
 /// The state of one image and its snapshot ids.
@@ -189,34 +195,23 @@ pub async fn deployable_by_id(cloud: &Cloud, id: &str) -> CloudResult<Option<Dep
 
 /// `--image-tag`: the newest available AMI that drydock baked for this service and image.
 pub async fn baked_for(cloud: &Cloud, service: &str, image: &str) -> CloudResult<Option<DeployableImage>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    let out = cloud
-        .ec2
-        .describe_images()
-        .owners("self")
-        .filters(ec2_filter("tag:drydock:service", &[service]))
-        .filters(ec2_filter("tag:drydock:image", &[image]))
-        .filters(ec2_filter("state", &["available"]))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeImages", e))?;
-    Ok(out.images().iter().max_by(|a, b| a.creation_date().cmp(&b.creation_date())).map(deployable))
+    let images = own_images(
+        cloud,
+        vec![
+            ec2_filter("tag:drydock:service", &[service]),
+            ec2_filter("tag:drydock:image", &[image]),
+            ec2_filter("state", &["available"]),
+        ],
+    )
+    .await?;
+    Ok(images.iter().max_by(|a, b| a.creation_date().cmp(&b.creation_date())).map(deployable))
 }
 
 /// A copy of `source_ami` that drydock made in this region before (tag
 /// `drydock:copied-from`), so that a rerun of a promote does not copy twice.
 pub async fn find_copy(cloud: &Cloud, source_ami: &str) -> CloudResult<Option<ObservedImage>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    let out = cloud
-        .ec2
-        .describe_images()
-        .owners("self")
-        .filters(ec2_filter("tag:drydock:copied-from", &[source_ami]))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeImages", e))?;
-    Ok(out
-        .images()
+    let images = own_images(cloud, vec![ec2_filter("tag:drydock:copied-from", &[source_ami])]).await?;
+    Ok(images
         .iter()
         .find(|i| state(i) != ImageState::Unusable)
         .map(|i| ObservedImage { id: i.image_id().unwrap_or_default().to_owned(), state: state(i) }))
@@ -307,17 +302,8 @@ pub async fn share(cloud: &Cloud, ami: &str, account: &str) -> CloudResult<()> {
 
 /// Every AMI drydock made in this region (tagged `drydock:service`), for gc.
 pub async fn ours(cloud: &Cloud) -> CloudResult<Vec<crate::domain::gc::ObservedAmi>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    let out = cloud
-        .ec2
-        .describe_images()
-        .owners("self")
-        .filters(ec2_filter("tag-key", &["drydock:service"]))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeImages", e))?;
-    Ok(out
-        .images()
+    let images = own_images(cloud, vec![ec2_filter("tag-key", &["drydock:service"])]).await?;
+    Ok(images
         .iter()
         .map(|i| {
             let tag = |k: &str| {
