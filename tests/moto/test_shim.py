@@ -170,6 +170,9 @@ def clean_unhealthy(shim: Server) -> Iterator[None]:
 # --------------------------------------------------------------------------
 # AWS fixtures: ELB, launch template, ASG in the default VPC
 # --------------------------------------------------------------------------
+_AMAZON_AMIS: list[str] = []
+
+
 class Aws:
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -184,8 +187,11 @@ class Aws:
             )["Subnets"]
         ]
         assert self.subnets, "moto's default VPC should have default subnets"
-        images = self.ec2.describe_images(Owners=["amazon"])["Images"]
-        self.amis = sorted(i["ImageId"] for i in images)
+        # moto's default AMIs are the same on every server; listing them takes ~1 s.
+        if not _AMAZON_AMIS:
+            images = self.ec2.describe_images(Owners=["amazon"])["Images"]
+            _AMAZON_AMIS.extend(sorted(i["ImageId"] for i in images))
+        self.amis = list(_AMAZON_AMIS)
         assert len(self.amis) >= 2, "moto ships a default set of AMIs"
 
     def name(self, prefix: str) -> str:
