@@ -1,32 +1,47 @@
 #!/usr/bin/env python3
 """drydock's moto fidelity shim.
 
-Runs moto (5.2.5, from <repo>/.venv) in server mode with a few in-process
-monkeypatches that make it behave like AWS where drydock's blue/green deploy
-depends on it, plus a small control API and a request recorder for tests.
+Runs moto (5.2.5, from <repo>/.venv) in server mode with in-process monkeypatches
+that make it behave like AWS where drydock's blue/green deploy depends on it, an
+optional "world" (AWS time, throttling, eventual consistency, injected faults), a
+small control API and a request recorder for tests.
 
 Usage:
-    .venv/bin/python tests/moto/drydock_moto.py [--host 127.0.0.1] [--port 0] [--stock] [--verbose]
+    .venv/bin/python tests/moto/drydock_moto.py [--host 127.0.0.1] [--port 0] [--stock]
+        [--verbose] [--time-scale S] [--boot SECONDS] [--launch SECONDS]
+        [--stopping SECONDS] [--image-pending SECONDS] [--throttle [family|api]]
+        [--consistency-ms MS]
 
 Once listening it prints exactly one line ``READY <port>`` to stdout, then
 serves until SIGTERM/SIGINT and exits 0.  Everything else goes to stderr.
 
-``--stock`` leaves moto unpatched (the request recorder and
-``/drydock-shim/requests`` stay available, ``/drydock-shim/unhealthy`` does
-not).  See README.md next to this file for the AWS-vs-moto details.
+``--stock`` leaves moto unpatched (the recorder, the hold, faults and throttling
+stay available; ``/drydock-shim/unhealthy``, time and consistency do not).
+README.md next to this file documents the AWS-vs-moto details, every flag and
+every endpoint.
 
 Control API (not recorded, JSON in and out):
-    GET    /drydock-shim/info        {"stock": bool, "moto": "5.2.5", "patches": [...]}
-    GET    /drydock-shim/requests    recorded AWS requests [{"service","action","t","client"}, ...]
+    GET    /drydock-shim/info        {"stock", "moto", "patches", "world"}
+    GET    /drydock-shim/requests    recorded AWS requests [{"service", "action", "t",
+                                     "client", "key", "status", "throttled", "fault"}]
     DELETE /drydock-shim/requests    clear the recorder
+    GET    /drydock-shim/stats       per-client summary (?by=key|client|service)
     POST   /drydock-shim/unhealthy   {"amis": [...], "instances": [...], "description": "..."}
     GET    /drydock-shim/unhealthy   current unhealthy set
     DELETE /drydock-shim/unhealthy   clear the unhealthy set
     POST   /drydock-shim/hold        {"action": "CreateAutoScalingGroup"[, "after": "Action"]}
     GET    /drydock-shim/hold        {"action", "after", "armed", "held": N}
     DELETE /drydock-shim/hold        release: held requests answer 503, unprocessed
+    POST   /drydock-shim/world       {"time_scale", "boot", "launch", "stopping",
+                                     "image_pending", "throttle", "consistency_ms"} (any)
+    GET    /drydock-shim/world       the world settings and its clock
+    POST   /drydock-shim/faults      {"rules": [{"actions", "services", "clients", "rate",
+                                     "kind", "delay_ms", "count"}], "seed": N}
+    GET    /drydock-shim/faults      the rules with their injection counts, and the seed
+    DELETE /drydock-shim/faults      clear the rules
     POST   /moto-api/reset           (moto's own) also clears the recorder, the unhealthy
-                                     set and the hold
+                                     set, the hold, the faults, the throttle buckets
+                                     and pending tag writes (the world settings stay)
 """
 
 from __future__ import annotations
@@ -37,40 +52,59 @@ import json
 import logging
 import re
 import signal
+import socket
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 from urllib.parse import parse_qs
 
+import shim_consistency
+from shim_aws import (
+    patch_asg_size_limits,
+    patch_client_token_idempotency,
+    patch_image_name_duplicate,
+    patch_launch_template_tags,
+)
+from shim_faults import BUCKETS, FAULTS, THROTTLED_SERVICES, respond_error
 from shim_patches import PATCHES
 from shim_state import DEFAULT_UNHEALTHY_DESCRIPTION, HOLD, STATE
+from shim_world import WORLD, apply_world_patches
 
 CONTROL_PREFIX = "/drydock-shim"
 EXPECTED_MOTO = "5.2.5"
 
 log = logging.getLogger("drydock_moto")
 
+ALL_PATCHES: list[tuple[str, Callable[[], None]]] = PATCHES + [
+    ("launch-template-tags", patch_launch_template_tags),
+    ("client-token-idempotency", patch_client_token_idempotency),
+    ("image-name-duplicate", patch_image_name_duplicate),
+    ("asg-size-limits", patch_asg_size_limits),
+]
+
 
 def apply_patches() -> list[str]:
-    for _, patch in PATCHES:
+    """The fidelity patches, then the (inert until switched on) world hooks."""
+    for _, patch in ALL_PATCHES:
         patch()
-    return [name for name, _ in PATCHES]
-
+    apply_world_patches()
+    shim_consistency.apply_consistency_patches()
+    return [name for name, _ in ALL_PATCHES]
 
 
 # --------------------------------------------------------------------------
-# WSGI wrapper: control API + request recorder.
+# Requests: who sent what
 # --------------------------------------------------------------------------
 _CREDENTIAL_RE = re.compile(r"Credential=([^,\s]+)")
 
 
-def _service_from_credential(credential: str) -> str | None:
-    # <key id>/<yyyymmdd>/<region>/<service>/aws4_request
+def _credential_parts(credential: str) -> tuple[str | None, str | None]:
+    # <key id>/<yyyymmdd>/<region>/<service>/aws4_request -> (key id, service)
     parts = credential.split("/")
     if len(parts) >= 5 and parts[-1] == "aws4_request":
-        return parts[-2]
-    return None
+        return "/".join(parts[:-4]) or None, parts[-2]
+    return None, None
 
 
 def _read_form_body(environ: dict[str, Any]) -> bytes | None:
@@ -97,14 +131,16 @@ def _read_form_body(environ: dict[str, Any]) -> bytes | None:
 
 
 def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
-    service = None
+    """The recorder's entry for one AWS request; status/throttled/fault are filled in
+    as it is answered."""
+    service = key = None
     auth = environ.get("HTTP_AUTHORIZATION", "")
     query = parse_qs(environ.get("QUERY_STRING", ""))
     m = _CREDENTIAL_RE.search(auth)
     if m:
-        service = _service_from_credential(m.group(1))
+        key, service = _credential_parts(m.group(1))
     elif "X-Amz-Credential" in query:
-        service = _service_from_credential(query["X-Amz-Credential"][0])
+        key, service = _credential_parts(query["X-Amz-Credential"][0])
 
     action = query.get("Action", [None])[0]
     if action is None:
@@ -127,7 +163,20 @@ def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
         client = "boto3"
     else:
         client = "other"
-    return {"service": service, "action": action, "t": time.time(), "client": client}
+    return {
+        "service": service,
+        "action": action,
+        "t": time.time(),
+        "client": client,
+        "key": key,
+        "status": None,
+        "throttled": False,
+        "fault": None,
+    }
+
+
+class Dropped(ConnectionAbortedError):
+    """Raised after a ``drop`` fault closed the socket: werkzeug then sends nothing."""
 
 
 class ShimApp:
@@ -150,72 +199,190 @@ class ShimApp:
             if method == "POST" and path.rstrip("/") == "/moto-api/reset":
                 STATE.reset()
                 HOLD.release()
-        elif not path.startswith("/latest/"):  # instance metadata is not an API call
-            entry = describe_request(environ)
-            STATE.record(entry)
-            if HOLD.check(entry["action"]):
-                return _held_response(start_response, entry["service"], entry["action"])
-        return self.inner(environ, start_response)
+                FAULTS.clear()
+                BUCKETS.reset()
+                shim_consistency.TAGS.reset()
+            return self.inner(environ, start_response)
+        if path.startswith("/latest/"):  # instance metadata is not an API call
+            return self.inner(environ, start_response)
+        return self.aws(environ, start_response)
+
+    def aws(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """One AWS request: record, hold, faults, throttling, then moto."""
+        entry = describe_request(environ)
+        STATE.record(entry)
+        service, action = entry["service"], entry["action"]
+
+        def answered(status: int, throttled: bool = False, fault: str | None = None) -> None:
+            with STATE.lock:
+                entry.update(status=status, throttled=throttled or entry["throttled"])
+                if fault is not None:
+                    entry["fault"] = fault
+
+        if HOLD.check(action):
+            answered(503, fault="hold")
+            return _held_response(start_response, service, action)
+        shim_consistency.TAGS.apply_due()
+
+        rule = FAULTS.pick(entry)
+        kind = rule["kind"] if rule else None
+        if kind in ("throttle", "500", "503"):
+            status, body = respond_error(start_response, service, kind)
+            answered(status, throttled=kind == "throttle", fault=kind)
+            return body
+        if kind is not None:
+            with STATE.lock:
+                entry["fault"] = kind
+        if kind == "delay":
+            time.sleep((rule["delay_ms"] or 0) / 1000.0)
+
+        if WORLD.throttle and service in THROTTLED_SERVICES:
+            if not BUCKETS.take(service, action, WORLD.throttle):
+                status, body = respond_error(start_response, service, "throttle")
+                answered(status, throttled=True)
+                return body
+
+        def recording_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            try:
+                code = int(status.split(" ", 1)[0])
+            except ValueError:
+                code = None
+            if kind != "drop":
+                answered(code)  # type: ignore[arg-type]
+                return start_response(status, headers, exc_info)
+            return lambda _data: None
+
+        shim_consistency.set_context(service, action)
+        try:
+            result = self.inner(environ, recording_start_response)
+            if kind != "drop":
+                return result
+            # drop: moto processed the request; the client gets no answer at all.
+            for _ in result:
+                pass
+            if hasattr(result, "close"):
+                result.close()
+        finally:
+            shim_consistency.clear_context()
+        sock = environ.get("werkzeug.socket")
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        raise Dropped("response dropped by the drydock shim")
 
     # -- control API -------------------------------------------------------
     def control(self, environ: dict[str, Any], start_response: Any, path: str) -> Any:
         method = environ.get("REQUEST_METHOD", "GET")
         route = path[len(CONTROL_PREFIX):].rstrip("/")
+        handler = {
+            "/info": self._info,
+            "/requests": self._requests,
+            "/stats": self._stats,
+            "/unhealthy": self._unhealthy,
+            "/hold": self._hold,
+            "/world": self._world,
+            "/faults": self._faults,
+        }.get(route)
+        if handler is None:
+            return _json(start_response, 404, {"error": f"no such endpoint: {method} {path}"})
         try:
-            if route == "/info" and method == "GET":
-                from moto import __version__ as moto_version
-
-                return _json(start_response, 200, {
-                    "stock": self.stock,
-                    "moto": moto_version,
-                    "patches": self.patches,
-                })
-            if route == "/requests":
-                if method == "GET":
-                    return _json(start_response, 200, STATE.recorded())
-                if method == "DELETE":
-                    return _json(start_response, 200, {"cleared": STATE.clear_requests()})
-                return _json(start_response, 405, {"error": f"{method} not allowed"})
-            if route == "/unhealthy":
-                if self.stock:
-                    return _json(start_response, 404, {
-                        "error": "fidelity patches are disabled (--stock)"
-                    })
-                if method == "GET":
-                    return _json(start_response, 200, STATE.unhealthy_snapshot())
-                if method == "DELETE":
-                    STATE.clear_unhealthy()
-                    return _json(start_response, 200, STATE.unhealthy_snapshot())
-                if method == "POST":
-                    body = _read_json(environ)
-                    amis = _str_list(body, "amis")
-                    instances = _str_list(body, "instances")
-                    description = body.get("description") or DEFAULT_UNHEALTHY_DESCRIPTION
-                    if not isinstance(description, str):
-                        raise ValueError("description must be a string")
-                    STATE.mark_unhealthy(amis, instances, description)
-                    return _json(start_response, 200, STATE.unhealthy_snapshot())
-                return _json(start_response, 405, {"error": f"{method} not allowed"})
-            if route == "/hold":
-                if method == "GET":
-                    return _json(start_response, 200, HOLD.snapshot())
-                if method == "DELETE":
-                    released = HOLD.release()
-                    return _json(start_response, 200, {**HOLD.snapshot(), "released": released})
-                if method == "POST":
-                    body = _read_json(environ)
-                    action = body.get("action")
-                    after = body.get("after")
-                    if not isinstance(action, str) or not action:
-                        raise ValueError("action must be a non-empty string")
-                    if after is not None and (not isinstance(after, str) or not after):
-                        raise ValueError("after must be a non-empty string")
-                    HOLD.set(action, after)
-                    return _json(start_response, 200, HOLD.snapshot())
-                return _json(start_response, 405, {"error": f"{method} not allowed"})
+            status, payload = handler(method, environ)
         except ValueError as e:
-            return _json(start_response, 400, {"error": str(e)})
-        return _json(start_response, 404, {"error": f"no such endpoint: {method} {path}"})
+            status, payload = 400, {"error": str(e)}
+        return _json(start_response, status, payload)
+
+    def _info(self, method: str, environ: dict[str, Any]) -> tuple[int, Any]:
+        if method != "GET":
+            return _not_allowed(method)
+        from moto import __version__ as moto_version
+
+        return 200, {
+            "stock": self.stock,
+            "moto": moto_version,
+            "patches": self.patches,
+            "world": WORLD.snapshot(),
+        }
+
+    def _requests(self, method: str, environ: dict[str, Any]) -> tuple[int, Any]:
+        if method == "GET":
+            return 200, STATE.recorded()
+        if method == "DELETE":
+            return 200, {"cleared": STATE.clear_requests()}
+        return _not_allowed(method)
+
+    def _stats(self, method: str, environ: dict[str, Any]) -> tuple[int, Any]:
+        if method != "GET":
+            return _not_allowed(method)
+        by = parse_qs(environ.get("QUERY_STRING", "")).get("by", ["key"])[0]
+        if by not in ("key", "client", "service"):
+            raise ValueError("by must be key, client or service")
+        return 200, STATE.stats(by)
+
+    def _unhealthy(self, method: str, environ: dict[str, Any]) -> tuple[int, Any]:
+        if self.stock:
+            return 404, {"error": "fidelity patches are disabled (--stock)"}
+        if method == "GET":
+            return 200, STATE.unhealthy_snapshot()
+        if method == "DELETE":
+            STATE.clear_unhealthy()
+            return 200, STATE.unhealthy_snapshot()
+        if method == "POST":
+            body = _read_json(environ)
+            amis = _str_list(body, "amis")
+            instances = _str_list(body, "instances")
+            description = body.get("description") or DEFAULT_UNHEALTHY_DESCRIPTION
+            if not isinstance(description, str):
+                raise ValueError("description must be a string")
+            STATE.mark_unhealthy(amis, instances, description)
+            return 200, STATE.unhealthy_snapshot()
+        return _not_allowed(method)
+
+    def _hold(self, method: str, environ: dict[str, Any]) -> tuple[int, Any]:
+        if method == "GET":
+            return 200, HOLD.snapshot()
+        if method == "DELETE":
+            released = HOLD.release()
+            return 200, {**HOLD.snapshot(), "released": released}
+        if method == "POST":
+            body = _read_json(environ)
+            action = body.get("action")
+            after = body.get("after")
+            if not isinstance(action, str) or not action:
+                raise ValueError("action must be a non-empty string")
+            if after is not None and (not isinstance(after, str) or not after):
+                raise ValueError("after must be a non-empty string")
+            HOLD.set(action, after)
+            return 200, HOLD.snapshot()
+        return _not_allowed(method)
+
+    def _world(self, method: str, environ: dict[str, Any]) -> tuple[int, Any]:
+        if method == "GET":
+            return 200, WORLD.snapshot()
+        if method == "POST":
+            body = _read_json(environ)
+            WORLD.update(body)
+            if "throttle" in body:
+                BUCKETS.reset()  # (re)starting throttling starts with full buckets
+            shim_consistency.TAGS.apply_due()  # consistency switched off: catch up
+            return 200, WORLD.snapshot()
+        return _not_allowed(method)
+
+    def _faults(self, method: str, environ: dict[str, Any]) -> tuple[int, Any]:
+        if method == "GET":
+            return 200, FAULTS.snapshot()
+        if method == "DELETE":
+            FAULTS.clear()
+            return 200, FAULTS.snapshot()
+        if method == "POST":
+            FAULTS.set(_read_json(environ))
+            return 200, FAULTS.snapshot()
+        return _not_allowed(method)
+
+
+def _not_allowed(method: str) -> tuple[int, Any]:
+    return 405, {"error": f"{method} not allowed"}
 
 
 def _read_json(environ: dict[str, Any]) -> dict[str, Any]:
@@ -279,13 +446,46 @@ def _json(start_response: Any, status: int, payload: Any) -> list[bytes]:
 # --------------------------------------------------------------------------
 # Server
 # --------------------------------------------------------------------------
+def _throttle_flag(value: str) -> str:
+    if value not in ("family", "api"):
+        raise argparse.ArgumentTypeError("must be family or api")
+    return value
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from e
+    if not number >= 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError("must be a finite number >= 0")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="listen port; 0 picks a free one (default)")
     parser.add_argument("--stock", action="store_true", help="do not apply the fidelity patches")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    world = parser.add_argument_group("world (all off by default; see README.md)")
+    world.add_argument("--time-scale", type=_seconds, default=0.0, metavar="S",
+                       help="AWS seconds per real second; 0 (default) = instant world")
+    world.add_argument("--boot", type=_seconds, default=90.0, metavar="SECONDS",
+                       help="AWS seconds from running until the service answers (default 90)")
+    world.add_argument("--launch", type=_seconds, default=10.0, metavar="SECONDS",
+                       help="AWS seconds pending -> running / Pending -> InService (default 10)")
+    world.add_argument("--stopping", type=_seconds, default=10.0, metavar="SECONDS",
+                       help="AWS seconds stopping -> stopped (default 10)")
+    world.add_argument("--image-pending", type=_seconds, default=30.0, metavar="SECONDS",
+                       help="AWS seconds a new image stays pending (default 30)")
+    world.add_argument("--throttle", nargs="?", const="family", default=None, type=_throttle_flag,
+                       metavar="family|api", help="AWS request-rate limits (token buckets)")
+    world.add_argument("--consistency-ms", type=_seconds, default=0.0, metavar="MS",
+                       help="eventual-consistency window in real milliseconds (default 0)")
     args = parser.parse_args(argv)
+    if args.stock and (args.time_scale or args.consistency_ms):
+        parser.error("--time-scale and --consistency-ms need the fidelity patches (not --stock)")
 
     logging.basicConfig(
         stream=sys.stderr,
@@ -310,6 +510,16 @@ def main(argv: list[str] | None = None) -> int:
             EXPECTED_MOTO,
         )
 
+    WORLD.stock = args.stock
+    WORLD.update({
+        "time_scale": args.time_scale,
+        "boot": args.boot,
+        "launch": args.launch,
+        "stopping": args.stopping,
+        "image_pending": args.image_pending,
+        "throttle": args.throttle,
+        "consistency_ms": args.consistency_ms,
+    })
     patches = [] if args.stock else apply_patches()
     app = ShimApp(DomainDispatcherApplication(create_backend_app), patches)
     server = make_server(
@@ -325,7 +535,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="moto", daemon=True
+    )
     thread.start()
     sys.stdout.write(f"READY {port}\n")
     sys.stdout.flush()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from shim_state import STATE
+from shim_world import draining_entries, elb_health
 
 
 def _elb_registrations(asg_backend: Any) -> dict[tuple[str, str], set[str]]:
@@ -158,7 +159,10 @@ def patch_elb_instance_health() -> None:
     by the AMI they were launched from) are reported OutOfService with
     ReasonCode "Instance" and the given description; non-running instances
     get ReasonCode "Instance" and "Instance is in <state> state."; the
-    response uses the per-instance ReasonCode/Description.
+    response uses the per-instance ReasonCode/Description.  With a world clock
+    (--time-scale) the health of pending/running instances follows registration,
+    boot and the ELB's health-check settings, and draining instances are listed
+    (shim_world.elb_health and draining_entries).
     """
     from moto.core.responses import ActionResult
     from moto.ec2.models import ec2_backends
@@ -171,6 +175,7 @@ def patch_elb_instance_health() -> None:
         self: Any, lb_name: str, instances: list[dict[str, str]]
     ) -> list[dict[str, Any]]:
         result = original(self, lb_name, instances)
+        lb = self.get_load_balancer(lb_name)
         ec2 = ec2_backends[self.account_id][self.region_name]
         for entry in result:
             entry.setdefault("ReasonCode", "N/A")
@@ -182,17 +187,28 @@ def patch_elb_instance_health() -> None:
             except Exception:  # noqa: BLE001 - moto raises InvalidInstanceIdError
                 continue
             state_name = getattr(getattr(instance, "_state", None), "name", None)
+            description = STATE.unhealthy_description(
+                instance.id, getattr(instance, "image_id", None)
+            )
+            if state_name in ("pending", "running"):
+                # With --time-scale: registration, boot and health checks take time.
+                world = elb_health(lb, instance, description)
+                if world is not None:
+                    entry["State"], entry["ReasonCode"], entry["Description"] = world
+                    continue
             if entry["State"] == "OutOfService" and state_name:
                 entry["ReasonCode"] = "Instance"
                 entry["Description"] = f"Instance is in {state_name} state."
                 continue
-            description = STATE.unhealthy_description(
-                instance.id, getattr(instance, "image_id", None)
-            )
             if description is not None:
                 entry["State"] = "OutOfService"
                 entry["ReasonCode"] = "Instance"
                 entry["Description"] = description
+        # With --time-scale: deregistered instances drain (ConnectionDraining).
+        draining = draining_entries(lb, [i["InstanceId"] for i in instances])
+        if draining:
+            ids = {d["InstanceId"] for d in draining}
+            result = [e for e in result if e["InstanceId"] not in ids] + draining
         return result
 
     def describe_instance_health_response(self: Any) -> ActionResult:

@@ -71,6 +71,33 @@ class ShimState:
         self.clear_requests()
         self.clear_unhealthy()
 
+    def stats(self, by: str = "key") -> dict[str, Any]:
+        """Recorded requests summarised per ``by`` (key, client or service): requests,
+        throttled, faults (any injected fault, hold included), errors (HTTP >= 400)
+        and the same per action."""
+        with self.lock:
+            entries = [dict(e) for e in self.requests]
+
+        def new() -> dict[str, Any]:
+            return {"requests": 0, "throttled": 0, "faults": 0, "errors": 0}
+
+        def count(summary: dict[str, Any], e: dict[str, Any]) -> None:
+            summary["requests"] += 1
+            summary["throttled"] += bool(e.get("throttled"))
+            summary["faults"] += e.get("fault") is not None
+            status = e.get("status")
+            summary["errors"] += status is not None and status >= 400
+
+        groups: dict[str, dict[str, Any]] = {}
+        total = new()
+        for e in entries:
+            name = e.get(by) or (e.get("client") if by == "key" else None) or "unknown"
+            group = groups.setdefault(name, {**new(), "actions": {}})
+            count(group, e)
+            count(group["actions"].setdefault(e.get("action") or "unknown", new()), e)
+            count(total, e)
+        return {"by": by, "clients": groups, "total": total}
+
 
 STATE = ShimState()
 
