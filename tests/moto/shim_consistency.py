@@ -2,8 +2,8 @@
 
 While ``consistency_ms`` is MS > 0:
 
-* an instance, Auto Scaling group, launch template or image created less than MS
-  real milliseconds ago is missing from the Describe calls that list it (the
+* an instance, Auto Scaling group, launch template or image created (while
+  consistency is on) less than MS real milliseconds ago is missing from the Describe calls that list it (the
   whole window, deterministically), exactly as if it did not exist yet;
 * CreateAutoScalingGroup/UpdateAutoScalingGroup naming a launch template that is
   younger than MS fails with Auto Scaling's ValidationError;
@@ -59,7 +59,8 @@ def young(obj: Any) -> bool:
 
 
 def _stamp(obj: Any) -> Any:
-    if obj is not None and hasattr(obj, "__dict__"):
+    """Resources created while consistency is off are never young."""
+    if obj is not None and hasattr(obj, "__dict__") and WORLD.consistency_ms > 0:
         obj.__dict__[CREATED] = time.monotonic()
     return obj
 

@@ -96,14 +96,17 @@ class Server:
         return self.proc.returncode
 
     # -- clients -----------------------------------------------------------
-    def client(self, service: str) -> Any:
+    def client(self, service: str, key: str = "testing", retry: bool = True) -> Any:
+        """A boto3 client; ``key`` is its access key id (the recorder's ``key``);
+        ``retry=False`` makes exactly one attempt per call."""
+        retries = {"max_attempts": 1} if retry else {"total_max_attempts": 1, "mode": "standard"}
         return boto3.client(
             service,
             endpoint_url=self.url,
             region_name=REGION,
-            aws_access_key_id="testing",
+            aws_access_key_id=key,
             aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 1}),
+            config=Config(retries=retries),  # type: ignore[arg-type]
         )
 
     def control(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -121,14 +124,21 @@ class Server:
             except ValueError:
                 return e.code, raw.decode(errors="replace")
 
-    def raw_query(self, service: str, params: dict[str, str]) -> tuple[int, str]:
+    def set_world(self, **settings: Any) -> dict[str, Any]:
+        status, world = self.control("POST", "/drydock-shim/world", settings)
+        assert status == 200, world
+        return world
+
+    def raw_query(
+        self, service: str, params: dict[str, str], key: str = "testing"
+    ) -> tuple[int, str]:
         """POST a query-protocol request with a syntactically valid (unchecked) SigV4 header."""
         body = "&".join(f"{k}={urllib.request.quote(v, safe='')}" for k, v in params.items())
         req = urllib.request.Request(self.url + "/", data=body.encode(), method="POST")
         req.add_header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
         req.add_header(
             "Authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20250101/"
+            f"AWS4-HMAC-SHA256 Credential={key}/20250101/"
             f"{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=00",
         )
         try:
@@ -136,7 +146,6 @@ class Server:
                 return resp.status, resp.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
-
 
 
 # --------------------------------------------------------------------------
