@@ -4,6 +4,7 @@ use super::*;
 use crate::config::{Capacity, HealthCheckTarget, Listener, ListenerProtocol};
 use crate::domain::cluster::{InstanceHealth, ObservedElb};
 use crate::domain::Duration;
+use crate::plan::history::parse_history;
 
 fn svc(standby: Standby, keep: u32) -> ServiceEnv {
     ServiceEnv {
@@ -40,6 +41,7 @@ fn group(n: u16, ami: &str, state: GroupState, desired: u32, attached: bool) -> 
         deployed_at: None,
         deployed_by: None,
         previous: None,
+        rolled_back_from: None,
         launch_template: Some(format!("www-prod-v{n:03}")),
     }
 }
@@ -75,7 +77,7 @@ fn plan(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot) -> Plan {
         env: &env,
         ami,
         image: Some("r/www:2"),
-        root_device: "/dev/sda1",
+        root_device: Some("/dev/sda1"),
         health_timeout_s: 600,
         now: 1_000_000,
         deployed_by: "jenkins",
@@ -87,8 +89,29 @@ fn plan(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot) -> Plan {
 }
 
 /// The steps as their one-line descriptions, for readable assertions.
+/// The steps as text, the user data's digest redacted (it is checked on its own).
 fn lines(p: &Plan) -> Vec<String> {
-    p.steps.iter().map(|s| s.to_string()).collect()
+    p.steps
+        .iter()
+        .map(|s| match s.to_string().split_once("user data sha256 ") {
+            Some((head, tail)) => format!("{head}user data sha256 …{}", &tail[12..]),
+            None => s.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn the_plan_carries_the_rendered_user_data() {
+    let mut snap = snapshot(vec![]);
+    snap.elb = None;
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    let Some(Step::CreateLaunchTemplate(t)) = p.steps.iter().find(|s| matches!(s, Step::CreateLaunchTemplate(_)))
+    else {
+        panic!("no launch template in {:#?}", lines(&p));
+    };
+    assert!(t.user_data.text.contains("DRYDOCK_RELEASE=v001"), "{}", t.user_data.text);
+    assert_eq!(t.user_data, crate::plan::UserData::new(t.user_data.text.clone()), "the digest is of the text");
+    assert!(p.steps.iter().any(|s| s.to_string().contains(&t.user_data.sha256[..12])), "the digest is shown");
 }
 
 fn position(p: &Plan, needle: &str) -> usize {
@@ -110,7 +133,7 @@ fn first_deploy_creates_elb_template_and_group() {
         lines(&p),
         [
             "create ELB www-prod (HTTP:80 -> 8080, health check HTTP:8080/health)",
-            "create launch template www-prod-v001 (ami-b, t3.small)",
+            "create launch template www-prod-v001 (ami-b, t3.small, user data sha256 …)",
             "create group www-prod-v001 (2 instances, min 1, max 4) behind ELB www-prod",
             "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s)",
             "tag www-prod-v001 drydock:state=live",
@@ -288,7 +311,7 @@ fn release_numbers_run_out_at_999() {
         env: &env,
         ami: "ami-b",
         image: None,
-        root_device: "/dev/sda1",
+        root_device: Some("/dev/sda1"),
         health_timeout_s: 1,
         now: 0,
         deployed_by: "x",

@@ -1,218 +1,12 @@
-//! Plans as data: the steps a mutating command executes, and the deploy planner, a pure
-//! function of (config, request, observed cluster). `--dry-run` prints exactly this plan;
-//! after a crash, planning from the new observation gives the rest of the work.
+//! The deploy planner: a pure function of (config, request, observed cluster). Deploy,
+//! promote and rollback all end in this plan; after a crash, planning from the new
+//! observation gives the rest of the work.
 
-use serde::Serialize;
-
-use super::cluster::{ClusterSnapshot, GroupState, ObservedGroup};
-use super::{ClusterName, ElbName, EnvName, ServiceName};
+use super::history::history_record;
+use super::{instances, GroupSpec, LaunchTemplateSpec, Outcome, Plan, PlanError, Step};
 use crate::config::{ServiceEnv, Standby};
-
-/// Scaling processes suspended on a warm standby: nothing launches, terminates, replaces
-/// or re-registers its instances while it waits for a rollback.
-pub const STANDBY_PROCESSES: [&str; 8] = [
-    "Launch",
-    "Terminate",
-    "HealthCheck",
-    "ReplaceUnhealthy",
-    "AZRebalance",
-    "AlarmNotification",
-    "ScheduledActions",
-    "AddToLoadBalancer",
-];
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LaunchTemplateSpec {
-    pub name: String,
-    pub ami: String,
-    pub instance_type: String,
-    pub instance_profile: Option<String>,
-    pub volume_size_gib: u32,
-    pub root_device: String,
-    pub security_groups: Vec<String>,
-    /// Non-secret runtime settings written to /etc/drydock/runtime.env at boot.
-    pub runtime_env: Vec<(String, String)>,
-    pub tags: Vec<(String, String)>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct GroupSpec {
-    pub name: String,
-    pub launch_template: String,
-    pub min: u32,
-    pub desired: u32,
-    pub max: u32,
-    pub elb: String,
-    pub subnets: Vec<String>,
-    pub grace_period_s: u64,
-    pub tags: Vec<(String, String)>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "step", rename_all = "snake_case")]
-pub enum Step {
-    CreateElb {
-        elb: String,
-        port: u16,
-        protocol: String,
-        instance_port: u16,
-        health_check: String,
-        subnets: Vec<String>,
-        security_groups: Vec<String>,
-        tags: Vec<(String, String)>,
-    },
-    SetHealthCheck {
-        elb: String,
-        target: String,
-    },
-    CreateLaunchTemplate(LaunchTemplateSpec),
-    DeleteLaunchTemplate {
-        name: String,
-    },
-    CreateGroup(GroupSpec),
-    WaitInService {
-        group: String,
-        elb: String,
-        count: u32,
-        timeout_s: u64,
-    },
-    Attach {
-        group: String,
-        elb: String,
-    },
-    Detach {
-        group: String,
-        elb: String,
-    },
-    Suspend {
-        group: String,
-    },
-    Resume {
-        group: String,
-    },
-    ScaleTo {
-        group: String,
-        min: u32,
-        desired: u32,
-        max: u32,
-    },
-    Tag {
-        group: String,
-        tags: Vec<(String, String)>,
-        /// More groups tagged in the same call (CreateOrUpdateTags takes several): the
-        /// switch tags the new release live and the old one standby at once.
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        more: Vec<(String, Vec<(String, String)>)>,
-    },
-    DeleteGroup {
-        group: String,
-    },
-    /// A line of the cluster's history, kept as a tag of its ELB (which is never deleted),
-    /// so that `history` and rollback to a collected release survive `gc`.
-    Record {
-        elb: String,
-        key: String,
-        value: String,
-    },
-    /// gc: history records beyond the newest kept.
-    Unrecord {
-        elb: String,
-        keys: Vec<String>,
-    },
-    /// gc: an unused AMI and its snapshots.
-    DeregisterImage {
-        ami: String,
-        name: String,
-    },
-    /// gc: a builder older than twice the bake timeout.
-    TerminateBuilder {
-        instance: String,
-    },
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Step::CreateElb { elb, port, protocol, instance_port, health_check, .. } => {
-                write!(f, "create ELB {elb} ({protocol}:{port} -> {instance_port}, health check {health_check})")
-            }
-            Step::SetHealthCheck { elb, target } => {
-                write!(f, "set the health check of ELB {elb} to {target}")
-            }
-            Step::CreateLaunchTemplate(t) => {
-                write!(f, "create launch template {} ({}, {})", t.name, t.ami, t.instance_type)
-            }
-            Step::DeleteLaunchTemplate { name } => write!(f, "delete launch template {name}"),
-            Step::CreateGroup(g) => write!(
-                f,
-                "create group {} ({} instances, min {}, max {}) behind ELB {}",
-                g.name, g.desired, g.min, g.max, g.elb
-            ),
-            Step::WaitInService { group, elb, count, timeout_s } => {
-                write!(
-                    f,
-                    "wait until all {count} instances of {group} are InService in ELB {elb} (timeout {timeout_s}s)"
-                )
-            }
-            Step::Attach { group, elb } => write!(f, "attach {group} to ELB {elb}"),
-            Step::Detach { group, elb } => write!(f, "detach {group} from ELB {elb}"),
-            Step::Suspend { group } => {
-                write!(f, "suspend the scaling processes of {group} (warm standby)")
-            }
-            Step::Resume { group } => write!(f, "resume the scaling processes of {group}"),
-            Step::ScaleTo { group, min, desired, max } => {
-                write!(f, "scale {group} to {desired} (min {min}, max {max})")
-            }
-            Step::Tag { group, tags, more } => {
-                let one = |g: &str, t: &[(String, String)]| {
-                    let t: Vec<String> = t.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    format!("{g} {}", t.join(" "))
-                };
-                let all: Vec<String> =
-                    std::iter::once(one(group, tags)).chain(more.iter().map(|(g, t)| one(g, t))).collect();
-                write!(f, "tag {}", all.join("; "))
-            }
-            Step::DeleteGroup { group } => write!(f, "delete group {group}"),
-            Step::Record { elb, key, .. } => write!(f, "record {key} in the history on ELB {elb}"),
-            Step::Unrecord { elb, keys } => write!(f, "forget {} old history record(s) on ELB {elb}", keys.len()),
-            Step::DeregisterImage { ami, name } => write!(f, "deregister {ami} ({name}) and delete its snapshots"),
-            Step::TerminateBuilder { instance } => write!(f, "terminate orphaned builder {instance}"),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Deployed,
-    Unchanged,
-    RolledBack,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Deployed => "deployed",
-            Outcome::Unchanged => "unchanged",
-            Outcome::RolledBack => "rolled_back",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Plan {
-    pub service: String,
-    pub cluster: String,
-    pub outcome: Outcome,
-    /// The release that is live when the plan succeeds.
-    pub release: Option<String>,
-    pub previous: Option<String>,
-    pub ami: String,
-    pub steps: Vec<Step>,
-    /// Run if a WaitInService step fails: takes the new release out, leaves the old serving.
-    pub compensation: Vec<Step>,
-    pub message: String,
-}
+use crate::domain::cluster::{ClusterSnapshot, GroupState, ObservedGroup};
+use crate::domain::{ClusterName, ElbName, EnvName, ServiceName};
 
 /// What to deploy, and the facts the planner needs that are not in the config.
 pub struct DeployRequest<'a> {
@@ -221,7 +15,9 @@ pub struct DeployRequest<'a> {
     pub ami: &'a str,
     /// The image reference baked into the AMI (its `drydock:image` tag), when known.
     pub image: Option<&'a str>,
-    pub root_device: &'a str,
+    /// The AMI's root device, from DescribeImages; needed only when the plan creates a
+    /// launch template (a standby brought back has one).
+    pub root_device: Option<&'a str>,
     pub health_timeout_s: u64,
     pub now: i64,
     pub deployed_by: &'a str,
@@ -229,87 +25,6 @@ pub struct DeployRequest<'a> {
     pub security_groups: &'a [String],
     /// Extra tags for the new group (e.g. `drydock:promoted-from`).
     pub extra_tags: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlanError {
-    /// v999 exists: the cluster is out of release numbers.
-    NumbersExhausted(String),
-}
-
-impl std::fmt::Display for PlanError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PlanError::NumbersExhausted(c) => write!(
-                f,
-                "cluster {c} has used release number v999; delete old releases (drydock gc) before deploying again"
-            ),
-        }
-    }
-}
-
-/// The history tag of a release: `drydock:release:vNNN` on the ELB, value
-/// `ami=… at=… result=ok|failed image=… by=…`. Classic ELB tag values allow letters,
-/// digits, spaces and `_ . : / = + - @` up to 256 characters: anything else becomes `_`,
-/// and the least important fields (by, then image) are dropped or cut first.
-pub fn history_record(
-    version: &str,
-    ami: &str,
-    at: i64,
-    result: &str,
-    image: Option<&str>,
-    by: &str,
-) -> (String, String) {
-    let clean = |s: &str| -> String {
-        s.chars().map(|c| if c.is_alphanumeric() || "_.:/=+-@".contains(c) { c } else { '_' }).collect()
-    };
-    let mut value = format!("ami={} at={at} result={result}", clean(ami));
-    if let Some(i) = image {
-        value.push_str(&format!(" image={}", clean(i)));
-    }
-    let by = format!(" by={}", clean(by));
-    if value.len() + by.len() <= 256 {
-        value.push_str(&by);
-    }
-    value.truncate(256);
-    (format!("drydock:release:{version}"), value)
-}
-
-/// A history record read back from an ELB tag.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct HistoryRecord {
-    pub number: u16,
-    pub ami: String,
-    pub at: i64,
-    pub failed: bool,
-    pub image: Option<String>,
-    pub by: Option<String>,
-}
-
-pub fn parse_history(key: &str, value: &str) -> Option<HistoryRecord> {
-    let v = key.strip_prefix("drydock:release:v")?;
-    if v.len() != 3 {
-        return None;
-    }
-    let number = v.parse().ok()?;
-    let field = |name: &str| value.split(' ').find_map(|p| p.strip_prefix(&format!("{name}=")).map(str::to_owned));
-    Some(HistoryRecord {
-        number,
-        ami: field("ami")?,
-        at: field("at").and_then(|a| a.parse().ok()).unwrap_or(0),
-        failed: field("result").as_deref() == Some("failed"),
-        image: field("image"),
-        by: field("by"),
-    })
-}
-
-/// `1 instance`, `4 instances`.
-pub fn instances(n: u32) -> String {
-    if n == 1 {
-        "1 instance".to_owned()
-    } else {
-        format!("{n} instances")
-    }
 }
 
 fn tag(k: &str, v: impl Into<String>) -> (String, String) {
@@ -420,13 +135,14 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     let base =
         |outcome, release: Option<String>, previous: Option<String>, steps, compensation, message: String| Plan {
             service: req.service.to_string(),
-            cluster: cluster.to_string(),
+            cluster: Some(cluster.to_string()),
             outcome,
             release,
             previous,
-            ami: req.ami.to_owned(),
+            ami: Some(req.ami.to_owned()),
             steps,
             compensation,
+            finally: vec![],
             message,
         };
 
@@ -522,7 +238,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
                 Some(n) => n,
                 None => {
                     let n = snap.highest_number() + 1;
-                    if n > super::ReleaseName::MAX {
+                    if n > crate::domain::ReleaseName::MAX {
                         return Err(PlanError::NumbersExhausted(cluster.to_string()));
                     }
                     n
@@ -550,15 +266,20 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
                 if let Some(i) = req.image {
                     runtime_env.push(("DRYDOCK_IMAGE".to_owned(), i.to_owned()));
                 }
+                let root_device =
+                    req.root_device.ok_or_else(|| PlanError::Unknown(format!("the root device of {}", req.ami)))?;
+                let user_data = crate::render::runtime_user_data(&name, &runtime_env)
+                    .map_err(|e| PlanError::Render(e.to_string()))?;
                 steps.push(Step::CreateLaunchTemplate(LaunchTemplateSpec {
                     name: name.clone(),
                     ami: req.ami.to_owned(),
                     instance_type: svc.instance_type.clone(),
                     instance_profile: svc.instance_profile.clone(),
                     volume_size_gib: svc.volume_size_gib,
-                    root_device: req.root_device.to_owned(),
+                    root_device: root_device.to_owned(),
                     security_groups: req.security_groups.to_vec(),
                     runtime_env,
+                    user_data: super::UserData::new(user_data),
                     tags: tags.clone(),
                 }));
             }
@@ -624,6 +345,14 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     // A standby that serves again is no longer due to expire.
     if target.is_some_and(|t| t.expires_at.is_some()) {
         tags.push(tag("drydock:expires-at", ""));
+    }
+    // A release brought back carries why (e.g. `drydock:rolled-back-from`), and loses a
+    // mark of an earlier rollback that no longer explains why it is live.
+    if let Some(t) = target {
+        tags.extend(req.extra_tags.iter().cloned());
+        if t.rolled_back_from.is_some() && !req.extra_tags.iter().any(|(k, _)| k == "drydock:rolled-back-from") {
+            tags.push(tag("drydock:rolled-back-from", ""));
+        }
     }
     // One call tags the new release live and the old one standby; a crash right after
     // it leaves the old group attached but tagged standby, which the next run takes out

@@ -1,8 +1,14 @@
-//! Which release a rollback puts back: the newest standby group, or a named one; a
-//! release that `gc` collected comes back from its history record as a new release.
+//! The rollback planner. Which release a rollback puts back: without `--to`, the newest
+//! usable release *older* than the live one (a standby group, or a collected release from
+//! its history record, deployed again as a new release); never forward. A live release
+//! that a rollback put there is final for a rollback without `--to`: re-running a
+//! finished rollback is `unchanged`, and a re-run after a crash finishes the same switch.
 
-use super::cluster::{ClusterSnapshot, GroupState};
-use super::plan::HistoryRecord;
+use super::deploy::{plan_deploy, DeployRequest};
+use super::history::HistoryRecord;
+use super::{Outcome, Plan, PlanError};
+use crate::config::ServiceEnv;
+use crate::domain::cluster::{ClusterSnapshot, GroupState};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RollbackTarget {
@@ -24,24 +30,27 @@ pub fn choose(
     let release = |n: u16| format!("{cluster}-v{n:03}");
     let number = match to {
         Some(n) => n,
+        // Put there by a rollback: a retried rollback job must not go further back.
+        None if live.is_some_and(|l| l.rolled_back_from.is_some()) => live.map(|l| l.number).unwrap_or_default(),
         None => {
-            // The newest standby that is not the live release…
+            let below = live.map(|l| l.number).unwrap_or(u16::MAX);
+            // The newest standby older than the live release…
             let standby = snap
                 .groups
                 .iter()
-                .filter(|g| g.state == GroupState::Standby && Some(g.name.as_str()) != live.map(|l| l.name.as_str()))
+                .filter(|g| g.state == GroupState::Standby && g.number < below)
                 .max_by_key(|g| g.number);
             if let Some(g) = standby {
                 g.number
             } else {
-                // …else the newest earlier release in the history that did not fail.
-                let below = live.map(|l| l.number).unwrap_or(u16::MAX);
+                // …else the newest older release in the history that did not fail.
                 history
                     .iter()
                     .filter(|r| r.number < below && !r.failed)
                     .map(|r| r.number)
+                    .filter(|n| !snap.groups.iter().any(|g| g.number == *n && g.state == GroupState::Failed))
                     .max()
-                    .ok_or_else(|| format!("{cluster} has no earlier release to roll back to"))?
+                    .ok_or_else(|| format!("{cluster} has no release older than the live one to roll back to"))?
             }
         }
     };
@@ -63,6 +72,47 @@ pub fn choose(
         Some(r) => Ok(RollbackTarget::Collected { number, ami: r.ami.clone(), image: r.image.clone() }),
         None => Err(format!("{cluster} has no release v{number:03} (see drydock history)")),
     }
+}
+
+/// The plan that puts `target` back in service: the deploy plan of its AMI (which brings
+/// a standby group back, or deploys a collected release's AMI as a new release), with a
+/// rollback's outcome and words.
+pub fn plan_rollback(
+    svc: &ServiceEnv,
+    req: &DeployRequest<'_>,
+    snap: &ClusterSnapshot,
+    target: &RollbackTarget,
+) -> Result<Plan, PlanError> {
+    let mut plan = plan_deploy(svc, req, snap)?;
+    let live = snap.live().map(|l| l.name.clone());
+    match target {
+        // Live already: nothing to do, or the rest of a switch that a crash interrupted.
+        RollbackTarget::AlreadyLive { group, .. } => {
+            if plan.steps.is_empty() {
+                plan.outcome = Outcome::Unchanged;
+                plan.message = match snap.live().and_then(|l| l.rolled_back_from.clone()) {
+                    Some(from) => format!("{group} is live already (rolled back from {from})"),
+                    None => format!("{group} is live already"),
+                };
+            } else {
+                plan.outcome = Outcome::RolledBack;
+                plan.message = format!("{group} is live; finishing the switch that an earlier run began");
+            }
+        }
+        RollbackTarget::Group { group, .. } if plan.outcome == Outcome::Deployed => {
+            plan.outcome = Outcome::RolledBack;
+            plan.message = format!("{group} is live again; {} is standby", live.as_deref().unwrap_or("nothing"));
+        }
+        RollbackTarget::Collected { number, ami, .. } if plan.outcome == Outcome::Deployed => {
+            plan.outcome = Outcome::RolledBack;
+            plan.message = format!(
+                "v{number:03} was collected; its AMI {ami} is live again as {}",
+                plan.release.as_deref().unwrap_or("?")
+            );
+        }
+        _ => {}
+    }
+    Ok(plan)
 }
 
 #[cfg(test)]
@@ -87,6 +137,7 @@ mod tests {
             deployed_at: None,
             deployed_by: None,
             previous: None,
+            rolled_back_from: None,
             launch_template: None,
         }
     }
@@ -134,7 +185,19 @@ mod tests {
         assert!(choose(&s, &[], Some(7), "www-prod").unwrap_err().contains("no release v007"));
         assert!(choose(&snap(vec![g(1, GroupState::Live, true)]), &[h(1, false)], None, "www-prod")
             .unwrap_err()
-            .contains("no earlier release"));
+            .contains("no release older than the live one"));
+        // Never forward: the live release is older than the only standby.
+        let s = snap(vec![g(1, GroupState::Live, true), g(2, GroupState::Standby, false)]);
+        assert!(choose(&s, &hist, None, "www-prod").unwrap_err().contains("no release older"));
+        // A release that a rollback made live stays: a retried rollback is a no-op…
+        let mut back = g(2, GroupState::Live, true);
+        back.rolled_back_from = Some("www-prod-v003".into());
+        let s = snap(vec![g(1, GroupState::Standby, false), back, g(3, GroupState::Standby, false)]);
+        assert!(matches!(choose(&s, &hist, None, "www-prod"), Ok(RollbackTarget::AlreadyLive { .. })));
+        // …and going further back is said explicitly.
+        assert!(
+            matches!(choose(&s, &hist, Some(1), "www-prod"), Ok(RollbackTarget::Group { group, .. }) if group == "www-prod-v001")
+        );
         let s = snap(vec![g(1, GroupState::Failed, false), g(2, GroupState::Live, true)]);
         assert!(choose(&s, &[], Some(1), "www-prod").is_err());
     }

@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::bake::{InstanceState, ObservedBuilder};
-use super::cluster::{ClusterSnapshot, GroupState};
-use super::plan::{trim, Step};
+use super::deploy::trim;
+use super::{Instance, Step};
 use crate::config::ServiceEnv;
+use crate::domain::bake::{InstanceState, ObservedAmi, ObservedBuilder};
+use crate::domain::cluster::{ClusterSnapshot, GroupState};
 
 /// History records kept on an ELB (a classic ELB holds at most 50 tags).
 pub const KEEP_HISTORY: usize = 40;
@@ -59,16 +60,6 @@ pub fn plan_cluster(svc: &ServiceEnv, snap: &ClusterSnapshot, history: &[u16], n
     steps
 }
 
-/// An AMI that drydock baked (or copied), as gc sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObservedAmi {
-    pub id: String,
-    pub name: String,
-    pub service: String,
-    /// Seconds since the epoch.
-    pub created: i64,
-}
-
 /// Unused AMIs older than `retention_s`, beyond the newest `keep` of their service.
 pub fn plan_images(
     amis: &[ObservedAmi],
@@ -99,7 +90,7 @@ pub fn plan_builders(builders: &[ObservedBuilder], now: i64, bake_timeout_s: i64
         .iter()
         .filter(|b| !matches!(b.state, InstanceState::ShuttingDown | InstanceState::Terminated))
         .filter(|b| now - b.launched > 2 * bake_timeout_s)
-        .map(|b| Step::TerminateBuilder { instance: b.id.clone() })
+        .map(|b| Step::TerminateBuilder { instance: Instance::Id(b.id.clone()) })
         .collect()
 }
 
@@ -145,6 +136,7 @@ mod tests {
             deployed_at: None,
             deployed_by: None,
             previous: None,
+            rolled_back_from: None,
             launch_template: Some(format!("www-prod-v{n:03}")),
         }
     }
@@ -244,6 +236,6 @@ mod tests {
             10_000,
             1200,
         );
-        assert_eq!(lines(&steps), ["terminate orphaned builder i-old"]);
+        assert_eq!(lines(&steps), ["terminate builder i-old"]);
     }
 }
