@@ -426,8 +426,8 @@ impl Workflow {
     /// no `$USER` (so that `deployed_by` is `unknown@<host>`) and no `$BUILD_URL`.
     fn cmd(&self, mode: Mode, args: &[&str]) -> Command {
         let mut cmd = drydock(&self.moto.url());
-        cmd.env("DRYDOCK_POLL_MS", "50")
-            .env("DRYDOCK_FAKE_NOW", NOW)
+        common::fake_now(&mut cmd, NOW)
+            .env("DRYDOCK_POLL_MS", "50")
             .env_remove("USER")
             .arg("-C")
             .arg(self.tree.path())
@@ -609,7 +609,7 @@ fn config_error() {
     let mut snaps = Snapshots::new(&[tree.path()]);
     for mode in [Mode::Text, Mode::Json] {
         let mut cmd = common::drydock_recorded(&listener);
-        cmd.env("DRYDOCK_FAKE_NOW", NOW).env_remove("USER").arg("-C").arg(tree.path()).args([
+        common::fake_now(&mut cmd, NOW).env_remove("USER").arg("-C").arg(tree.path()).args([
             "--output",
             mode.flag(),
             "deploy",

@@ -277,6 +277,19 @@ pub fn drydock_recorded(listener: &RecordingListener) -> Command {
     cmd
 }
 
+/// Fixes drydock's clock at `unix_secs` for this run (`DRYDOCK_FAKE_NOW`, src/clock.rs).
+/// Only a build with the cargo feature `test-hooks` reads it, so a test that needs it
+/// fails here, saying so, when the feature is off (instead of comparing real times).
+pub fn fake_now<'a>(cmd: &'a mut Command, unix_secs: &str) -> &'a mut Command {
+    if !cfg!(feature = "test-hooks") {
+        panic!(
+            "this test fixes drydock's clock with DRYDOCK_FAKE_NOW, which only a build with the cargo \
+             feature test-hooks reads: run `make test` or `cargo test --features test-hooks`"
+        );
+    }
+    cmd.env("DRYDOCK_FAKE_NOW", unix_secs)
+}
+
 /// What a finished run printed, and how it ended.
 #[derive(Debug, Clone)]
 pub struct Run {
