@@ -2,7 +2,7 @@
 //! dir, a listener that records every TCP connection (to prove that a run made no AWS
 //! request), and a `drydock` command with dummy credentials and no ambient AWS settings.
 //!
-//! Each test file does `mod common;` and uses what it needs.
+//! The one integration-test crate (tests/it) includes it as `mod common`.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};

@@ -34,7 +34,7 @@
 //! format, each against its own emulator and emulated builder guest, so that both formats
 //! see the same state at every step.
 
-mod common;
+use crate::common;
 
 use common::fixtures::Guest;
 

@@ -10,7 +10,7 @@
 //! Every process (emulator, dnsmasq, nginx) is killed on drop; waits poll for a condition
 //! with a deadline, never a fixed sleep.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::io::{Read, Write};

@@ -1,7 +1,7 @@
 //! The offline commands through the real binary: `check` (with a real `nginx -t`),
 //! `render init`, completions, and the JSON error document.
 
-mod common;
+use crate::common;
 
 use common::{drydock, run, ExampleTree, RUN_TIMEOUT};
 use serde_json::Value;

@@ -11,7 +11,7 @@
 //!
 //! The emulated builder guest (`tests/tools/fake_guest.py`) runs during bakes only.
 
-mod common;
+use crate::common;
 
 use common::fixtures::{eventually, Background, Guest};
 

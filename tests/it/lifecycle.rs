@@ -7,7 +7,7 @@
 //! (`tests/tools/fake_guest.py`, killed on drop), and works on a private copy of the
 //! example tree.
 
-mod common;
+use crate::common;
 
 use common::fixtures::{eventually, Guest};
 

@@ -3,7 +3,7 @@
 //! (`bash -n`, the pinned reference, the init job), then stops the instance (the guest
 //! powered off: success) or terminates it (failure).
 
-mod common;
+use crate::common;
 
 use common::fixtures::Background;
 

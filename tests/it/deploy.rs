@@ -6,7 +6,7 @@
 //! Each test starts its own emulator and bakes the AMIs it needs first, with the
 //! emulated builder guest (`tests/tools/fake_guest.py`) running for the bakes only.
 
-mod common;
+use crate::common;
 
 use common::fixtures::{eventually, Background, Guest};
 

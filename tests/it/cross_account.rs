@@ -27,7 +27,7 @@
 //! DescribeImages; snapshot-create-volume-permission, which applies that structure), run
 //! through `DRYDOCK_TEST_PYTHON` pointing at a wrapper that adds them.
 
-mod common;
+use crate::common;
 
 use common::fixtures::Guest;
 
