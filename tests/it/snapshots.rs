@@ -34,7 +34,7 @@
 //! format, each against its own emulator and emulated builder guest, so that both formats
 //! see the same state at every step.
 
-mod common;
+use crate::common;
 
 use common::fixtures::Guest;
 
@@ -44,7 +44,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::moto::Moto;
-use common::{drydock, ExampleTree, RecordingListener, Run};
+use common::{drydock_in, ExampleTree, RecordingListener, Run};
 use serde_json::{Map, Value};
 
 /// The fixed clock of every run: 2026-11-25T09:46:40Z.
@@ -425,14 +425,8 @@ impl Workflow {
     /// `drydock -C TREE --output MODE ARGS` at the fixed clock, polling every 50 ms, with
     /// no `$USER` (so that `deployed_by` is `unknown@<host>`) and no `$BUILD_URL`.
     fn cmd(&self, mode: Mode, args: &[&str]) -> Command {
-        let mut cmd = drydock(&self.moto.url());
-        cmd.env("DRYDOCK_POLL_MS", "50")
-            .env("DRYDOCK_FAKE_NOW", NOW)
-            .env_remove("USER")
-            .arg("-C")
-            .arg(self.tree.path())
-            .args(["--output", mode.flag()])
-            .args(args);
+        let mut cmd = drydock_in(&self.moto.url(), self.tree.path());
+        common::fake_now(&mut cmd, NOW).env_remove("USER").args(["--output", mode.flag()]).args(args);
         cmd
     }
 
@@ -609,7 +603,7 @@ fn config_error() {
     let mut snaps = Snapshots::new(&[tree.path()]);
     for mode in [Mode::Text, Mode::Json] {
         let mut cmd = common::drydock_recorded(&listener);
-        cmd.env("DRYDOCK_FAKE_NOW", NOW).env_remove("USER").arg("-C").arg(tree.path()).args([
+        common::fake_now(&mut cmd, NOW).env_remove("USER").arg("-C").arg(tree.path()).args([
             "--output",
             mode.flag(),
             "deploy",
@@ -620,10 +614,10 @@ fn config_error() {
             "1.4.2",
         ]);
         let run = common::run(&mut cmd, RUN);
-        assert_eq!(run.code, Some(2), "{mode:?}: {run:?}");
+        run.expect_code(2);
         match mode {
             Mode::Text => {
-                assert_eq!(run.stdout, "", "text mode prints errors on stderr only");
+                run.expect_stdout(""); // text mode prints errors on stderr only
                 snaps.text("config_error.stderr.txt", &run.stderr);
             }
             Mode::Json => snaps.json("config_error.json", &run.stdout),

@@ -10,7 +10,7 @@
 //! Every process (emulator, dnsmasq, nginx) is killed on drop; waits poll for a condition
 //! with a deadline, never a fixed sleep.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -23,12 +23,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_ec2::types::Filter;
-use aws_sdk_elasticloadbalancing::types::Listener;
+use common::fixtures::eventually;
 use common::moto::Moto;
-use common::{drydock, line_of, ExampleTree, Run, RUN_TIMEOUT};
+use common::{drydock_in, line_of, ExampleTree, Run, RUN_TIMEOUT};
 use drydock::domain::words::{ROUTE_RULE, SERVER_NAME_RULE};
-use serde_json::Value;
 
 const ENV_FILE: &str = "environments/staging.toml";
 const SERVER_NAME: &str = "staging.example.com";
@@ -47,18 +45,6 @@ const READY: Duration = Duration::from_secs(10);
 // ---------------------------------------------------------------------------------------
 // Small helpers
 // ---------------------------------------------------------------------------------------
-
-/// Polls `f` every 20 ms until it gives a value; panics after `timeout`.
-fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// A port that was free on 127.0.0.1 a moment ago (for the processes that bind it).
 fn free_tcp_port() -> u16 {
@@ -477,34 +463,8 @@ impl Nginx {
 /// (elb name, DNS name) as the emulator reports them.
 fn create_elbs(moto: &Moto, port: u16) -> Vec<(String, String)> {
     let sdk = moto.sdk();
-    let subnets: Vec<String> = sdk
-        .block(
-            sdk.ec2.describe_subnets().filters(Filter::builder().name("default-for-az").values("true").build()).send(),
-        )
-        .expect("describe the default subnets")
-        .subnets()
-        .iter()
-        .filter_map(|s| s.subnet_id().map(str::to_owned))
-        .collect();
-    assert!(!subnets.is_empty(), "the emulator has default subnets");
-    for (_, _, elb, _) in SERVICES {
-        let listener = Listener::builder()
-            .protocol("HTTP")
-            .load_balancer_port(port as i32)
-            .instance_protocol("HTTP")
-            .instance_port(8080)
-            .build()
-            .expect("listener");
-        sdk.block(
-            sdk.elb
-                .create_load_balancer()
-                .load_balancer_name(elb)
-                .listeners(listener)
-                .set_subnets(Some(subnets.clone()))
-                .send(),
-        )
-        .unwrap_or_else(|e| panic!("create ELB {elb}: {e:?}"));
-    }
+    let names: Vec<&str> = SERVICES.iter().map(|(_, _, elb, _)| *elb).collect();
+    sdk.create_elbs(&names, port);
     let described = sdk.block(sdk.elb.describe_load_balancers().send()).expect("describe the ELBs");
     SERVICES
         .iter()
@@ -522,13 +482,7 @@ fn create_elbs(moto: &Moto, port: u16) -> Vec<(String, String)> {
 }
 
 fn routes(moto: &Moto, tree: &ExampleTree, args: &[&str]) -> Run {
-    let mut cmd = drydock(&moto.url());
-    cmd.arg("-C").arg(tree.path()).args(args);
-    common::run(&mut cmd, RUN_TIMEOUT)
-}
-
-fn json(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {run:?}"))
+    common::run(drydock_in(&moto.url(), tree.path()).args(args), RUN_TIMEOUT)
 }
 
 /// Files in `dir` whose names end in `.tmp` (a temporary file the atomic write left).
@@ -601,7 +555,7 @@ fn routes_serve_every_service_follow_dns_changes_and_rewrite_only_on_change() {
     // Render with --check; run nginx on the result.
     let r = routes(&moto, &tree, &["--output", "json", "routes", "--env", "staging", "--out", &out_s, "--check"]);
     assert_eq!(r.code, Some(0), "{r:?}");
-    let v = json(&r);
+    let v = r.json();
     assert_eq!(v["outcome"], "written", "{v}");
     assert_eq!(v["changed"], true, "{v}");
     assert_eq!(v["checked"], true, "{v}");
@@ -689,7 +643,7 @@ fn routes_serve_every_service_follow_dns_changes_and_rewrite_only_on_change() {
         &["--output", "json", "routes", "--env", "staging", "--out", &out_s, "--check", "--reload-cmd", &reload],
     );
     assert_eq!(r.code, Some(0), "{r:?}");
-    let v = json(&r);
+    let v = r.json();
     assert_eq!((&v["outcome"], &v["changed"], &v["reloaded"]), (&"unchanged".into(), &false.into(), &false.into()));
     assert!(!marker.exists(), "--reload-cmd does not run when the file is unchanged");
     assert_eq!(mtime_and_inode(&out), before, "the unchanged file is not rewritten");
@@ -709,7 +663,7 @@ fn routes_serve_every_service_follow_dns_changes_and_rewrite_only_on_change() {
         &["--output", "json", "routes", "--env", "staging", "--out", &out_s, "--check", "--reload-cmd", &reload],
     );
     assert_eq!(r.code, Some(0), "{r:?}");
-    let v = json(&r);
+    let v = r.json();
     assert_eq!((&v["outcome"], &v["changed"], &v["reloaded"]), (&"written".into(), &true.into(), &true.into()));
     assert!(marker.exists(), "--reload-cmd runs when the file changed");
     assert!(r.stderr.contains("reloading nginx"), "the command's output goes to stderr: {}", r.stderr);
@@ -745,7 +699,7 @@ fn routes_serve_every_service_follow_dns_changes_and_rewrite_only_on_change() {
     // The same in JSON: one document with the error.
     let r = routes(&moto, &tree, &["--output", "json", "routes", "--env", "staging", "--out", &out_s, "--check"]);
     assert_eq!(r.code, Some(1), "{r:?}");
-    let v = json(&r);
+    let v = r.json();
     assert_eq!(v["error"]["exit_code"], 1, "{v}");
     assert_eq!(std::fs::read(&out).expect("read"), kept);
     // nginx still serves the old routes.
@@ -805,7 +759,7 @@ fn values_that_break_out_of_their_nginx_context_are_refused_before_any_aws_reque
 
         let r = routes(&moto, &tree, &["--output", "json", "routes", "--env", "staging", "--out", out_s]);
         assert_eq!(r.code, Some(2), "{}: {r:?}", c.new);
-        let v = json(&r);
+        let v = r.json();
         let p = &v["error"]["problems"][0];
         assert_eq!((&p["file"], &p["line"], &p["key"]), (&ENV_FILE.into(), &line.into(), &c.key.into()), "{v}");
         assert!(p["message"].as_str().is_some_and(|m| m.contains(c.rule)), "{v}");

@@ -6,38 +6,25 @@
 //! Each test starts its own emulator and bakes the AMIs it needs first, with the
 //! emulated builder guest (`tests/tools/fake_guest.py`) running for the bakes only.
 
-mod common;
+use crate::common;
 
-use common::fixtures::{eventually, Background, Guest};
+use common::aws::{instance_ids as instances, is_read_only, tag, Sampler};
+use common::fixtures::{eventually, Background, Emulated};
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_autoscaling::types::AutoScalingGroup;
-use common::moto::{Moto, Sdk};
-use common::{drydock, ExampleTree, Run};
+use common::moto::Moto;
+use common::{Run, RUN_TIMEOUT as RUN};
 use serde_json::Value;
 
 const WWW: &str = "registry.example.com/dramafever/www";
 const ELB: &str = "www-staging";
 const LOCK: &str = "drydock-lock-www-staging";
 const UNHEALTHY: &str = "Instance has failed at least the UnhealthyThreshold number of health checks consecutively";
-const RUN: Duration = Duration::from_secs(60);
-
-// ---------------------------------------------------------------------------------------
-// Processes
-// ---------------------------------------------------------------------------------------
-
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
 
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64
@@ -47,55 +34,24 @@ fn now() -> i64 {
 // The fixture: one emulator, one copy of the example tree, its SDK clients
 // ---------------------------------------------------------------------------------------
 
-struct Fx {
-    moto: Moto,
-    sdk: Sdk,
-    tree: ExampleTree,
+struct Fx(Emulated);
+
+impl Deref for Fx {
+    type Target = Emulated;
+    fn deref(&self) -> &Emulated {
+        &self.0
+    }
 }
 
 impl Fx {
     fn new() -> Self {
-        let moto = Moto::start();
-        let sdk = moto.sdk();
-        Fx { moto, sdk, tree: ExampleTree::new() }
-    }
-
-    /// Bakes each (service, tag) with the emulated guest running; returns the AMI ids.
-    fn bake(&self, what: &[(&str, &str)]) -> Vec<String> {
-        let _guest = Guest::start(&self.moto);
-        what.iter()
-            .map(|(service, tag)| {
-                let mut cmd = drydock(&self.moto.url());
-                cmd.env("DRYDOCK_POLL_MS", "50").arg("-C").arg(self.tree.path()).args([
-                    "bake",
-                    service,
-                    "--image-tag",
-                    tag,
-                    "--env",
-                    "staging",
-                ]);
-                let run = common::run(&mut cmd, RUN);
-                assert_eq!(run.code, Some(0), "bake {service} {tag}: {run:?}");
-                let ami = run.stdout.trim().to_owned();
-                assert!(ami.starts_with("ami-"), "bake {service} {tag}: {run:?}");
-                ami
-            })
-            .collect()
-    }
-
-    fn bake_one(&self, service: &str, tag: &str) -> String {
-        self.bake(&[(service, tag)]).remove(0)
+        Fx(Emulated::new())
     }
 
     /// `drydock --output json -C TREE deploy ARGS --env staging`, polling every 50 ms.
     fn deploy_cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = drydock(&self.moto.url());
-        cmd.env("DRYDOCK_POLL_MS", "50")
-            .arg("-C")
-            .arg(self.tree.path())
-            .args(["--output", "json", "deploy"])
-            .args(args)
-            .args(["--env", "staging"]);
+        let mut cmd = self.json_cmd(&["deploy"]);
+        cmd.args(args).args(["--env", "staging"]);
         cmd
     }
 
@@ -114,58 +70,13 @@ impl Fx {
 
     // -- observations through the SDK ---------------------------------------------------
 
-    fn groups(&self) -> Vec<AutoScalingGroup> {
-        self.sdk
-            .block(self.sdk.asg.describe_auto_scaling_groups().send())
-            .expect("describe groups")
-            .auto_scaling_groups()
-            .to_vec()
-    }
-
-    fn group(&self, name: &str) -> Option<AutoScalingGroup> {
-        self.groups().into_iter().find(|g| g.auto_scaling_group_name() == Some(name))
-    }
-
     fn must_group(&self, name: &str) -> AutoScalingGroup {
-        self.group(name).unwrap_or_else(|| panic!("group {name} does not exist: {:?}", self.group_names()))
-    }
-
-    fn group_names(&self) -> Vec<String> {
-        self.groups().iter().filter_map(|g| g.auto_scaling_group_name().map(str::to_owned)).collect()
-    }
-
-    /// ELB health: instance id → (state, description).
-    fn health(&self) -> BTreeMap<String, (String, String)> {
-        health_of(&self.sdk)
-    }
-
-    /// Instances registered with the ELB.
-    fn registered(&self) -> Vec<String> {
-        let out = self
-            .sdk
-            .block(self.sdk.elb.describe_load_balancers().load_balancer_names(ELB).send())
-            .expect("describe load balancers");
-        out.load_balancer_descriptions()[0]
-            .instances()
-            .iter()
-            .filter_map(|i| i.instance_id().map(str::to_owned))
-            .collect()
+        self.sdk.must_group(name)
     }
 
     /// How many of the group's instances are InService in the ELB.
     fn in_service(&self, g: &AutoScalingGroup) -> usize {
-        let health = self.health();
-        instances(g).iter().filter(|i| health.get(*i).is_some_and(|(s, _)| s == "InService")).count()
-    }
-
-    fn launch_template_names(&self) -> Vec<String> {
-        self.sdk
-            .block(self.sdk.ec2.describe_launch_templates().send())
-            .expect("describe launch templates")
-            .launch_templates()
-            .iter()
-            .filter_map(|t| t.launch_template_name().map(str::to_owned))
-            .collect()
+        self.sdk.group_in_service(g, ELB)
     }
 
     /// The lock's heartbeat tag, if the lock exists.
@@ -222,6 +133,7 @@ impl Fx {
     /// the lock released.
     fn assert_converged(&self, ami: &str, release: &str, previous: &str) {
         let for_ami: Vec<String> = self
+            .sdk
             .groups()
             .iter()
             .filter(|g| tag(g, "drydock:ami").as_deref() == Some(ami))
@@ -239,11 +151,11 @@ impl Fx {
         let p = self.must_group(previous);
         assert_eq!(tag(&p, "drydock:state").as_deref(), Some("standby"));
         assert!(p.load_balancer_names().is_empty(), "{previous} detached");
-        let registered = self.registered();
+        let registered = self.sdk.registered(ELB);
         assert!(instances(&p).iter().all(|i| !registered.contains(i)), "{previous}'s instances are out of the ELB");
 
-        let groups = self.group_names();
-        for lt in self.launch_template_names() {
+        let groups = self.sdk.group_names();
+        for lt in self.sdk.launch_template_names() {
             assert_ne!(lt, LOCK, "the lock is released");
             if lt.starts_with("www-staging-v") {
                 assert!(groups.contains(&lt), "launch template {lt} has no group");
@@ -252,39 +164,9 @@ impl Fx {
     }
 }
 
-fn health_of(sdk: &Sdk) -> BTreeMap<String, (String, String)> {
-    let out =
-        sdk.block(sdk.elb.describe_instance_health().load_balancer_name(ELB).send()).expect("describe instance health");
-    out.instance_states()
-        .iter()
-        .map(|s| {
-            (
-                s.instance_id().unwrap_or_default().to_owned(),
-                (s.state().unwrap_or_default().to_owned(), s.description().unwrap_or_default().to_owned()),
-            )
-        })
-        .collect()
-}
-
-fn tag(g: &AutoScalingGroup, k: &str) -> Option<String> {
-    g.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_owned)
-}
-
-fn instances(g: &AutoScalingGroup) -> Vec<String> {
-    g.instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect()
-}
-
-fn doc(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {run:?}"))
-}
-
 fn only_result(run: &Run) -> Value {
-    let d = doc(run);
-    assert_eq!(d["command"], "deploy");
-    assert_eq!(d["env"], "staging");
-    let results = d["results"].as_array().expect("results");
-    assert_eq!(results.len(), 1, "{d}");
-    results[0].clone()
+    assert_eq!(run.json()["env"], "staging");
+    run.only_result("deploy")
 }
 
 /// drydock's DescribeInstanceHealth requests since its CreateAutoScalingGroup, if any.
@@ -292,10 +174,6 @@ fn health_polls_after_create(moto: &Moto) -> Option<usize> {
     let actions: Vec<String> = moto.requests().into_iter().map(|(_, a)| a).collect();
     let created = actions.iter().position(|a| a == "CreateAutoScalingGroup")?;
     Some(actions[created..].iter().filter(|a| *a == "DescribeInstanceHealth").count())
-}
-
-fn is_read_only(action: &str) -> bool {
-    action.starts_with("Describe") || action.starts_with("Get") || action.starts_with("List")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -374,7 +252,7 @@ fn a_first_deploy_creates_the_elb_and_a_tagged_hardened_release() {
     // Every instance InService in the ELB; the lock released.
     assert_eq!(instances(&g).len(), 2);
     assert_eq!(fx.in_service(&g), 2);
-    assert!(!fx.launch_template_names().contains(&LOCK.to_owned()));
+    assert!(!fx.sdk.launch_template_names().contains(LOCK));
 }
 
 #[test]
@@ -398,7 +276,7 @@ fn a_second_deploy_switches_and_leaves_the_old_release_as_warm_standby() {
 
     let old = fx.must_group("www-staging-v001");
     assert!(old.load_balancer_names().is_empty(), "v001 detached");
-    let registered = fx.registered();
+    let registered = fx.sdk.registered(ELB);
     assert_eq!(instances(&old).len(), 2, "warm: its instances are kept");
     for i in instances(&old) {
         assert!(!registered.contains(&i), "{i} deregistered from the ELB");
@@ -427,7 +305,7 @@ fn the_same_tag_again_is_unchanged_and_mutates_nothing_but_the_lease() {
     assert_eq!(r["asg"], "www-staging-v001");
     let mutating: Vec<String> = fx.moto.requests().into_iter().map(|(_, a)| a).filter(|a| !is_read_only(a)).collect();
     assert_eq!(mutating, ["CreateLaunchTemplate", "DeleteLaunchTemplate"], "only the lease is taken and released");
-    assert_eq!(fx.group_names(), ["www-staging-v001"]);
+    assert_eq!(fx.sdk.group_names(), ["www-staging-v001"]);
 }
 
 #[test]
@@ -458,14 +336,14 @@ fn dry_run_plans_with_read_only_requests_on_a_fresh_and_a_live_cluster() {
 
     let r = check("1.0.0", &["create_elb", "create_launch_template", "create_group", "wait_in_service"]);
     assert_eq!(r["release"], "v001");
-    assert!(fx.group_names().is_empty());
-    assert!(fx.launch_template_names().is_empty());
+    assert!(fx.sdk.group_names().is_empty());
+    assert!(fx.sdk.launch_template_names().is_empty());
 
     fx.deploy_ok("1.0.0");
     let r = check("1.1.0", &["create_launch_template", "create_group", "wait_in_service", "detach", "suspend"]);
     assert_eq!(r["release"], "v002");
     assert_eq!(r["previous"], "www-staging-v001");
-    assert_eq!(fx.group_names(), ["www-staging-v001"]);
+    assert_eq!(fx.sdk.group_names(), ["www-staging-v001"]);
     let live = fx.must_group("www-staging-v001");
     assert_eq!(live.load_balancer_names(), [ELB]);
     assert!(live.suspended_processes().is_empty());
@@ -498,7 +376,7 @@ fn an_unhealthy_release_is_taken_out_and_the_old_one_keeps_serving() {
     assert_eq!(tag(&old, "drydock:state").as_deref(), Some("live"));
     assert!(old.suspended_processes().is_empty());
     assert_eq!(fx.in_service(&old), 2, "v001 serves as before");
-    assert!(!fx.launch_template_names().contains(&LOCK.to_owned()));
+    assert!(!fx.sdk.launch_template_names().contains(LOCK));
 }
 
 /// The brief asks for the ELB's reasons on stderr: with `--output json` they are only in
@@ -560,8 +438,8 @@ fn killed_then_rerun_converges(point: KillPoint) {
     match point {
         KillPoint::AfterLaunchTemplate => {
             assert_eq!(fx.moto.release_hold(), 1);
-            assert!(fx.launch_template_names().contains(&"www-staging-v002".to_owned()));
-            assert!(fx.group("www-staging-v002").is_none(), "the held call left no group");
+            assert!(fx.sdk.launch_template_names().contains("www-staging-v002"));
+            assert!(fx.sdk.group("www-staging-v002").is_none(), "the held call left no group");
         }
         KillPoint::AfterGroup => {
             assert_eq!(fx.moto.release_hold(), 1);
@@ -630,15 +508,12 @@ fn a_concurrent_deploy_of_the_same_cluster_exits_3_naming_the_holder() {
     assert!(msg.contains("busy"), "{msg}");
     assert!(msg.contains(" pid "), "names the holder: {msg}");
     assert!(msg.contains("deploy by "), "and its operation: {msg}");
-    assert!(fx.group("www-staging-v001").is_none(), "the second created nothing");
+    assert!(fx.sdk.group("www-staging-v001").is_none(), "the second created nothing");
 
     fx.moto.release_hold();
     let first = first.finish(RUN);
     assert!(!first.timed_out, "{first:?}");
-    assert!(
-        !fx.launch_template_names().contains(&LOCK.to_owned()),
-        "the lease is released once the first deploy ended"
-    );
+    assert!(!fx.sdk.launch_template_names().contains(LOCK), "the lease is released once the first deploy ended");
 }
 
 #[test]
@@ -651,7 +526,7 @@ fn a_stale_lease_is_taken_over_and_a_fresh_one_is_respected() {
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stderr.contains("took over the lease of ghost"), "{}", run.stderr);
     assert_eq!(only_result(&run)["outcome"], "deployed");
-    assert!(!fx.launch_template_names().contains(&LOCK.to_owned()));
+    assert!(!fx.sdk.launch_template_names().contains(LOCK));
 
     fx.create_lock("ghost", now());
     fx.moto.clear_requests();
@@ -659,7 +534,7 @@ fn a_stale_lease_is_taken_over_and_a_fresh_one_is_respected() {
     assert_eq!(run.code, Some(3), "{run:?}");
     let msg = only_result(&run)["message"].as_str().unwrap_or_default().to_owned();
     assert!(msg.contains("deploy by ghost"), "names the holder: {msg}");
-    assert_eq!(fx.group_names(), ["www-staging-v001"], "nothing deployed");
+    assert_eq!(fx.sdk.group_names(), ["www-staging-v001"], "nothing deployed");
     assert_eq!(fx.lock_heartbeat().map(|hb| now() - hb < 60), Some(true), "ghost's lock is left alone");
     let writes: Vec<_> = fx.moto.requests().into_iter().filter(|(_, a)| !is_read_only(a)).collect();
     assert_eq!(
@@ -720,7 +595,7 @@ fn the_elb_never_has_fewer_healthy_instances_during_a_deploy() {
     let fx = Fx::new();
     let amis = fx.bake(&[("www", "1.0.0"), ("www", "1.1.0")]);
     fx.deploy_ok("1.0.0");
-    let before = fx.health().values().filter(|(s, _)| s == "InService").count();
+    let before = fx.sdk.in_service(ELB).len();
     assert_eq!(before, 2);
 
     // The new release is OutOfService at first, so that the samples cover its
@@ -728,41 +603,22 @@ fn the_elb_never_has_fewer_healthy_instances_during_a_deploy() {
     // enough of the wait.
     fx.moto.unhealthy(&[&amis[1]]);
     fx.moto.clear_requests();
-    let stop = AtomicBool::new(false);
-    let samples: Mutex<Vec<(Instant, usize)>> = Mutex::new(Vec::new());
-    let run = std::thread::scope(|s| {
-        s.spawn(|| {
-            let sdk = fx.moto.sdk();
-            while !stop.load(Ordering::SeqCst) {
-                let n = health_of(&sdk).values().filter(|(st, _)| st == "InService").count();
-                samples.lock().expect("samples").push((Instant::now(), n));
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        // Stops the sampler however this closure ends (a panic would otherwise hang the scope).
-        let _stop = StopOnDrop(&stop);
-        let started = Instant::now();
-        let mut bg = Background::spawn(&mut fx.deploy_cmd(&["www", "--image-tag", "1.1.0"]));
-        eventually("the deploy waits for v002 while sampled", RUN, || {
-            bg.assert_running("the wait");
-            let waiting = health_polls_after_create(&fx.moto).is_some_and(|n| n >= 2);
-            let seen = samples.lock().expect("samples").iter().filter(|(t, _)| *t >= started).count();
-            (waiting && seen >= 5).then_some(())
-        });
-        fx.moto.clear_unhealthy();
-        let run = bg.finish(RUN);
-        // A few samples after the switch too.
-        let ended = Instant::now();
-        eventually("samples after the deploy", RUN, || {
-            let after = samples.lock().expect("samples").iter().filter(|(t, _)| *t > ended).count();
-            (after >= 2).then_some(())
-        });
-        (run, started)
+    let sampler = Sampler::start(&fx.moto, ELB);
+    let started = Instant::now();
+    let mut bg = Background::spawn(&mut fx.deploy_cmd(&["www", "--image-tag", "1.1.0"]));
+    eventually("the deploy waits for v002 while sampled", RUN, || {
+        bg.assert_running("the wait");
+        let waiting = health_polls_after_create(&fx.moto).is_some_and(|n| n >= 2);
+        (waiting && sampler.count_after(started) >= 5).then_some(())
     });
-    let (run, started) = run;
+    fx.moto.clear_unhealthy();
+    let run = bg.finish(RUN);
+    // A few samples after the switch too.
+    let ended = Instant::now();
+    eventually("samples after the deploy", RUN, || (sampler.count_after(ended) >= 2).then_some(()));
+    let samples = sampler.finish();
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(only_result(&run)["asg"], "www-staging-v002");
-    let samples = samples.into_inner().expect("samples");
     let during: Vec<usize> = samples.iter().filter(|(t, _)| *t >= started).map(|(_, n)| *n).collect();
     assert!(during.len() >= 5, "sampled enough: {during:?}");
     let min = during.iter().copied().min().unwrap_or(0);
@@ -780,7 +636,7 @@ fn deploy_all_reports_every_service_and_fails_for_the_unhealthy_one() {
     fx.moto.unhealthy(&[&amis[1]]);
     let run = fx.deploy(&["--all", "--image-tag", "2.0.0", "--health-timeout", "2s"]);
     assert_eq!(run.code, Some(1), "{run:?}");
-    let d = doc(&run);
+    let d = run.json();
     let outcomes: BTreeMap<String, String> = d["results"]
         .as_array()
         .expect("results")

@@ -27,19 +27,19 @@
 //! DescribeImages; snapshot-create-volume-permission, which applies that structure), run
 //! through `DRYDOCK_TEST_PYTHON` pointing at a wrapper that adds them.
 
-mod common;
+use crate::common;
 
+use common::aws::{filter as common_filter, instance_ids, is_read_only, tag};
 use common::fixtures::Guest;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
-use aws_sdk_autoscaling::types::AutoScalingGroup;
+use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{ImageAttributeName, SnapshotAttributeName};
 use common::moto::{Moto, Sdk};
-use common::{drydock, ExampleTree, Run};
+use common::{drydock_in, ExampleTree, Run, RUN_TIMEOUT as RUN};
 use serde_json::Value;
 
 const STAGING_ACCOUNT: &str = "123456789012";
@@ -47,7 +47,6 @@ const PROD_ACCOUNT: &str = "222222222222";
 /// An account that neither set of keys belongs to.
 const THIRD_ACCOUNT: &str = "333333333333";
 const WWW: &str = "registry.example.com/dramafever/www";
-const RUN: Duration = Duration::from_secs(60);
 
 /// Why the end-to-end case cannot pass on moto 5.2.5 (the shim has no patch for it).
 const MOTO_SHARED_AMI: &str = "moto 5.2.5: AmiBackend.describe_images reads only the caller's account, so \
@@ -108,97 +107,18 @@ print(json.dumps({"key": c["AccessKeyId"], "secret": c["SecretAccessKey"], "toke
 
 /// SDK clients of the emulator with these keys (marked as the tests' own requests).
 fn sdk_as(moto: &Moto, keys: &Keys) -> Sdk {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let creds = aws_sdk_ec2::config::Credentials::new(
+    moto.sdk_as(Credentials::new(
         &keys.access_key_id,
         &keys.secret_access_key,
         Some(keys.session_token.clone()),
         None,
         "tests",
-    );
-    let conf = rt.block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(moto.url())
-            .app_name(aws_config::AppName::new("drydock-tests").expect("app name"))
-            .credentials_provider(creds)
-            .load(),
-    );
-    Sdk {
-        ec2: aws_sdk_ec2::Client::new(&conf),
-        asg: aws_sdk_autoscaling::Client::new(&conf),
-        elb: aws_sdk_elasticloadbalancing::Client::new(&conf),
-        rt,
-    }
+    ))
 }
 
 // ---------------------------------------------------------------------------------------
-// Observations through the SDK (of one account)
+// Observations through the SDK (of one account; the rest: common::aws)
 // ---------------------------------------------------------------------------------------
-
-fn groups(sdk: &Sdk) -> Vec<AutoScalingGroup> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = sdk
-            .block(sdk.asg.describe_auto_scaling_groups().set_next_token(token.clone()).send())
-            .expect("describe groups");
-        out.extend(page.auto_scaling_groups().iter().cloned());
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            return out;
-        }
-    }
-}
-
-fn group_names(sdk: &Sdk) -> Vec<String> {
-    groups(sdk).iter().filter_map(|g| g.auto_scaling_group_name().map(str::to_owned)).collect()
-}
-
-fn must_group(sdk: &Sdk, name: &str) -> AutoScalingGroup {
-    groups(sdk)
-        .into_iter()
-        .find(|g| g.auto_scaling_group_name() == Some(name))
-        .unwrap_or_else(|| panic!("group {name} does not exist: {:?}", group_names(sdk)))
-}
-
-fn tag(g: &AutoScalingGroup, k: &str) -> Option<String> {
-    g.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_owned)
-}
-
-fn group_instances(g: &AutoScalingGroup) -> BTreeSet<String> {
-    g.instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect()
-}
-
-/// ELB health: instance id → state.
-fn health(sdk: &Sdk, elb: &str) -> BTreeMap<String, String> {
-    let out =
-        sdk.block(sdk.elb.describe_instance_health().load_balancer_name(elb).send()).expect("describe instance health");
-    out.instance_states()
-        .iter()
-        .map(|s| (s.instance_id().unwrap_or_default().to_owned(), s.state().unwrap_or_default().to_owned()))
-        .collect()
-}
-
-fn elb_exists(sdk: &Sdk, name: &str) -> bool {
-    match sdk.block(sdk.elb.describe_load_balancers().load_balancer_names(name).send()) {
-        Ok(out) => !out.load_balancer_descriptions().is_empty(),
-        Err(e) => {
-            let code = aws_sdk_elasticloadbalancing::error::ProvideErrorMetadata::code(&e).unwrap_or_default();
-            assert_eq!(code, "LoadBalancerNotFound", "describe {name}: {e:?}");
-            false
-        }
-    }
-}
-
-fn launch_template_names(sdk: &Sdk) -> BTreeSet<String> {
-    sdk.block(sdk.ec2.describe_launch_templates().send())
-        .expect("describe launch templates")
-        .launch_templates()
-        .iter()
-        .filter_map(|t| t.launch_template_name().map(str::to_owned))
-        .collect()
-}
 
 /// The image `ami` as its owner sees it.
 fn image(sdk: &Sdk, ami: &str) -> aws_sdk_ec2::types::Image {
@@ -249,26 +169,6 @@ fn running_instances(sdk: &Sdk) -> BTreeMap<String, (String, String)> {
             })
         })
         .collect()
-}
-
-fn common_filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
-    aws_sdk_ec2::types::Filter::builder().name(name).values(value).build()
-}
-
-fn is_read_only(action: &str) -> bool {
-    action.starts_with("Describe") || action.starts_with("Get") || action.starts_with("List")
-}
-
-fn doc(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {run:?}"))
-}
-
-fn only_result(run: &Run, command: &str) -> Value {
-    let d = doc(run);
-    assert_eq!(d["command"], command, "{d}");
-    let results = d["results"].as_array().unwrap_or_else(|| panic!("no results: {d}"));
-    assert_eq!(results.len(), 1, "{d}");
-    results[0].clone()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -339,14 +239,11 @@ impl Fx {
     /// `drydock -C TREE --output json ARGS`, polling every 50 ms, with the credentials
     /// of the shared files only (no keys in the environment).
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = drydock(&self.moto.url());
+        let mut cmd = drydock_in(&self.moto.url(), self.tree.path());
         cmd.env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env("AWS_SHARED_CREDENTIALS_FILE", self.credentials_file())
             .env("AWS_CONFIG_FILE", self.aws.path().join("config"))
-            .env("DRYDOCK_POLL_MS", "50")
-            .arg("-C")
-            .arg(self.tree.path())
             .args(["--output", "json"])
             .args(args);
         cmd
@@ -360,12 +257,12 @@ impl Fx {
     fn staging_live(&self) -> String {
         let run = self.run(&["bake", "www", "--image-tag", "1.0.0", "--env", "staging"]);
         assert_eq!(run.code, Some(0), "bake www 1.0.0: {run:?}");
-        let ami = only_result(&run, "bake")["ami"].as_str().unwrap_or_default().to_owned();
+        let ami = run.only_result("bake")["ami"].as_str().unwrap_or_default().to_owned();
         assert!(ami.starts_with("ami-"), "bake www 1.0.0: {run:?}");
         let run = self.run(&["deploy", "www", "--image-tag", "1.0.0", "--env", "staging"]);
         assert_eq!(run.code, Some(0), "deploy www 1.0.0 to staging: {run:?}");
-        assert_eq!(only_result(&run, "deploy")["outcome"], "deployed", "{run:?}");
-        let g = must_group(&self.staging, "www-staging-v001");
+        assert_eq!(run.only_result("deploy")["outcome"], "deployed", "{run:?}");
+        let g = self.staging.must_group("www-staging-v001");
         assert_eq!(tag(&g, "drydock:ami").as_deref(), Some(ami.as_str()), "staging runs the baked AMI");
         assert_eq!(image(&self.staging, &ami).owner_id(), Some(STAGING_ACCOUNT), "staging owns the AMI");
         ami
@@ -373,10 +270,10 @@ impl Fx {
 
     /// Nothing of prod exists in the staging account.
     fn assert_no_prod_in_staging(&self) {
-        assert!(!elb_exists(&self.staging, "www-prod"), "no www-prod ELB in account {STAGING_ACCOUNT}");
-        let names = group_names(&self.staging);
+        assert!(!self.staging.elb_exists("www-prod"), "no www-prod ELB in account {STAGING_ACCOUNT}");
+        let names = self.staging.group_names();
         assert!(!names.iter().any(|n| n.contains("-prod")), "no prod group in account {STAGING_ACCOUNT}: {names:?}");
-        let templates = launch_template_names(&self.staging);
+        let templates = self.staging.launch_template_names();
         assert!(
             !templates.iter().any(|n| n.contains("-prod")),
             "no prod launch template in account {STAGING_ACCOUNT}: {templates:?}"
@@ -419,9 +316,9 @@ fn cross_account_promote_deploys_the_shared_ami_in_the_target_account() {
 
     let run = fx.run(&["promote", "www", "--from", "staging", "--to", "prod"]);
     assert_eq!(run.code, Some(0), "{run:?}");
-    let d = doc(&run);
+    let d = run.json();
     assert_eq!(d["env"], "prod", "{d}");
-    let r = only_result(&run, "promote");
+    let r = run.only_result("promote");
     assert_eq!(r["outcome"], "deployed", "{r}");
     assert_eq!(r["asg"], "www-prod-v001", "{r}");
     assert_eq!(r["ami"].as_str(), Some(ami.as_str()), "the same AMI id: {r}");
@@ -439,7 +336,7 @@ fn cross_account_promote_deploys_the_shared_ami_in_the_target_account() {
 
     // Deployed in prod's account: the live group runs the staging AMI itself, every
     // instance InService in prod's ELB.
-    let g = must_group(&fx.prod, "www-prod-v001");
+    let g = fx.prod.must_group("www-prod-v001");
     assert_eq!(tag(&g, "drydock:state").as_deref(), Some("live"));
     assert_eq!(tag(&g, "drydock:ami").as_deref(), Some(ami.as_str()), "prod runs the staging AMI itself");
     assert_eq!(tag(&g, "drydock:image"), Some(format!("{WWW}:1.0.0")));
@@ -447,7 +344,7 @@ fn cross_account_promote_deploys_the_shared_ami_in_the_target_account() {
     assert!(from.contains("staging") && from.contains(&ami), "promoted-from names the source: {from}");
     assert_eq!(g.load_balancer_names(), ["www-prod"]);
     assert_eq!((g.min_size(), g.desired_capacity(), g.max_size()), (Some(3), Some(4), Some(12)), "prod's capacity");
-    let members = group_instances(&g);
+    let members: BTreeSet<String> = instance_ids(&g).into_iter().collect();
     assert_eq!(members.len(), 4, "{g:?}");
     let running = running_instances(&fx.prod);
     for i in &members {
@@ -455,14 +352,17 @@ fn cross_account_promote_deploys_the_shared_ami_in_the_target_account() {
         assert_eq!(image_id, &ami, "{i} was launched from the staging AMI");
         assert_eq!(owner, PROD_ACCOUNT, "{i} belongs to prod's account");
     }
-    let h = health(&fx.prod, "www-prod");
-    assert!(members.iter().all(|i| h.get(i).is_some_and(|s| s == "InService")), "all InService in www-prod: {h:?}");
+    let h = fx.prod.health("www-prod");
+    assert!(
+        members.iter().all(|i| h.get(i).is_some_and(|(s, _)| s == "InService")),
+        "all InService in www-prod: {h:?}"
+    );
 
     // Nothing of prod in staging's account; staging untouched.
     fx.assert_no_prod_in_staging();
-    let s = must_group(&fx.staging, "www-staging-v001");
+    let s = fx.staging.must_group("www-staging-v001");
     assert_eq!(tag(&s, "drydock:state").as_deref(), Some("live"));
-    assert!(!group_names(&fx.prod).iter().any(|n| n.contains("staging")), "no staging group in prod's account");
+    assert!(!fx.prod.group_names().iter().any(|n| n.contains("staging")), "no staging group in prod's account");
     // prod's account owns no image: it launched the shared one.
     let own = fx.prod.block(fx.prod.ec2.describe_images().owners("self").send()).expect("prod's own images");
     assert!(own.images().is_empty(), "prod's account made no image: {:?}", own.images());
@@ -481,7 +381,7 @@ fn cross_account_promote_shares_the_ami_and_its_snapshots_first() {
     fx.moto.clear_requests();
 
     let run = fx.run(&["promote", "www", "--from", "staging", "--to", "prod"]);
-    let r = only_result(&run, "promote");
+    let r = run.only_result("promote");
     // On AWS (and with the proposed shim patch) this is exit 0, deployed: see the ignored
     // test above. moto 5.2.5 hides the shared AMI from prod's account, which drydock
     // reports as such; anything else is a failure of this test.
@@ -506,7 +406,7 @@ fn cross_account_promote_shares_the_ami_and_its_snapshots_first() {
 
     fx.assert_no_prod_in_staging();
     if moto_divergence {
-        assert!(group_names(&fx.prod).is_empty(), "no group in prod's account after the failure");
+        assert!(fx.prod.group_names().is_empty(), "no group in prod's account after the failure");
     }
 }
 
@@ -544,7 +444,7 @@ fn promote_refuses_a_target_profile_of_another_account() {
 
     let run = fx.run(&["promote", "www", "--from", "staging", "--to", "prod"]);
     assert_eq!(run.code, Some(2), "{run:?}");
-    let d = doc(&run);
+    let d = run.json();
     assert_eq!(d["command"], "promote", "{d}");
     assert_eq!(d["error"]["exit_code"], 2, "{d}");
     let msg = d["error"]["message"].as_str().unwrap_or_default();
@@ -560,9 +460,9 @@ fn promote_refuses_a_target_profile_of_another_account() {
     for s in &snaps {
         assert!(create_volume_permissions(&fx.staging, s).is_empty(), "{s} was not shared");
     }
-    assert!(group_names(&fx.prod).is_empty(), "no group in prod's account");
-    assert!(!elb_exists(&fx.prod, "www-prod"), "no ELB in prod's account");
-    assert!(launch_template_names(&fx.prod).is_empty(), "no launch template in prod's account");
+    assert!(fx.prod.group_names().is_empty(), "no group in prod's account");
+    assert!(!fx.prod.elb_exists("www-prod"), "no ELB in prod's account");
+    assert!(fx.prod.launch_template_names().is_empty(), "no launch template in prod's account");
     fx.assert_no_prod_in_staging();
 }
 

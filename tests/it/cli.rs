@@ -1,7 +1,7 @@
 //! The offline commands through the real binary: `check` (with a real `nginx -t`),
 //! `render init`, completions, and the JSON error document.
 
-mod common;
+use crate::common;
 
 use common::{drydock, run, ExampleTree, RUN_TIMEOUT};
 use serde_json::Value;
@@ -20,7 +20,7 @@ fn check_passes_on_the_example_tree_with_nginx_t() {
     assert!(nginx_installed(), "nginx is required for this test: run `make setup`");
     let tree = ExampleTree::new();
     let r = run(offline().arg("-C").arg(tree.path()).arg("check"), RUN_TIMEOUT);
-    assert_eq!(r.code, Some(0), "{r:?}");
+    r.expect_code(0);
     assert!(r.stdout.contains("nginx -t passed for 2 environment(s)"), "{}", r.stdout);
     for f in [
         "amis/www.toml",
@@ -40,12 +40,12 @@ fn check_fails_when_nginx_rejects_the_rendered_routes() {
     // Valid handlebars, invalid nginx: a directive nginx does not know.
     tree.replace("nginx/frontdoor.conf.hbs", "client_max_body_size 20m;", "client_max_body_sise 20m;").expect("edit");
     let r = run(offline().arg("-C").arg(tree.path()).arg("check"), RUN_TIMEOUT);
-    assert_eq!(r.code, Some(2), "{r:?}");
+    r.expect_code(2);
     assert!(r.stderr.contains("environments/prod.toml: the rendered routes fail nginx -t"), "{}", r.stderr);
     assert!(r.stderr.contains("client_max_body_sise"), "nginx's own message is kept: {}", r.stderr);
     // --no-nginx skips the test, so the same tree passes.
     let r = run(offline().arg("-C").arg(tree.path()).args(["check", "--no-nginx"]), RUN_TIMEOUT);
-    assert_eq!(r.code, Some(0), "{r:?}");
+    r.expect_code(0);
 }
 
 #[test]
@@ -53,7 +53,7 @@ fn check_reports_a_template_that_does_not_render() {
     let tree = ExampleTree::new();
     tree.replace("upstart/www.conf.hbs", "{{run_flags}}", "{{run_flag}}").expect("edit");
     let r = run(offline().arg("-C").arg(tree.path()).args(["check", "--no-nginx"]), RUN_TIMEOUT);
-    assert_eq!(r.code, Some(2), "{r:?}");
+    r.expect_code(2);
     assert!(r.stderr.contains("upstart/www.conf.hbs") && r.stderr.contains("run_flag"), "{}", r.stderr);
 }
 
@@ -72,7 +72,7 @@ fn render_init_json_carries_job_and_bootstrap() {
         ]),
         RUN_TIMEOUT,
     );
-    assert_eq!(r.code, Some(0), "{r:?}");
+    r.expect_code(0);
     let v: Value = serde_json::from_str(&r.stdout).expect("one JSON document");
     assert_eq!(v["command"], "render");
     assert_eq!(v["init"], "systemd");
@@ -87,7 +87,7 @@ fn errors_in_json_mode_are_one_document_with_the_problems() {
     let tree = ExampleTree::new();
     tree.replace("environments/staging.toml", "min = 1\ndesired = 2", "min = 3\ndesired = 2").expect("edit");
     let r = run(offline().arg("-C").arg(tree.path()).args(["--output", "json", "check"]), RUN_TIMEOUT);
-    assert_eq!(r.code, Some(2), "{r:?}");
+    r.expect_code(2);
     let v: Value = serde_json::from_str(&r.stdout).expect("one JSON document");
     assert_eq!(v["command"], "check");
     assert_eq!(v["error"]["exit_code"], 2);
@@ -108,14 +108,14 @@ fn completions_generate_for_three_shells_and_the_man_page_renders() {
         }
     }
     let r = run(offline().arg("man"), RUN_TIMEOUT);
-    assert_eq!(r.code, Some(0));
+    r.expect_code(0);
     assert!(r.stdout.contains(".TH drydock"), "roff");
 }
 
 #[test]
 fn help_lists_every_command_of_the_contract() {
     let r = run(offline().arg("--help"), RUN_TIMEOUT);
-    assert_eq!(r.code, Some(0));
+    r.expect_code(0);
     for cmd in [
         "check",
         "render",

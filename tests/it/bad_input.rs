@@ -7,7 +7,7 @@
 //!
 //! Every case runs; the failures are reported together at the end.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 

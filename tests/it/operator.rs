@@ -11,27 +11,26 @@
 //!
 //! The emulated builder guest (`tests/tools/fake_guest.py`) runs during bakes only.
 
-mod common;
+use crate::common;
 
-use common::fixtures::{eventually, Background, Guest};
+use common::aws::{instance_ids as instances, tag};
+use common::fixtures::{eventually, Background, Emulated, Guest};
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::ops::Deref;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_autoscaling::types::AutoScalingGroup;
-use common::moto::{Moto, Sdk};
-use common::{drydock, ExampleTree, Run};
+use common::{drydock_in, Run, RUN_TIMEOUT as RUN};
 use serde_json::Value;
 
 const ELB: &str = "www-staging";
 const LOCK: &str = "drydock-lock-www-staging";
-const RUN: Duration = Duration::from_secs(60);
 /// The pipeline's image tag: the commit, 12 characters (`GIT_COMMIT.take(12)`).
 const TAG: &str = "3f9c2a1b7d4e";
 const BUILD_URL: &str = "https://jenkins.example.com/job/www/42/";
@@ -39,49 +38,27 @@ const BUILD_URL: &str = "https://jenkins.example.com/job/www/42/";
 const OUTCOMES: [&str; 7] = ["deployed", "unchanged", "rolled_back", "failed", "planned", "baked", "reused"];
 
 // ---------------------------------------------------------------------------------------
-// Processes
-// ---------------------------------------------------------------------------------------
-
-// ---------------------------------------------------------------------------------------
 // The fixture: one emulator, one copy of the example tree, its SDK clients
 // ---------------------------------------------------------------------------------------
 
-struct Fx {
-    moto: Moto,
-    sdk: Sdk,
-    tree: ExampleTree,
+struct Fx(Emulated);
+
+impl Deref for Fx {
+    type Target = Emulated;
+    fn deref(&self) -> &Emulated {
+        &self.0
+    }
 }
 
 impl Fx {
     fn new() -> Self {
-        let moto = Moto::start();
-        let sdk = moto.sdk();
-        Fx { moto, sdk, tree: ExampleTree::new() }
-    }
-
-    /// `drydock -C TREE ARGS` against the emulator, polling every 50 ms.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = drydock(&self.moto.url());
-        cmd.env("DRYDOCK_POLL_MS", "50").arg("-C").arg(self.tree.path()).args(args);
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        common::run(&mut self.cmd(args), RUN)
+        Fx(Emulated::new())
     }
 
     /// Bakes www at each tag (in staging) with the emulated guest running; the AMI ids.
     fn bake(&self, tags: &[&str]) -> Vec<String> {
-        let _guest = Guest::start(&self.moto);
-        tags.iter()
-            .map(|tag| {
-                let run = self.run(&["-q", "bake", "www", "--image-tag", tag, "--env", "staging"]);
-                assert_eq!(run.code, Some(0), "bake www {tag}: {run:?}");
-                let ami = run.stdout.trim().to_owned();
-                assert!(ami.starts_with("ami-"), "bake www {tag}: {run:?}");
-                ami
-            })
-            .collect()
+        let what: Vec<(&str, &str)> = tags.iter().map(|t| ("www", *t)).collect();
+        self.0.bake(&what)
     }
 
     fn deploy_ok(&self, tag: &str) {
@@ -89,46 +66,12 @@ impl Fx {
         assert_eq!(run.code, Some(0), "deploy www {tag}: {run:?}");
     }
 
-    fn groups(&self) -> Vec<AutoScalingGroup> {
-        self.sdk
-            .block(self.sdk.asg.describe_auto_scaling_groups().send())
-            .expect("describe groups")
-            .auto_scaling_groups()
-            .to_vec()
-    }
-
-    fn must_group(&self, name: &str) -> AutoScalingGroup {
-        self.groups()
-            .into_iter()
-            .find(|g| g.auto_scaling_group_name() == Some(name))
-            .unwrap_or_else(|| panic!("group {name} does not exist"))
-    }
-
-    /// Instance ids InService in www's staging ELB.
-    fn in_service(&self) -> BTreeSet<String> {
-        let out = self
-            .sdk
-            .block(self.sdk.elb.describe_instance_health().load_balancer_name(ELB).send())
-            .expect("describe instance health");
-        out.instance_states()
-            .iter()
-            .filter(|s| s.state() == Some("InService"))
-            .filter_map(|s| s.instance_id().map(str::to_owned))
-            .collect()
-    }
-
-    fn launch_template_names(&self) -> Vec<String> {
-        self.sdk
-            .block(self.sdk.ec2.describe_launch_templates().send())
-            .expect("describe launch templates")
-            .launch_templates()
-            .iter()
-            .filter_map(|t| t.launch_template_name().map(str::to_owned))
-            .collect()
+    fn must_group(&self, name: &str) -> aws_sdk_autoscaling::types::AutoScalingGroup {
+        self.sdk.must_group(name)
     }
 
     fn assert_lease_released(&self) {
-        assert!(!self.launch_template_names().contains(&LOCK.to_owned()), "the lease {LOCK} is released");
+        assert!(!self.sdk.launch_template_names().contains(LOCK), "the lease {LOCK} is released");
     }
 
     /// `name` is attached to the ELB, tagged live, and every one of its instances InService.
@@ -138,7 +81,7 @@ impl Fx {
         assert_eq!(tag(&g, "drydock:state").as_deref(), Some("live"), "{name} is live");
         let ids = instances(&g);
         assert_eq!(ids.len(), 2, "{name} runs its 2 instances");
-        let healthy = self.in_service();
+        let healthy = self.sdk.in_service(ELB);
         assert!(ids.iter().all(|i| healthy.contains(i)), "every instance of {name} is InService: {ids:?} {healthy:?}");
     }
 
@@ -153,14 +96,6 @@ impl Fx {
             (polls >= 2).then_some(())
         });
     }
-}
-
-fn tag(g: &AutoScalingGroup, k: &str) -> Option<String> {
-    g.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_owned)
-}
-
-fn instances(g: &AutoScalingGroup) -> Vec<String> {
-    g.instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect()
 }
 
 /// The whole of stdout as one JSON document (serde_json refuses trailing data).
@@ -373,37 +308,7 @@ fn the_jenkinsfiles_drydock_commands_parse_and_print_one_json_document() {
 
 /// The classic ELBs of the three prod services, in the default subnets.
 fn create_prod_elbs(fx: &Fx) {
-    use aws_sdk_elasticloadbalancing::types::Listener;
-    let sdk = &fx.sdk;
-    let subnets: Vec<String> = sdk
-        .block(sdk.ec2.describe_subnets().filters(common_filter("default-for-az", "true")).send())
-        .expect("describe the default subnets")
-        .subnets()
-        .iter()
-        .filter_map(|s| s.subnet_id().map(str::to_owned))
-        .collect();
-    for elb in ["www-prod", "imageresize-prod", "bookmarks-prod"] {
-        let listener = Listener::builder()
-            .protocol("HTTP")
-            .load_balancer_port(80)
-            .instance_protocol("HTTP")
-            .instance_port(8080)
-            .build()
-            .expect("listener");
-        sdk.block(
-            sdk.elb
-                .create_load_balancer()
-                .load_balancer_name(elb)
-                .listeners(listener)
-                .set_subnets(Some(subnets.clone()))
-                .send(),
-        )
-        .unwrap_or_else(|e| panic!("create ELB {elb}: {e:?}"));
-    }
-}
-
-fn common_filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
-    aws_sdk_ec2::types::Filter::builder().name(name).values(value).build()
+    fx.sdk.create_elbs(&["www-prod", "imageresize-prod", "bookmarks-prod"], 80);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -863,17 +768,8 @@ fn aws_errors_keep_their_code_and_request_id() {
             request_id: "5e0f3c1a-7d2b-4e8f-9a61-0c2d4b7e8f90",
         },
     );
-    let mut cmd = drydock(&limit.url());
-    cmd.env("DRYDOCK_POLL_MS", "50").arg("-C").arg(fx.tree.path()).args([
-        "--output",
-        "json",
-        "deploy",
-        "www",
-        "--env",
-        "staging",
-        "--image-tag",
-        "1.1.0",
-    ]);
+    let mut cmd = drydock_in(&limit.url(), fx.tree.path());
+    cmd.args(["--output", "json", "deploy", "www", "--env", "staging", "--image-tag", "1.1.0"]);
     let run = common::run(&mut cmd, RUN);
     assert_eq!(run.code, Some(1), "the deploy failed, the live service is as it was: {run:?}");
     assert!(limit.faults() >= 1, "the proxy answered CreateAutoScalingGroup with the fault");
@@ -903,8 +799,8 @@ fn aws_errors_keep_their_code_and_request_id() {
             request_id: "0b7c2f4e-1a3d-4c5b-8e9f-a1b2c3d4e5f6",
         },
     );
-    let mut cmd = drydock(&denied.url());
-    cmd.arg("-C").arg(fx.tree.path()).args(["bake", "www", "--env", "staging", "--image-tag", "2.0.0"]);
+    let mut cmd = drydock_in(&denied.url(), fx.tree.path());
+    cmd.args(["bake", "www", "--env", "staging", "--image-tag", "2.0.0"]);
     let run = common::run(&mut cmd, RUN);
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(denied.faults() >= 1, "the proxy answered RunInstances with the fault");

@@ -7,24 +7,22 @@
 //! (`tests/tools/fake_guest.py`, killed on drop), and works on a private copy of the
 //! example tree.
 
-mod common;
+use crate::common;
 
-use common::fixtures::{eventually, Guest};
+use common::aws::{image_tag, is_read_only, live_instances as instances, tag, Sampler};
+use common::fixtures::{eventually, Emulated};
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Deref;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_autoscaling::types::{AutoScalingGroup, LifecycleState};
-use common::moto::{Moto, Sdk};
-use common::{drydock, ExampleTree, Run};
+use aws_sdk_autoscaling::types::AutoScalingGroup;
+use common::moto::Sdk;
+use common::{Run, RUN_TIMEOUT as RUN};
 use serde_json::Value;
 
 const WWW: &str = "registry.example.com/dramafever/www";
-const RUN: Duration = Duration::from_secs(60);
 
 /// A dr environment in us-west-2: the shape of prod, smaller; every example service.
 const DR_TOML: &str = r#"# Disaster recovery: a smaller copy of prod in another region.
@@ -81,115 +79,15 @@ fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64
 }
 
-/// SDK clients of the emulator in another region (marked as the tests' own requests).
-fn sdk_in(moto: &Moto, region: &'static str) -> Sdk {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let conf = rt.block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region))
-            .endpoint_url(moto.url())
-            .app_name(aws_config::AppName::new("drydock-tests").expect("app name"))
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"))
-            .load(),
-    );
-    Sdk {
-        ec2: aws_sdk_ec2::Client::new(&conf),
-        asg: aws_sdk_autoscaling::Client::new(&conf),
-        elb: aws_sdk_elasticloadbalancing::Client::new(&conf),
-        rt,
-    }
-}
-
 // ---------------------------------------------------------------------------------------
-// Observations through the SDK
+// Observations through the SDK (the rest: common::aws)
 // ---------------------------------------------------------------------------------------
-
-fn groups(sdk: &Sdk) -> Vec<AutoScalingGroup> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = sdk
-            .block(sdk.asg.describe_auto_scaling_groups().set_next_token(token.clone()).send())
-            .expect("describe groups");
-        out.extend(page.auto_scaling_groups().iter().cloned());
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            return out;
-        }
-    }
-}
-
-fn group(sdk: &Sdk, name: &str) -> Option<AutoScalingGroup> {
-    groups(sdk).into_iter().find(|g| g.auto_scaling_group_name() == Some(name))
-}
-
-fn must_group(sdk: &Sdk, name: &str) -> AutoScalingGroup {
-    group(sdk, name).unwrap_or_else(|| panic!("group {name} does not exist: {:?}", group_names(sdk)))
-}
-
-fn group_names(sdk: &Sdk) -> Vec<String> {
-    groups(sdk).iter().filter_map(|g| g.auto_scaling_group_name().map(str::to_owned)).collect()
-}
-
-fn tag(g: &AutoScalingGroup, k: &str) -> Option<String> {
-    g.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_owned)
-}
-
-/// The group's instances that are not on their way out.
-fn instances(g: &AutoScalingGroup) -> BTreeSet<String> {
-    g.instances()
-        .iter()
-        .filter(|i| {
-            !matches!(
-                i.lifecycle_state(),
-                Some(
-                    LifecycleState::Terminating
-                        | LifecycleState::TerminatingWait
-                        | LifecycleState::TerminatingProceed
-                        | LifecycleState::Terminated
-                )
-            )
-        })
-        .filter_map(|i| i.instance_id().map(str::to_owned))
-        .collect()
-}
 
 fn suspended(g: &AutoScalingGroup) -> Vec<String> {
     let mut v: Vec<String> =
         g.suspended_processes().iter().filter_map(|p| p.process_name().map(str::to_owned)).collect();
     v.sort();
     v
-}
-
-/// ELB health: instance id → state.
-fn health(sdk: &Sdk, elb: &str) -> BTreeMap<String, String> {
-    let out =
-        sdk.block(sdk.elb.describe_instance_health().load_balancer_name(elb).send()).expect("describe instance health");
-    out.instance_states()
-        .iter()
-        .map(|s| (s.instance_id().unwrap_or_default().to_owned(), s.state().unwrap_or_default().to_owned()))
-        .collect()
-}
-
-fn in_service_count(sdk: &Sdk, elb: &str) -> usize {
-    health(sdk, elb).values().filter(|s| *s == "InService").count()
-}
-
-/// How many of the group's instances are InService in `elb`.
-fn group_in_service(sdk: &Sdk, g: &AutoScalingGroup, elb: &str) -> usize {
-    let h = health(sdk, elb);
-    instances(g).iter().filter(|i| h.get(*i).is_some_and(|s| s == "InService")).count()
-}
-
-fn elb_exists(sdk: &Sdk, name: &str) -> bool {
-    match sdk.block(sdk.elb.describe_load_balancers().load_balancer_names(name).send()) {
-        Ok(out) => !out.load_balancer_descriptions().is_empty(),
-        Err(e) => {
-            let code = aws_sdk_elasticloadbalancing::error::ProvideErrorMetadata::code(&e).unwrap_or_default();
-            assert_eq!(code, "LoadBalancerNotFound", "describe {name}: {e:?}");
-            false
-        }
-    }
 }
 
 fn elb_tags(sdk: &Sdk, name: &str) -> BTreeMap<String, String> {
@@ -201,56 +99,32 @@ fn elb_tags(sdk: &Sdk, name: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn launch_template_names(sdk: &Sdk) -> BTreeSet<String> {
-    sdk.block(sdk.ec2.describe_launch_templates().send())
-        .expect("describe launch templates")
-        .launch_templates()
-        .iter()
-        .filter_map(|t| t.launch_template_name().map(str::to_owned))
-        .collect()
-}
-
-fn our_images(sdk: &Sdk) -> Vec<aws_sdk_ec2::types::Image> {
-    sdk.block(sdk.ec2.describe_images().owners("self").send()).expect("images").images().to_vec()
-}
-
-fn image_tag(i: &aws_sdk_ec2::types::Image, k: &str) -> Option<String> {
-    i.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_owned)
-}
-
-fn is_read_only(action: &str) -> bool {
-    action.starts_with("Describe") || action.starts_with("Get") || action.starts_with("List")
-}
-
 // ---------------------------------------------------------------------------------------
 // The fixture
 // ---------------------------------------------------------------------------------------
 
-struct Fx {
-    // Dropped in this order: the guest before the emulator.
-    _guest: Guest,
-    moto: Moto,
-    sdk: Sdk,
-    tree: ExampleTree,
+/// The emulator, with the emulated builder guest for the whole test; `--output json`.
+struct Fx(Emulated);
+
+impl Deref for Fx {
+    type Target = Emulated;
+    fn deref(&self) -> &Emulated {
+        &self.0
+    }
 }
 
 impl Fx {
     fn new() -> Self {
-        let moto = Moto::start();
-        let sdk = moto.sdk();
-        let guest = Guest::start(&moto);
-        Fx { _guest: guest, moto, sdk, tree: ExampleTree::new() }
+        Fx(Emulated::with_guest())
     }
 
     /// `drydock -C TREE --output json ARGS`, polling every 50 ms.
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = drydock(&self.moto.url());
-        cmd.env("DRYDOCK_POLL_MS", "50").arg("-C").arg(self.tree.path()).args(["--output", "json"]).args(args);
-        cmd
+        self.json_cmd(args)
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        common::run(&mut self.cmd(args), RUN)
+        self.run_json(args)
     }
 
     /// Bakes `service` at each tag (in staging); returns the AMI ids.
@@ -259,7 +133,7 @@ impl Fx {
             .map(|t| {
                 let run = self.run(&["bake", service, "--image-tag", t, "--env", "staging"]);
                 assert_eq!(run.code, Some(0), "bake {service} {t}: {run:?}");
-                let r = only_result(&run, "bake");
+                let r = run.only_result("bake");
                 let ami = r["ami"].as_str().unwrap_or_default().to_owned();
                 assert!(ami.starts_with("ami-"), "bake {service} {t}: {run:?}");
                 ami
@@ -279,33 +153,23 @@ impl Fx {
         }
         let run = common::run(&mut cmd, RUN);
         assert_eq!(run.code, Some(0), "deploy {service} {tag}: {run:?}");
-        let r = only_result(&run, "deploy");
+        let r = run.only_result("deploy");
         assert_eq!(r["outcome"], "deployed", "{run:?}");
         r
     }
 }
 
-fn doc(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {run:?}"))
-}
-
-fn only_result(run: &Run, command: &str) -> Value {
-    let d = doc(run);
-    assert_eq!(d["command"], command, "{d}");
-    let results = d["results"].as_array().unwrap_or_else(|| panic!("no results: {d}"));
-    assert_eq!(results.len(), 1, "{d}");
-    results[0].clone()
-}
-
 /// Asserts the group is the serving release: tagged live, attached to `elb` only, at
 /// `desired` with every instance InService.
 fn assert_live(sdk: &Sdk, name: &str, elb: &str, desired: i32) -> AutoScalingGroup {
-    let g = must_group(sdk, name);
+    let g = sdk.must_group(name);
     assert_eq!(tag(&g, "drydock:state").as_deref(), Some("live"), "{name} is tagged live");
     assert_eq!(g.load_balancer_names(), [elb], "{name} is attached to {elb}");
     assert_eq!(g.desired_capacity(), Some(desired), "{name} desired");
     assert_eq!(instances(&g).len(), desired as usize, "{name} runs its desired count");
-    assert_eq!(group_in_service(sdk, &g, elb), desired as usize, "every instance of {name} is InService");
+    let healthy = sdk.in_service(elb);
+    let serving = instances(&g).iter().filter(|i| healthy.contains(*i)).count();
+    assert_eq!(serving, desired as usize, "every instance of {name} is InService");
     g
 }
 
@@ -313,52 +177,13 @@ fn assert_live(sdk: &Sdk, name: &str, elb: &str, desired: i32) -> AutoScalingGro
 // The ELB sampler: "never less capacity", watched from outside
 // ---------------------------------------------------------------------------------------
 
-struct Sampler {
-    stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<(Instant, usize)>>>,
-    handle: JoinHandle<()>,
-}
-
-impl Sampler {
-    /// Polls DescribeInstanceHealth on `elb` every ~20 ms with its own clients; returns
-    /// once the first sample is in.
-    fn start(moto: &Moto, elb: &str) -> Self {
-        let sdk = moto.sdk();
-        let period = Duration::from_millis(20);
-        let elb = elb.to_owned();
-        let stop = Arc::new(AtomicBool::new(false));
-        let samples = Arc::new(Mutex::new(Vec::new()));
-        let (flag, out) = (Arc::clone(&stop), Arc::clone(&samples));
-        let handle = std::thread::spawn(move || {
-            while !flag.load(Ordering::SeqCst) {
-                let t = Instant::now();
-                let n = in_service_count(&sdk, &elb);
-                out.lock().expect("samples").push((t, n));
-                std::thread::sleep(period.saturating_sub(t.elapsed()));
-            }
-        });
-        let s = Sampler { stop, samples, handle };
-        eventually("the sampler's first sample", RUN, || {
-            (!s.samples.lock().expect("samples").is_empty()).then_some(())
-        });
-        s
-    }
-
-    fn finish(self) -> Vec<(Instant, usize)> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.handle.join().expect("the sampler thread");
-        let v = self.samples.lock().expect("samples").clone();
-        v
-    }
-}
-
 /// Runs `args` while sampling `elb`, and holds the run at its most delicate moment: the
 /// shim holds its DetachLoadBalancers (the old release leaving the ELB, after the new
 /// one is attached) until the sampler has taken 5 samples there, then lets it go on.
 /// Asserts that the InService count never fell below the count before the run, and that
 /// at the hold both releases served (`peak` InService). Returns the run.
 fn run_sampled(fx: &Fx, elb: &str, args: &[&str], peak: usize) -> Run {
-    let start = in_service_count(&fx.sdk, elb);
+    let start = fx.sdk.in_service(elb).len();
     assert!(start > 0, "{elb} serves before the run");
     let sampler = Sampler::start(&fx.moto, elb);
     fx.moto.hold("DetachLoadBalancers");
@@ -370,10 +195,7 @@ fn run_sampled(fx: &Fx, elb: &str, args: &[&str], peak: usize) -> Run {
         (fx.moto.held() > 0).then_some(())
     });
     let held_at = Instant::now();
-    eventually("5 samples at the hold", RUN, || {
-        let n = sampler.samples.lock().expect("samples").iter().filter(|(t, _)| *t > held_at).count();
-        (n >= 5).then_some(())
-    });
+    eventually("5 samples at the hold", RUN, || (sampler.count_after(held_at) >= 5).then_some(()));
     fx.moto.release_hold();
     let run = run.join().expect("the run thread");
     let ended = Instant::now();
@@ -384,7 +206,7 @@ fn run_sampled(fx: &Fx, elb: &str, args: &[&str], peak: usize) -> Run {
     assert!(low >= start, "the ELB {elb} fell to {low} InService (from {start}): {samples:?}");
     let at_hold: Vec<usize> = samples.iter().filter(|(t, _)| *t > held_at).map(|(_, n)| *n).take(5).collect();
     assert!(at_hold.iter().all(|n| *n == peak), "both releases serve at the switch ({peak}): {at_hold:?}");
-    assert_eq!(in_service_count(&fx.sdk, elb), start, "after the run the ELB serves as many as before");
+    assert_eq!(fx.sdk.in_service(elb).len(), start, "after the run the ELB serves as many as before");
     run
 }
 
@@ -397,15 +219,15 @@ fn promote_in_the_same_region_carries_the_identical_ami() {
     let fx = Fx::new();
     let ami = fx.bake("www", &["1.0.0"]).remove(0);
     fx.deploy_ok("www", "1.0.0");
-    let staging_live = must_group(&fx.sdk, "www-staging-v001");
+    let staging_live = fx.sdk.must_group("www-staging-v001");
     assert_eq!(tag(&staging_live, "drydock:ami").as_deref(), Some(ami.as_str()));
 
     let run = fx.run(&["promote", "www", "--from", "staging", "--to", "prod"]);
     assert_eq!(run.code, Some(0), "{run:?}");
-    let d = doc(&run);
+    let d = run.json();
     assert_eq!(d["command"], "promote");
     assert_eq!(d["env"], "prod");
-    let r = only_result(&run, "promote");
+    let r = run.only_result("promote");
     assert_eq!(r["service"], "www");
     assert_eq!(r["outcome"], "deployed", "{r}");
     assert_eq!(r["release"], "v001");
@@ -420,7 +242,7 @@ fn promote_in_the_same_region_carries_the_identical_ami() {
     let from = tag(&g, "drydock:promoted-from").expect("drydock:promoted-from");
     assert!(from.contains("staging") && from.contains(&ami), "promoted-from names the source: {from}");
     assert_eq!((g.min_size(), g.max_size()), (Some(3), Some(12)), "prod's capacity");
-    assert_eq!(our_images(&fx.sdk).len(), 1, "nothing was baked or copied");
+    assert_eq!(fx.sdk.our_images().len(), 1, "nothing was baked or copied");
     assert_eq!(fx.moto.count("CopyImage"), 0);
     // Staging is untouched.
     let s = assert_live(&fx.sdk, "www-staging-v001", "www-staging", 2);
@@ -434,14 +256,14 @@ fn promote_refuses_a_source_that_is_not_fully_healthy() {
     fx.deploy_ok("www", "1.0.0");
     fx.moto.unhealthy(&[&ami]);
     eventually("staging's instances report OutOfService", RUN, || {
-        let h = health(&fx.sdk, "www-staging");
-        (h.len() == 2 && h.values().all(|s| s == "OutOfService")).then_some(())
+        let h = fx.sdk.health("www-staging");
+        (h.len() == 2 && h.values().all(|(s, _)| s == "OutOfService")).then_some(())
     });
     fx.moto.clear_requests();
 
     let run = fx.run(&["promote", "www", "--from", "staging", "--to", "prod"]);
     assert_eq!(run.code, Some(1), "{run:?}");
-    let r = only_result(&run, "promote");
+    let r = run.only_result("promote");
     assert_eq!(r["outcome"], "failed");
     let msg = r["message"].as_str().unwrap_or_default();
     assert!(msg.contains("refused"), "says refused: {msg}");
@@ -453,8 +275,8 @@ fn promote_refuses_a_source_that_is_not_fully_healthy() {
         assert!(!reqs.iter().any(|(_, x)| x == a), "{a} was sent: {reqs:?}");
     }
     assert!(reqs.iter().all(|(_, a)| is_read_only(a)), "only reads: {reqs:?}");
-    assert!(!group_names(&fx.sdk).iter().any(|n| n.starts_with("www-prod")), "prod has no group");
-    assert!(!elb_exists(&fx.sdk, "www-prod"), "prod has no ELB");
+    assert!(!fx.sdk.group_names().iter().any(|n| n.starts_with("www-prod")), "prod has no group");
+    assert!(!fx.sdk.elb_exists("www-prod"), "prod has no ELB");
 }
 
 #[test]
@@ -463,17 +285,17 @@ fn cross_region_promote_copies_the_ami_with_its_tags_once() {
     fx.tree.write("environments/dr.toml", DR_TOML);
     let ami = fx.bake("www", &["1.0.0"]).remove(0);
     fx.deploy_ok("www", "1.0.0");
-    let source = our_images(&fx.sdk).into_iter().find(|i| i.image_id() == Some(ami.as_str())).expect("source");
+    let source = fx.sdk.our_images().into_iter().find(|i| i.image_id() == Some(ami.as_str())).expect("source");
 
     let run = fx.run(&["promote", "www", "--from", "staging", "--to", "dr"]);
     assert_eq!(run.code, Some(0), "{run:?}");
-    let r = only_result(&run, "promote");
+    let r = run.only_result("promote");
     assert_eq!(r["outcome"], "deployed", "{r}");
     assert_eq!(r["asg"], "www-dr-v001");
     assert_eq!(fx.moto.count("CopyImage"), 1);
 
-    let west = sdk_in(&fx.moto, "us-west-2");
-    let copies = our_images(&west);
+    let west = fx.moto.sdk_in("us-west-2");
+    let copies = west.our_images();
     assert_eq!(copies.len(), 1, "one image in us-west-2: {copies:?}");
     let copy = &copies[0];
     let copy_id = copy.image_id().unwrap_or_default().to_owned();
@@ -487,16 +309,16 @@ fn cross_region_promote_copies_the_ami_with_its_tags_once() {
     let g = assert_live(&west, "www-dr-v001", "www-dr", 2);
     assert_eq!(tag(&g, "drydock:ami"), Some(copy_id.clone()), "dr runs the copy");
     assert!(tag(&g, "drydock:promoted-from").is_some());
-    assert!(group(&fx.sdk, "www-dr-v001").is_none(), "nothing of dr in us-east-1");
+    assert!(fx.sdk.group("www-dr-v001").is_none(), "nothing of dr in us-east-1");
 
     fx.moto.clear_requests();
     let again = fx.run(&["promote", "www", "--from", "staging", "--to", "dr"]);
     assert_eq!(again.code, Some(0), "{again:?}");
-    let r = only_result(&again, "promote");
+    let r = again.only_result("promote");
     assert_eq!(r["outcome"], "unchanged", "{r}");
     assert_eq!(fx.moto.count("CopyImage"), 0, "no second copy");
     assert_eq!(fx.moto.count("CreateAutoScalingGroup"), 0);
-    assert_eq!(our_images(&west).len(), 1);
+    assert_eq!(west.our_images().len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -509,14 +331,14 @@ fn rollback_to_a_warm_standby_reattaches_it_without_launching() {
     let amis = fx.bake("www", &["1.0.0", "1.1.0"]);
     fx.deploy_ok("www", "1.0.0");
     fx.deploy_ok("www", "1.1.0");
-    let v001_before = must_group(&fx.sdk, "www-staging-v001");
+    let v001_before = fx.sdk.must_group("www-staging-v001");
     assert!(!suspended(&v001_before).is_empty(), "v001 is a warm standby");
-    let lts_before = launch_template_names(&fx.sdk);
+    let lts_before = fx.sdk.launch_template_names();
     fx.moto.clear_requests();
 
     let run = run_sampled(&fx, "www-staging", &["rollback", "www", "--env", "staging"], 4);
     assert_eq!(run.code, Some(0), "{run:?}");
-    let r = only_result(&run, "rollback");
+    let r = run.only_result("rollback");
     assert_eq!(r["outcome"], "rolled_back", "{r}");
     assert_eq!(r["release"], "v001");
     assert_eq!(r["asg"], "www-staging-v001");
@@ -526,13 +348,13 @@ fn rollback_to_a_warm_standby_reattaches_it_without_launching() {
     let v001 = assert_live(&fx.sdk, "www-staging-v001", "www-staging", 2);
     assert_eq!(instances(&v001), instances(&v001_before), "the very instances that waited");
     assert!(suspended(&v001).is_empty(), "processes resumed: {:?}", suspended(&v001));
-    let v002 = must_group(&fx.sdk, "www-staging-v002");
+    let v002 = fx.sdk.must_group("www-staging-v002");
     assert!(v002.load_balancer_names().is_empty(), "v002 detached");
     assert_eq!(tag(&v002, "drydock:state").as_deref(), Some("standby"));
     assert_eq!(instances(&v002).len(), 2, "v002 is warm");
     assert!(!suspended(&v002).is_empty(), "v002's processes suspended");
     assert!(tag(&v002, "drydock:expires-at").is_some_and(|t| t.parse::<i64>().is_ok_and(|t| t > now())));
-    let registered = health(&fx.sdk, "www-staging");
+    let registered = fx.sdk.health("www-staging");
     assert_eq!(registered.keys().cloned().collect::<BTreeSet<_>>(), instances(&v001), "only v001 is registered");
 
     let reqs = fx.moto.requests();
@@ -540,8 +362,8 @@ fn rollback_to_a_warm_standby_reattaches_it_without_launching() {
         assert!(!reqs.iter().any(|(_, x)| x == a), "{a} was sent: {reqs:?}");
     }
     assert!(fx.moto.count("CreateLaunchTemplate") <= 1, "only the lock's launch template: {reqs:?}");
-    assert_eq!(launch_template_names(&fx.sdk), lts_before, "no release launch template made, the lock released");
-    assert_eq!(group_names(&fx.sdk).len(), 2);
+    assert_eq!(fx.sdk.launch_template_names(), lts_before, "no release launch template made, the lock released");
+    assert_eq!(fx.sdk.group_names().len(), 2);
 }
 
 #[test]
@@ -550,7 +372,7 @@ fn a_rolled_back_warm_standby_sheds_its_expiry() {
     fx.bake("www", &["1.0.0", "1.1.0"]);
     fx.deploy_ok("www", "1.0.0");
     fx.deploy_ok("www", "1.1.0");
-    assert!(tag(&must_group(&fx.sdk, "www-staging-v001"), "drydock:expires-at").is_some(), "a warm standby expires");
+    assert!(tag(&fx.sdk.must_group("www-staging-v001"), "drydock:expires-at").is_some(), "a warm standby expires");
     let run = fx.run(&["rollback", "www", "--env", "staging"]);
     assert_eq!(run.code, Some(0), "{run:?}");
     let v001 = assert_live(&fx.sdk, "www-staging-v001", "www-staging", 2);
@@ -565,21 +387,21 @@ fn rollback_to_a_cold_standby_scales_it_up_first() {
     let amis = fx.bake("imageresize", &["2.0.0", "2.1.0"]);
     fx.deploy_ok("imageresize", "2.0.0");
     fx.deploy_ok("imageresize", "2.1.0");
-    let v001_before = must_group(&fx.sdk, "imageresize-staging-v001");
+    let v001_before = fx.sdk.must_group("imageresize-staging-v001");
     assert_eq!(v001_before.desired_capacity(), Some(0), "cold: scaled to 0");
     assert!(v001_before.load_balancer_names().is_empty());
-    let live_desired = must_group(&fx.sdk, "imageresize-staging-v002").desired_capacity().expect("desired");
+    let live_desired = fx.sdk.must_group("imageresize-staging-v002").desired_capacity().expect("desired");
     fx.moto.clear_requests();
 
     let run = run_sampled(&fx, "imageresize-staging", &["rollback", "imageresize", "--env", "staging"], 2);
     assert_eq!(run.code, Some(0), "{run:?}");
-    let r = only_result(&run, "rollback");
+    let r = run.only_result("rollback");
     assert_eq!(r["outcome"], "rolled_back", "{r}");
     assert_eq!(r["asg"], "imageresize-staging-v001");
     assert_eq!(r["ami"].as_str(), Some(amis[0].as_str()));
 
     assert_live(&fx.sdk, "imageresize-staging-v001", "imageresize-staging", live_desired);
-    let v002 = must_group(&fx.sdk, "imageresize-staging-v002");
+    let v002 = fx.sdk.must_group("imageresize-staging-v002");
     assert!(v002.load_balancer_names().is_empty(), "v002 detached");
     assert_eq!(v002.desired_capacity(), Some(0), "v002 is now the cold standby");
     assert_eq!(tag(&v002, "drydock:state").as_deref(), Some("standby"));
@@ -599,11 +421,11 @@ fn rollback_to_a_collected_release_redeploys_its_ami_as_a_new_release() {
     let amis = fx.bake("www", &["1.0.0", "1.1.0"]);
     fx.deploy_ok("www", "1.0.0");
     fx.deploy_ok("www", "1.1.0");
-    assert_eq!(group_names(&fx.sdk), ["www-staging-v002"], "v001 was collected at the switch");
+    assert_eq!(fx.sdk.group_names(), ["www-staging-v002"], "v001 was collected at the switch");
 
     let run = fx.run(&["rollback", "www", "--env", "staging", "--to", "v001"]);
     assert_eq!(run.code, Some(0), "{run:?}");
-    let r = only_result(&run, "rollback");
+    let r = run.only_result("rollback");
     assert_eq!(r["outcome"], "rolled_back", "{r}");
     assert_eq!(r["release"], "v003", "a new release");
     assert_eq!(r["ami"].as_str(), Some(amis[0].as_str()));
@@ -613,7 +435,7 @@ fn rollback_to_a_collected_release_redeploys_its_ami_as_a_new_release() {
 
     let hist = fx.run(&["history", "www", "--env", "staging"]);
     assert_eq!(hist.code, Some(0), "{hist:?}");
-    let h = doc(&hist);
+    let h = hist.json();
     let outcome = |v: &str| -> Value {
         h["results"]
             .as_array()
@@ -649,7 +471,7 @@ fn status_and_history_json_field_by_field() {
 
     let run = fx.run(&["status", "--env", "staging"]);
     assert_eq!(run.code, Some(0), "{run:?}");
-    let d = doc(&run);
+    let d = run.json();
     assert_eq!(d["command"], "status");
     assert_eq!(d["env"], "staging");
     let results = d["results"].as_array().expect("results");
@@ -687,7 +509,7 @@ fn status_and_history_json_field_by_field() {
 
     let hist = fx.run(&["history", "www", "--env", "staging"]);
     assert_eq!(hist.code, Some(0), "{hist:?}");
-    let h = doc(&hist);
+    let h = hist.json();
     assert_eq!(h["command"], "history");
     assert_eq!(h["env"], "staging");
     let rs = h["results"].as_array().expect("results");
@@ -734,7 +556,8 @@ struct State {
 }
 
 fn snapshot_state(sdk: &Sdk) -> State {
-    let groups = groups(sdk)
+    let groups = sdk
+        .groups()
         .iter()
         .map(|g| {
             (
@@ -755,7 +578,8 @@ fn snapshot_state(sdk: &Sdk) -> State {
             )
         })
         .collect();
-    let amis: BTreeMap<String, BTreeSet<String>> = our_images(sdk)
+    let amis: BTreeMap<String, BTreeSet<String>> = sdk
+        .our_images()
         .iter()
         .map(|i| {
             let snaps = i
@@ -779,7 +603,7 @@ fn snapshot_state(sdk: &Sdk) -> State {
         groups,
         amis,
         snapshots,
-        launch_templates: launch_template_names(sdk),
+        launch_templates: sdk.launch_template_names(),
         elb_tags: elb_tags(sdk, "www-staging"),
     }
 }
@@ -855,7 +679,7 @@ fn gc_round(fx: &Fx) -> GcRound {
     let writes: Vec<_> = reqs.iter().filter(|(_, a)| !is_read_only(a)).collect();
     assert!(writes.is_empty(), "the dry run mutated: {writes:?}");
 
-    let d = doc(&dry);
+    let d = dry.json();
     assert_eq!(d["command"], "gc");
     assert_eq!(d["env"], "staging");
     let mut steps: Vec<Value> = Vec::new();
@@ -889,11 +713,11 @@ fn gc_dry_run_changes_nothing_and_gc_does_exactly_its_plan() {
         fx.deploy_ok("www", t);
     }
     assert_eq!(
-        group_names(&fx.sdk).into_iter().collect::<BTreeSet<_>>(),
+        fx.sdk.group_names().into_iter().collect::<BTreeSet<_>>(),
         BTreeSet::from(["www-staging-v002".to_owned(), "www-staging-v003".to_owned()])
     );
     // The warm standby's TTL runs out (drydock compares whole seconds).
-    let expires: i64 = tag(&must_group(&fx.sdk, "www-staging-v002"), "drydock:expires-at")
+    let expires: i64 = tag(&fx.sdk.must_group("www-staging-v002"), "drydock:expires-at")
         .and_then(|v| v.parse().ok())
         .expect("v002 expires");
     eventually("v002's standby TTL is past", RUN, || (now() > expires).then_some(()));
@@ -919,7 +743,7 @@ fn gc_dry_run_changes_nothing_and_gc_does_exactly_its_plan() {
         "the plan never names the live group: {steps:?}"
     );
 
-    let d = doc(&real);
+    let d = real.json();
     for r in d["results"].as_array().expect("results") {
         assert_ne!(r["outcome"], "failed", "{r}");
     }
@@ -975,15 +799,15 @@ fn gc_outcomes_are_the_contracts_outcomes() {
     fx.bake("www", &["T1", "T2"]);
     fx.deploy_ok("www", "T1");
     fx.deploy_ok("www", "T2");
-    let expires: i64 = tag(&must_group(&fx.sdk, "www-staging-v001"), "drydock:expires-at")
+    let expires: i64 = tag(&fx.sdk.must_group("www-staging-v001"), "drydock:expires-at")
         .and_then(|v| v.parse().ok())
         .expect("v001 expires");
     eventually("v001's standby TTL is past", RUN, || (now() > expires).then_some(()));
     let run = fx.run(&["gc", "--env", "staging"]);
     assert_eq!(run.code, Some(0), "{run:?}");
-    assert_eq!(must_group(&fx.sdk, "www-staging-v001").desired_capacity(), Some(0), "gc did collect");
+    assert_eq!(fx.sdk.must_group("www-staging-v001").desired_capacity(), Some(0), "gc did collect");
     let spec = ["deployed", "unchanged", "rolled_back", "failed", "planned", "baked", "reused", "collected"];
-    let d = doc(&run);
+    let d = run.json();
     let outcomes: Vec<&str> =
         d["results"].as_array().expect("results").iter().filter_map(|r| r["outcome"].as_str()).collect();
     for o in &outcomes {
@@ -1038,7 +862,7 @@ fn the_iam_policy_grants_every_request_of_a_whole_workflow() {
         assert!(recorded.contains(a), "the workflow exercised {a}: {recorded:?}");
     }
 
-    let run = common::run(drydock(&fx.moto.url()).arg("iam-policy"), RUN);
+    let run = common::run(common::drydock(&fx.moto.url()).arg("iam-policy"), RUN);
     assert_eq!(run.code, Some(0), "{run:?}");
     let policy: Value = serde_json::from_str(&run.stdout).expect("the policy is JSON");
     assert_eq!(policy["Version"], "2012-10-17");

@@ -3,35 +3,25 @@
 //! (`bash -n`, the pinned reference, the init job), then stops the instance (the guest
 //! powered off: success) or terminates it (failure).
 
-mod common;
+use crate::common;
 
+use common::aws::{filter, image_tag};
 use common::fixtures::Background;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_ec2::types::{Filter, InstanceStateName};
+use aws_sdk_ec2::types::InstanceStateName;
 use common::moto::{Moto, Sdk};
-use common::{drydock, ExampleTree, Run};
+use common::{drydock_in, ExampleTree, Run};
 
 const WWW: &str = "registry.example.com/dramafever/www";
 
 fn bake(moto: &Moto, tree: &ExampleTree, service: &str, tag: &str) -> Command {
-    let mut cmd = drydock(&moto.url());
-    cmd.env("DRYDOCK_POLL_MS", "50").arg("-C").arg(tree.path()).args([
-        "bake",
-        service,
-        "--image-tag",
-        tag,
-        "--env",
-        "staging",
-    ]);
+    let mut cmd = drydock_in(&moto.url(), tree.path());
+    cmd.args(["bake", service, "--image-tag", tag, "--env", "staging"]);
     cmd
-}
-
-fn filter(name: &str, v: &str) -> Filter {
-    Filter::builder().name(name).values(v).build()
 }
 
 /// Builder instances as (id, state).
@@ -147,14 +137,6 @@ fn terminate(sdk: &Sdk, id: &str) {
     sdk.block(sdk.ec2.terminate_instances().instance_ids(id).send()).expect("terminate");
 }
 
-fn our_images(sdk: &Sdk) -> Vec<aws_sdk_ec2::types::Image> {
-    sdk.block(sdk.ec2.describe_images().owners("self").send()).expect("images").images().to_vec()
-}
-
-fn tag<'a>(i: &'a aws_sdk_ec2::types::Image, k: &str) -> Option<&'a str> {
-    i.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value())
-}
-
 fn no_live_builder(sdk: &Sdk) {
     let live: Vec<_> = builders(sdk)
         .into_iter()
@@ -189,7 +171,7 @@ fn a_bake_gives_a_tagged_private_ami_and_terminates_its_builder() {
     let run = bg.finish(Duration::from_secs(60));
     assert_eq!(run.code, Some(0), "{run:?}");
 
-    let images = our_images(&sdk);
+    let images = sdk.our_images();
     assert_eq!(images.len(), 1, "one AMI");
     let ami = &images[0];
     assert_eq!(run.stdout.trim(), ami.image_id().unwrap_or_default(), "stdout is the AMI id");
@@ -197,13 +179,13 @@ fn a_bake_gives_a_tagged_private_ami_and_terminates_its_builder() {
     assert_eq!(ami.public(), Some(false), "private");
     let name = ami.name().unwrap_or_default();
     assert!(name.starts_with("drydock/www/1.4.2/") && name.len() == "drydock/www/1.4.2/".len() + 12, "{name}");
-    assert_eq!(tag(ami, "Name"), Some(name));
-    assert_eq!(tag(ami, "drydock:service"), Some("www"));
-    assert_eq!(tag(ami, "drydock:image"), Some(format!("{WWW}:1.4.2").as_str()));
-    assert_eq!(tag(ami, "drydock:build"), Some("https://jenkins.example.com/job/www/42/"));
-    assert!(tag(ami, "drydock:recipe").is_some_and(|r| r.len() == 64 && name.ends_with(&r[..12])));
-    assert!(tag(ami, "drydock:base-ami").is_some_and(|b| b.starts_with("ami-")));
-    assert!(tag(ami, "drydock:baked-at").is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(image_tag(ami, "Name").as_deref(), Some(name));
+    assert_eq!(image_tag(ami, "drydock:service").as_deref(), Some("www"));
+    assert_eq!(image_tag(ami, "drydock:image").as_deref(), Some(format!("{WWW}:1.4.2").as_str()));
+    assert_eq!(image_tag(ami, "drydock:build").as_deref(), Some("https://jenkins.example.com/job/www/42/"));
+    assert!(image_tag(ami, "drydock:recipe").as_deref().is_some_and(|r| r.len() == 64 && name.ends_with(&r[..12])));
+    assert!(image_tag(ami, "drydock:base-ami").as_deref().is_some_and(|b| b.starts_with("ami-")));
+    assert!(image_tag(ami, "drydock:baked-at").as_deref().is_some_and(|t| t.ends_with('Z')));
     no_live_builder(&sdk);
     assert!(builders(&sdk).iter().any(|(b, _)| b == &id), "the builder is terminated, not vanished");
 }
@@ -253,12 +235,12 @@ fn a_changed_template_or_base_gives_a_new_ami() {
     assert_eq!(c.code, Some(0), "{c:?}");
     let ids = [a.stdout.trim(), b.stdout.trim(), c.stdout.trim()];
     assert_ne!(ids[1], ids[2], "a new base gives a new AMI");
-    let images = our_images(&sdk);
+    let images = sdk.our_images();
     assert_eq!(images.len(), 3);
-    let hashes: std::collections::BTreeSet<_> = images.iter().filter_map(|i| tag(i, "drydock:recipe")).collect();
+    let hashes: std::collections::BTreeSet<_> = images.iter().filter_map(|i| image_tag(i, "drydock:recipe")).collect();
     assert_eq!(hashes.len(), 3, "three recipe hashes");
     let c_img = images.iter().find(|i| i.image_id() == Some(ids[2])).expect("c");
-    assert_eq!(tag(c_img, "drydock:base-ami"), Some("ami-785db401"));
+    assert_eq!(image_tag(c_img, "drydock:base-ami").as_deref(), Some("ami-785db401"));
 }
 
 #[test]
@@ -278,8 +260,8 @@ fn a_guest_that_terminates_fails_the_bake_and_leaves_nothing() {
     let run = bg.finish(Duration::from_secs(60));
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(run.stderr.contains("terminated before it powered off"), "{}", run.stderr);
-    assert!(run.stdout.is_empty());
-    assert!(our_images(&sdk).is_empty(), "no AMI left");
+    run.expect_stdout("");
+    assert!(sdk.our_images().is_empty(), "no AMI left");
     no_live_builder(&sdk);
 }
 
@@ -293,7 +275,7 @@ fn a_builder_that_never_powers_off_times_out_and_is_terminated() {
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(run.stderr.contains("did not power off within bake.timeout 2s"), "{}", run.stderr);
     assert!(run.stderr.contains("environments/staging.toml"), "{}", run.stderr);
-    assert!(our_images(&sdk).is_empty());
+    assert!(sdk.our_images().is_empty());
     assert_eq!(builders(&sdk).len(), 1, "one builder was launched");
     no_live_builder(&sdk);
 }
@@ -311,7 +293,7 @@ fn sigterm_while_waiting_terminates_the_builder_and_exits_130() {
     assert!(run.stderr.contains("interrupted by SIGTERM"), "{}", run.stderr);
     assert!(run.stderr.contains(&format!("terminating builder {id}")), "{}", run.stderr);
     no_live_builder(&sdk);
-    assert!(our_images(&sdk).is_empty());
+    assert!(sdk.our_images().is_empty());
 }
 
 #[test]
@@ -330,7 +312,7 @@ fn a_rerun_after_a_kill_resumes_the_same_builder() {
     let run = common::run(&mut bake(&moto, &tree, "www", "1.0.3"), Duration::from_secs(60));
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(moto.count("RunInstances"), 0, "no second builder");
-    assert_eq!(our_images(&sdk).len(), 1);
+    assert_eq!(sdk.our_images().len(), 1);
     no_live_builder(&sdk);
 }
 
@@ -349,8 +331,7 @@ fn bad_input_is_refused_without_any_request() {
         ),
     ];
     for (args, needle) in cases {
-        let mut cmd = drydock(&moto.url());
-        let run = common::run(cmd.arg("-C").arg(tree.path()).args(args), Duration::from_secs(30));
+        let run = common::run(drydock_in(&moto.url(), tree.path()).args(args), Duration::from_secs(30));
         assert_eq!(run.code, Some(2), "{args:?}: {run:?}");
         assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
     }
