@@ -6,7 +6,7 @@
 CARGO ?= cargo
 DRYDOCK := target/debug/drydock
 
-.PHONY: demo test setup build lint fmt clippy bench clean
+.PHONY: demo test test-guest setup build lint fmt clippy bench clean
 
 setup:
 	@bash tests/tools/setup.sh
@@ -18,11 +18,19 @@ demo: setup build
 	@bash tests/tools/demo.sh
 
 # One build of the tests, then every suite: Rust unit and integration tests (they start
-# their own emulators), then the fidelity shim's own tests. The feature test-hooks lets
-# the tests fix drydock's clock (src/clock.rs); a normal build has no such hook.
+# their own emulators), then the fidelity shim's own tests, then the real guest. The
+# feature test-hooks lets the tests fix drydock's clock (src/clock.rs); a normal build
+# has no such hook.
 test: setup
 	$(CARGO) test --locked --no-fail-fast --features test-hooks
 	.venv/bin/python -m pytest tests/moto -q
+	$(MAKE) test-guest
+
+# The real guest (README, "The real guest"): a bake and a deploy on real Debian 12
+# machines booted with systemd-nspawn. Needs root; installs what it needs.
+test-guest: setup
+	$(CARGO) build --locked
+	@bash tests/guest/run.sh
 
 # Benchmarks against the local emulator (numbers in the README); not part of `make test`.
 bench: setup build
