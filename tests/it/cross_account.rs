@@ -323,7 +323,7 @@ fn cross_account_promote_deploys_the_shared_ami_in_the_target_account() {
     assert_eq!(r["asg"], "www-prod-v001", "{r}");
     assert_eq!(r["ami"].as_str(), Some(ami.as_str()), "the same AMI id: {r}");
     assert_eq!(r["image"], format!("{WWW}:1.0.0"), "{r}");
-    assert!(run.stderr.contains(&format!("sharing {ami} and its snapshots with account {PROD_ACCOUNT}")), "{run:?}");
+    assert!(run.stderr.contains(&format!("share {ami} and its snapshots with account {PROD_ACCOUNT}")), "{run:?}");
 
     // Shared by its owner, staging's account: launch permission and create-volume
     // permission for prod's account, nothing more; no copy.
@@ -390,7 +390,7 @@ fn cross_account_promote_shares_the_ami_and_its_snapshots_first() {
         && r["outcome"] == "failed"
         && msg.contains(&format!("{ami} is not available in us-east-1"));
     assert!(run.code == Some(0) && r["outcome"] == "deployed" || moto_divergence, "{MOTO_SHARED_AMI}: {run:?}");
-    assert!(run.stderr.contains(&format!("sharing {ami} and its snapshots with account {PROD_ACCOUNT}")), "{run:?}");
+    assert!(run.stderr.contains(&format!("share {ami} and its snapshots with account {PROD_ACCOUNT}")), "{run:?}");
 
     assert_eq!(launch_permissions(&fx.staging, &ami), BTreeSet::from([PROD_ACCOUNT.to_owned()]));
     // The grants are drydock's first writes, one per image and snapshot (their effect on
@@ -422,7 +422,7 @@ fn promote_grants_create_volume_permission_on_the_snapshots() {
         assert!(create_volume_permissions(&fx.staging, s).is_empty(), "{s} is not shared before the promote");
     }
     let run = fx.run(&["promote", "www", "--from", "staging", "--to", "prod"]);
-    assert!(run.stderr.contains(&format!("sharing {ami} and its snapshots with account {PROD_ACCOUNT}")), "{run:?}");
+    assert!(run.stderr.contains(&format!("share {ami} and its snapshots with account {PROD_ACCOUNT}")), "{run:?}");
     for s in &snaps {
         assert_eq!(
             create_volume_permissions(&fx.staging, s),
