@@ -36,34 +36,25 @@ from shimtest import (
 # --------------------------------------------------------------------------
 # Startup / shutdown
 # --------------------------------------------------------------------------
-def test_ready_line_port_zero_and_clean_exit() -> None:
-    server = Server()
-    try:
-        assert re.fullmatch(r"READY [1-9]\d*\n", server.ready_line)
-        assert 0 < server.port < 65536
-        status, info = server.control("GET", "/drydock-shim/info")
-        assert status == 200
-        assert info["stock"] is False and info["moto"] == "5.2.5"
-        assert set(info["patches"]) == {
-            "asg-elb-registration",
-            "asg-already-exists",
-            "elb-instance-health",
-            "shared-amis",
-            "snapshot-create-volume-permission",
-            "launch-template-tags",
-            "client-token-idempotency",
-            "image-name-duplicate",
-            "asg-size-limits",
-        }
-        # The world is instant unless a flag or POST /drydock-shim/world says otherwise.
-        assert info["world"]["time_scale"] == 0 and info["world"]["throttle"] is False
-        assert info["world"]["consistency_ms"] == 0
-        server.proc.send_signal(signal.SIGTERM)
-        assert server.proc.wait(10) == 0
-        # Nothing but the READY line ever goes to stdout.
-        assert server.proc.stdout is not None and server.proc.stdout.read() == b""
-    finally:
-        server.stop()
+def test_info_lists_the_patches_and_an_instant_world(shim: Server) -> None:
+    # (The READY line, port 0, world flags and a clean SIGTERM exit: test_world.py.)
+    status, info = shim.control("GET", "/drydock-shim/info")
+    assert status == 200
+    assert info["stock"] is False and info["moto"] == "5.2.5"
+    assert set(info["patches"]) == {
+        "asg-elb-registration",
+        "asg-already-exists",
+        "elb-instance-health",
+        "shared-amis",
+        "snapshot-create-volume-permission",
+        "launch-template-tags",
+        "client-token-idempotency",
+        "image-name-duplicate",
+        "asg-size-limits",
+    }
+    # The world is instant unless a flag or POST /drydock-shim/world says otherwise.
+    assert info["world"]["time_scale"] == 0 and info["world"]["throttle"] is False
+    assert info["world"]["consistency_ms"] == 0
 
 
 def test_sigint_exits_cleanly_and_stock_info(stock: Server) -> None:

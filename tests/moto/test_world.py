@@ -8,6 +8,8 @@ divided by the time scale.
 
 from __future__ import annotations
 
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -51,12 +53,14 @@ def _drydock_like_lb(aws: Aws, tag: str = "lb", draining: int | None = None) -> 
     return lb
 
 
-def test_world_flags_and_control_api(stock: Server) -> None:
+def test_ready_line_world_flags_and_clean_exit(stock: Server) -> None:
     server = Server(
         "--time-scale", "100", "--boot", "45", "--launch", "5", "--stopping", "7",
         "--image-pending", "20", "--throttle", "--consistency-ms", "250",
     )
     try:
+        assert re.fullmatch(r"READY [1-9]\d*\n", server.ready_line)
+        assert 0 < server.port < 65536 and server.port != stock.port
         status, world = server.control("GET", "/drydock-shim/world")
         assert status == 200
         clock = world.pop("clock")
@@ -83,8 +87,12 @@ def test_world_flags_and_control_api(stock: Server) -> None:
             assert status == 400 and "error" in err, bad
         assert server.control("PUT", "/drydock-shim/world")[0] == 405
         assert server.control("GET", "/drydock-shim/world")[1]["boot"] == 1.5
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(10) == 0
+        # Nothing but the READY line ever goes to stdout.
+        assert server.proc.stdout is not None and server.proc.stdout.read() == b""
     finally:
-        assert server.stop() == 0
+        server.stop()
     # --stock: throttling works, time and consistency need the patches.
     assert stock.control("POST", "/drydock-shim/world", {"time_scale": 10})[0] == 400
     assert stock.control("POST", "/drydock-shim/world", {"consistency_ms": 10})[0] == 400
