@@ -10,7 +10,7 @@ use crate::cli::Global;
 use crate::cloud::watch::GroupWatch;
 use crate::cloud::{elb, groups, lease, Cloud, CloudError};
 use crate::domain::cluster::ClusterSnapshot;
-use crate::domain::{ClusterName, Duration};
+use crate::domain::ClusterName;
 use crate::error::{Error, Result};
 use crate::execute::lease::{operation_id, Holder};
 use crate::execute::{Executor, Lease};
@@ -200,7 +200,9 @@ pub struct Timing {
 impl Timing {
     pub fn parse(g: &Global) -> Result<Self> {
         let within = |flag: &str, v: &str, min: std::time::Duration, max: std::time::Duration| {
-            let d = Duration::parse(v).map_err(|m| Error::Usage(format!("--{flag}: {m}")))?.std();
+            // humantime's grammar: these two also take milliseconds (`50ms` for an emulator).
+            let d = humantime::parse_duration(v)
+                .map_err(|e| Error::Usage(format!("--{flag}: {v:?} is not a duration ({e}), e.g. 10s, 500ms, 2m")))?;
             if d < min || d > max {
                 return Err(Error::Usage(format!(
                     "--{flag}: {v} is outside the allowed range {}..{}",

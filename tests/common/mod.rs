@@ -256,8 +256,7 @@ pub fn drydock(endpoint_url: &str) -> Command {
 /// every 10 s). The one place that sets the poll interval.
 pub fn drydock_in(endpoint_url: &str, tree: &Path) -> Command {
     let mut cmd = drydock(endpoint_url);
-    cmd.env("DRYDOCK_POLL_INTERVAL", "50ms").arg("-C")
-        .arg(tree);
+    cmd.env("DRYDOCK_POLL_INTERVAL", "50ms").arg("-C").arg(tree);
     cmd
 }
 

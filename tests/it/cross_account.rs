@@ -393,9 +393,13 @@ fn cross_account_promote_shares_the_ami_and_its_snapshots_first() {
     assert!(run.stderr.contains(&format!("share {ami} and its snapshots with account {PROD_ACCOUNT}")), "{run:?}");
 
     assert_eq!(launch_permissions(&fx.staging, &ami), BTreeSet::from([PROD_ACCOUNT.to_owned()]));
-    // The grants are drydock's first writes, one per image and snapshot (their effect on
-    // the snapshots: `promote_grants_create_volume_permission_on_the_snapshots`).
-    let writes: Vec<String> = fx.moto.requests().into_iter().map(|(_, a)| a).filter(|a| !is_read_only(a)).collect();
+    // The grants are drydock's first writes once it holds the target cluster's lease (the
+    // lock's CreateLaunchTemplate), one per image and snapshot, before anything is made in
+    // the target (their effect on the snapshots:
+    // `promote_grants_create_volume_permission_on_the_snapshots`).
+    let all: Vec<String> = fx.moto.requests().into_iter().map(|(_, a)| a).filter(|a| !is_read_only(a)).collect();
+    assert_eq!(all.first().map(String::as_str), Some("CreateLaunchTemplate"), "the lease first: {all:?}");
+    let writes = all[1..].to_vec();
     let grants = 1 + snaps.len();
     assert!(writes.len() >= grants, "{writes:?}");
     assert_eq!(writes[0], "ModifyImageAttribute", "{writes:?}");
