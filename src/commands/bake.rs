@@ -165,10 +165,8 @@ pub async fn run(tree: &Tree, global: &Global, args: &BakeArgs, out: &Reporter, 
 fn report_bake(out: &Reporter, env: &str, r: &ServiceResult) -> Result<()> {
     if r.code != 0 {
         let e = Error::Reported { code: r.code, summary: r.message.clone() };
-        out.result(
-            &format!("{}: failed — {}\n", r.service, r.message),
-            &json!({"command": "bake", "env": env, "results": [r.json()]}),
-        );
+        // Nothing on stdout in text mode: a Jenkins step that captures the AMI id gets none.
+        out.result("", &json!({"command": "bake", "env": env, "results": [r.json()]}));
         return Err(e);
     }
     let text = match &r.plan {
