@@ -43,8 +43,10 @@ lint: fmt clippy
 fmt:
 	$(CARGO) fmt --check
 
+# Both builds: the normal one, and the one `make test` runs (feature test-hooks).
 clippy:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --features test-hooks -- -D warnings
 
 clean:
 	$(CARGO) clean

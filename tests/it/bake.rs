@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::aws::{filter, image_tag};
-use common::fixtures::Background;
+use common::fixtures::{Background, Emulated};
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -159,9 +159,7 @@ fn bake_ok(moto: &Moto, sdk: &Sdk, tree: &ExampleTree, service: &str, tag: &str,
 
 #[test]
 fn a_bake_gives_a_tagged_private_ami_and_terminates_its_builder() {
-    let moto = Moto::start();
-    let sdk = moto.sdk();
-    let tree = ExampleTree::new();
+    let Emulated { moto, sdk, tree, .. } = Emulated::new();
     let mut bg = Background::spawn(
         bake(&moto, &tree, "www", "1.4.2").env("BUILD_URL", "https://jenkins.example.com/job/www/42/"),
     );
@@ -192,9 +190,7 @@ fn a_bake_gives_a_tagged_private_ami_and_terminates_its_builder() {
 
 #[test]
 fn the_same_recipe_is_reused_without_launching() {
-    let moto = Moto::start();
-    let sdk = moto.sdk();
-    let tree = ExampleTree::new();
+    let Emulated { moto, sdk, tree, .. } = Emulated::new();
     let first = bake_ok(&moto, &sdk, &tree, "imageresize", "2.0.0", &[]);
     assert_eq!(first.code, Some(0), "{first:?}");
     moto.clear_requests();
@@ -213,9 +209,7 @@ fn the_same_recipe_is_reused_without_launching() {
 
 #[test]
 fn a_changed_template_or_base_gives_a_new_ami() {
-    let moto = Moto::start();
-    let sdk = moto.sdk();
-    let tree = ExampleTree::new();
+    let Emulated { moto, sdk, tree, .. } = Emulated::new();
     let a = bake_ok(&moto, &sdk, &tree, "www", "3.1.0", &[]);
     assert_eq!(a.code, Some(0), "{a:?}");
 
@@ -245,9 +239,7 @@ fn a_changed_template_or_base_gives_a_new_ami() {
 
 #[test]
 fn a_guest_that_terminates_fails_the_bake_and_leaves_nothing() {
-    let moto = Moto::start();
-    let sdk = moto.sdk();
-    let tree = ExampleTree::new();
+    let Emulated { moto, sdk, tree, .. } = Emulated::new();
     let mut bg = Background::spawn(&mut bake(&moto, &tree, "bookmarks", "0.9.0"));
     let id = running_builder(&sdk, &mut bg);
     check_guest(
@@ -267,9 +259,7 @@ fn a_guest_that_terminates_fails_the_bake_and_leaves_nothing() {
 
 #[test]
 fn a_builder_that_never_powers_off_times_out_and_is_terminated() {
-    let moto = Moto::start();
-    let sdk = moto.sdk();
-    let tree = ExampleTree::new();
+    let Emulated { moto, sdk, tree, .. } = Emulated::new();
     tree.replace("environments/staging.toml", "timeout = \"20m\"", "timeout = \"2s\"").expect("short timeout");
     let run = common::run(&mut bake(&moto, &tree, "www", "1.0.1"), Duration::from_secs(60));
     assert_eq!(run.code, Some(1), "{run:?}");
@@ -282,9 +272,7 @@ fn a_builder_that_never_powers_off_times_out_and_is_terminated() {
 
 #[test]
 fn sigterm_while_waiting_terminates_the_builder_and_exits_130() {
-    let moto = Moto::start();
-    let sdk = moto.sdk();
-    let tree = ExampleTree::new();
+    let Emulated { moto, sdk, tree, .. } = Emulated::new();
     let mut bg = Background::spawn(&mut bake(&moto, &tree, "www", "1.0.2"));
     let id = running_builder(&sdk, &mut bg);
     bg.signal("TERM");
@@ -298,9 +286,7 @@ fn sigterm_while_waiting_terminates_the_builder_and_exits_130() {
 
 #[test]
 fn a_rerun_after_a_kill_resumes_the_same_builder() {
-    let moto = Moto::start();
-    let sdk = moto.sdk();
-    let tree = ExampleTree::new();
+    let Emulated { moto, sdk, tree, .. } = Emulated::new();
     let mut bg = Background::spawn(&mut bake(&moto, &tree, "www", "1.0.3"));
     let id = running_builder(&sdk, &mut bg);
     bg.signal("KILL");
@@ -318,8 +304,7 @@ fn a_rerun_after_a_kill_resumes_the_same_builder() {
 
 #[test]
 fn bad_input_is_refused_without_any_request() {
-    let moto = Moto::start();
-    let tree = ExampleTree::new();
+    let Emulated { moto, tree, .. } = Emulated::new();
     let cases: [(&[&str], &str); 5] = [
         (&["bake", "www", "--image-tag", "latest", "--env", "staging"], "--image-tag"),
         (&["bake", "www", "--image-tag", "1;reboot", "--env", "staging"], "not a valid image tag"),

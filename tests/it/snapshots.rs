@@ -1,33 +1,41 @@
-//! Snapshot tests of what each command prints on stdout, as text and as JSON, compared
-//! with golden files in `tests/snapshots/` (`<name>.txt` for `--output text`,
-//! `<name>.json` for `--output json`, `<name>.stderr.txt` for the progress and error
-//! lines a person reads in a Jenkins log).
+//! Snapshot tests of what each command prints on stdout, as text and as JSON, through
+//! `insta`: one `.snap` file per snapshot in `tests/it/snapshots/`, named after the
+//! golden files they replaced (`<name>.txt` for `--output text`, `<name>.json` for
+//! `--output json`, `<name>.stderr.txt` for the progress and error lines a person reads
+//! in a Jenkins log). The JSON snapshots are the contract of `--output json`.
 //!
-//! Every run sets `DRYDOCK_FAKE_NOW` (src/clock.rs), so that every time drydock writes
-//! (tags, history records, expiries, progress timestamps) is fixed: timestamps are never
-//! normalized here, and one that moves between runs is a bug in drydock.
+//! Every run sets `DRYDOCK_FAKE_NOW` (src/clock.rs, read only by a build with the feature
+//! `test-hooks`), so that every time drydock writes (tags, history records, expiries,
+//! progress timestamps) is fixed: timestamps are never redacted here, and one that moves
+//! between runs is a bug in drydock.
 //!
-//! What the emulator or the machine chooses is normalized, by [`Normalizer`], and nothing
-//! else:
+//! What the emulator or the machine chooses is replaced, and nothing else, by insta's
+//! filters (regular expressions over the snapshot) and redactions (over the JSON value):
 //! - resource ids `ami-…`, `i-…`, `subnet-…`, `sg-…`, `vpc-…`, `snap-…`, `lt-…` (8 to 17
 //!   hex digits) become `ami-1`, `ami-2`, … numbered by first appearance, one numbering
-//!   per workflow, so that the AMI `bake` printed is recognisably the one `status` shows;
+//!   per workflow, so that the AMI `bake` printed is recognisably the one `status` shows
+//!   (insta's filters have no state: [`Placeholders`] finds the new ids of each output
+//!   before its assertion and adds one filter per id);
 //! - the recipe hash (64 hex digits) and its 12-digit prefix in AMI names
-//!   (`drydock/<service>/<tag>/<hash12>`) become `<recipe-1>`, … (`<recipe-1-sha256>` for the
-//!   whole hash), numbered by first appearance;
-//! - `elapsed_s` values in JSON become 0;
+//!   (`drydock/<service>/<tag>/<hash12>`) become `<recipe-1>`, … (`<recipe-1-sha256>` for
+//!   the whole hash), numbered by first appearance;
+//! - `elapsed_s` values in JSON become 0 (a redaction);
 //! - `unknown@<this host>` (the runs have no `$USER`) becomes `USER@HOST`;
 //! - the test's temporary folders become `<TMP>`;
 //! - text tables (`status`, `history`) are first checked to be aligned as drydock printed
-//!   them, then normalized cell by cell and aligned again the way drydock aligns them, so
+//!   them, then filtered cell by cell and aligned again the way drydock aligns them, so
 //!   that a shorter placeholder or another host name's length never moves a column.
 //!
-//! JSON is compared as parsed, normalized and pretty-printed with sorted keys, so that key
-//! order never matters; text is compared byte for byte after normalization.
+//! JSON is snapshotted as a value with sorted keys (insta's `sort_maps`), so that key
+//! order never matters. insta compares text up to trailing whitespace, so each text
+//! output is also checked to end in exactly one newline, as drydock prints it.
 //!
-//! `UPDATE_SNAPSHOTS=1 cargo test --test snapshots` rewrites the golden files. Without it, a
-//! mismatch fails the test with the golden file's path and the first differing lines;
-//! every snapshot of a workflow is compared before the test fails, so one run lists them all.
+//! A mismatch fails the test with insta's diff and leaves a `.snap.new` beside the
+//! snapshot; every snapshot of a workflow is compared before the test fails, so one run
+//! lists them all. To accept new output: `INSTA_UPDATE=always cargo test --features
+//! test-hooks --test it snapshots::` rewrites the `.snap` files (read the diff before
+//! committing), or `cargo insta review` (cargo-insta, not needed otherwise) walks through
+//! the `.snap.new` files. CI never writes snapshots (insta's default when `CI` is set).
 //!
 //! The workflow (check → render → bake → deploy → promote → rollback → a failed deploy →
 //! status → history → routes → gc → iam-policy) runs twice in parallel, once per output
@@ -36,16 +44,18 @@
 
 use crate::common;
 
-use common::fixtures::Guest;
+use common::fixtures::Emulated;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::moto::Moto;
 use common::{drydock_in, ExampleTree, RecordingListener, Run};
-use serde_json::{Map, Value};
+use insta::internals::Content;
+use regex::Regex;
+use serde_json::Value;
 
 /// The fixed clock of every run: 2026-11-25T09:46:40Z.
 const NOW: &str = "1795600000";
@@ -58,38 +68,20 @@ const JENKINS_42: &str = "https://jenkins.example.com/job/www/42/";
 const JENKINS_43: &str = "https://jenkins.example.com/job/www/43/";
 
 // ---------------------------------------------------------------------------------------
-// The normalizer
+// What the emulator and the machine choose, as insta filters
 // ---------------------------------------------------------------------------------------
 
-/// Resource id prefixes; an id is one of these, `-`, and 8 to 17 hex digits, as a whole word.
-const ID_KINDS: [&str; 7] = ["subnet", "snap", "ami", "vpc", "sg", "lt", "i"];
+/// What may stand for something the emulator chose, as a whole word (word characters,
+/// `_` and `-` on neither side): a resource id (a prefix, `-`, 8 to 17 hex digits), an
+/// AMI name `drydock/<service>/<tag>/<recipe hash, 12 hex digits>`, or a recipe hash.
+const CHOSEN: &str = concat!(
+    r"(?P<id>(?:subnet|snap|ami|vpc|sg|lt|i)-[0-9a-f]{8,17})",
+    r#"|(?P<name>drydock/[^/\s"'()]+/[^/\s"'()]+/(?P<hash12>[0-9a-f]{12}))"#,
+    r"|(?P<hash>[0-9a-f]{64})",
+);
 
-/// Replaces what the emulator and the machine choose (see the module comment); keeps one
-/// numbering for every text it sees, so use one per workflow.
-struct Normalizer {
-    /// Literal replacements, applied first (temp paths, `unknown@host`).
-    literals: Vec<(String, String)>,
-    ids: HashMap<String, String>,
-    counters: HashMap<&'static str, usize>,
-    /// Recipe hash prefix (12 hex digits) → its number.
-    recipes: HashMap<String, usize>,
-}
-
-fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-}
-
-fn is_hex(b: u8) -> bool {
-    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
-}
-
-fn hex_run(b: &[u8], from: usize) -> usize {
-    b[from..].iter().take_while(|c| is_hex(**c)).count()
-}
-
-/// True when position `i` of `b` ends a word (end of text or a non-word byte).
-fn word_ends(b: &[u8], i: usize) -> bool {
-    i >= b.len() || !is_word(b[i])
+fn is_word(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
 
 /// The host name as drydock reads it for `deployed_by` (src/commands/deploy.rs).
@@ -99,284 +91,239 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "unknown-host".into())
 }
 
-impl Normalizer {
+/// The filters of one workflow: fixed ones (temporary folders, `unknown@<host>`), and one
+/// per emulator id and recipe seen so far, named by first appearance (see the module
+/// comment). `learn` each output before its assertion; `settings` gives insta the
+/// filters in the order they apply.
+struct Placeholders {
+    chosen: Regex,
+    /// Regex → replacement, applied in this order: the fixed ones first.
+    filters: Vec<(Regex, String)>,
+    /// How many of `filters` are the fixed ones.
+    fixed: usize,
+    ids: HashMap<String, String>,
+    counters: HashMap<String, usize>,
+    /// Recipe hash prefix (12 hex digits) → its number.
+    recipes: HashMap<String, usize>,
+}
+
+impl Placeholders {
     /// `temp_dirs` become `<TMP>`.
     fn new(temp_dirs: &[&Path]) -> Self {
-        let mut literals: Vec<(String, String)> =
-            temp_dirs.iter().map(|p| (p.display().to_string(), "<TMP>".to_owned())).collect();
+        let mut literals: Vec<(String, &str)> = temp_dirs.iter().map(|p| (p.display().to_string(), "<TMP>")).collect();
         // Longest first, so that a folder inside another is replaced whole.
         literals.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
-        literals.push((format!("unknown@{}", host_name()), "USER@HOST".to_owned()));
-        Self { literals, ids: HashMap::new(), counters: HashMap::new(), recipes: HashMap::new() }
-    }
-
-    fn id(&mut self, kind: &'static str, raw: &str) -> String {
-        if let Some(p) = self.ids.get(raw) {
-            return p.clone();
+        literals.push((format!("unknown@{}", host_name()), "USER@HOST"));
+        let filters: Vec<(Regex, String)> = literals
+            .into_iter()
+            .map(|(from, to)| (Regex::new(&regex::escape(&from)).expect("a literal"), to.to_owned()))
+            .collect();
+        Self {
+            chosen: Regex::new(CHOSEN).expect("the CHOSEN regex"),
+            fixed: filters.len(),
+            filters,
+            ids: HashMap::new(),
+            counters: HashMap::new(),
+            recipes: HashMap::new(),
         }
-        let n = self.counters.entry(kind).or_insert(0);
-        *n += 1;
-        let p = format!("{kind}-{n}");
-        self.ids.insert(raw.to_owned(), p.clone());
-        p
     }
 
+    fn add(&mut self, pattern: String, replacement: String) {
+        if !self.filters.iter().any(|(re, _)| re.as_str() == pattern) {
+            self.filters.push((Regex::new(&pattern).expect("a filter"), replacement));
+        }
+    }
+
+    /// Numbers the ids and recipes of `text` that have none yet, in order of appearance,
+    /// each with its filter.
+    fn learn(&mut self, text: &str) {
+        let text = self.fixed(text);
+        let chosen = self.chosen.clone();
+        for m in chosen.captures_iter(&text) {
+            let whole = m.get(0).expect("the match");
+            let before = text[..whole.start()].chars().next_back();
+            let after = text[whole.end()..].chars().next();
+            if before.is_some_and(is_word) || after.is_some_and(is_word) {
+                continue;
+            }
+            if let Some(id) = m.name("id").map(|g| g.as_str()) {
+                if !self.ids.contains_key(id) {
+                    let kind = &id[..id.find('-').expect("a prefix")];
+                    let n = self.counters.entry(kind.to_owned()).or_insert(0);
+                    *n += 1;
+                    let placeholder = format!("{kind}-{n}");
+                    self.ids.insert(id.to_owned(), placeholder.clone());
+                    self.add(format!(r"\b{id}\b"), placeholder);
+                }
+            } else if let Some(h) = m.name("hash12").map(|g| g.as_str()) {
+                let n = self.recipe(h);
+                let head = &m["name"][..m["name"].len() - h.len()];
+                self.add(format!(r"{}{h}\b", regex::escape(head)), format!("{head}<recipe-{n}>"));
+            } else if let Some(h) = m.name("hash").map(|g| g.as_str()) {
+                let n = self.recipe(h);
+                self.add(format!(r"\b{h}\b"), format!("<recipe-{n}-sha256>"));
+            }
+        }
+    }
+
+    /// The number of a recipe (by its first 12 hex digits), new ones last.
     fn recipe(&mut self, hash: &str) -> usize {
         let next = self.recipes.len() + 1;
         *self.recipes.entry(hash[..12].to_owned()).or_insert(next)
     }
 
-    /// A resource id starting at `i` (at a word start): its kind and length.
-    fn id_at(b: &[u8], i: usize) -> Option<(&'static str, usize)> {
-        ID_KINDS.iter().find_map(|kind| {
-            let k = kind.len();
-            if !(b[i..].starts_with(kind.as_bytes()) && b.get(i + k) == Some(&b'-')) {
-                return None;
-            }
-            let h = hex_run(b, i + k + 1);
-            ((8..=17).contains(&h) && word_ends(b, i + k + 1 + h)).then_some((*kind, k + 1 + h))
-        })
+    /// `text` with the fixed filters applied (what `learn` scans).
+    fn fixed(&self, text: &str) -> String {
+        self.filters[..self.fixed]
+            .iter()
+            .fold(text.to_owned(), |t, (re, to)| re.replace_all(&t, regex::NoExpand(to)).into_owned())
     }
 
-    /// An AMI name `drydock/<service>/<tag>/<hash12>` starting at `i`: the offset of the
-    /// hash in it.
-    fn ami_name_at(b: &[u8], i: usize) -> Option<usize> {
-        const HEAD: &[u8] = b"drydock/";
-        if !b[i..].starts_with(HEAD) {
-            return None;
-        }
-        let mut j = i + HEAD.len();
-        for _ in 0..2 {
-            let seg = b[j..].iter().take_while(|c| !c.is_ascii_whitespace() && !b"/\"'()".contains(c)).count();
-            if seg == 0 || b.get(j + seg) != Some(&b'/') {
-                return None;
-            }
-            j += seg + 1;
-        }
-        (hex_run(b, j) == 12 && word_ends(b, j + 12)).then_some(j)
+    /// `text` with every filter applied, as insta applies them (for table cells).
+    fn apply(&self, text: &str) -> String {
+        self.filters.iter().fold(text.to_owned(), |t, (re, to)| re.replace_all(&t, regex::NoExpand(to)).into_owned())
     }
 
-    fn text(&mut self, input: &str) -> String {
-        let mut s = input.to_owned();
-        for (from, to) in &self.literals {
-            s = s.replace(from.as_str(), to);
+    /// insta's settings for a snapshot of this workflow: the `.snap` files in
+    /// `tests/it/snapshots/` named `<name>.snap`, maps sorted, `elapsed_s` redacted, and
+    /// the filters.
+    fn settings(&self) -> insta::Settings {
+        let mut s = insta::Settings::clone_current();
+        s.set_snapshot_path("snapshots");
+        s.set_prepend_module_to_snapshot(false);
+        s.set_omit_expression(true);
+        s.set_sort_maps(true);
+        s.add_dynamic_redaction(
+            ".**.elapsed_s",
+            |v: Content, _| if v.as_f64().is_some() { Content::F64(0.0) } else { v },
+        );
+        for (re, to) in &self.filters {
+            s.add_filter(re.as_str(), to.replace('$', "$$"));
         }
-        let b = s.as_bytes();
-        let mut out = String::with_capacity(s.len());
-        let (mut i, mut copied) = (0, 0);
-        while i < b.len() {
-            if i > 0 && is_word(b[i - 1]) {
-                i += 1;
-                continue;
+        s
+    }
+}
+
+/// A text table as `src/output.rs` `table` prints it (columns as wide as their widest
+/// cell, two spaces apart, the last one unpadded). Checks that drydock's own output is
+/// aligned on the header's columns, maps each cell, and aligns the table again the same
+/// way, so that a replacement of another length (`USER@HOST` for `unknown@<host>`,
+/// `ami-1` for a 21-character id) keeps the table aligned and independent of the host
+/// name.
+fn realign(raw: &str, mut cell: impl FnMut(&str) -> String) -> Result<String, String> {
+    let lines: Vec<Vec<char>> = raw.lines().map(|l| l.chars().collect()).collect();
+    let header = lines.first().ok_or("an empty table")?;
+    let starts: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i] != ' ' && (i == 0 || (i >= 2 && header[i - 1] == ' ' && header[i - 2] == ' ')))
+        .collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        let mut cells = Vec::new();
+        for (k, &s) in starts.iter().enumerate() {
+            let end = starts.get(k + 1).copied().unwrap_or(line.len()).min(line.len());
+            if s > 0 && s <= line.len() && !(line[s - 1] == ' ' && line[s - 2] == ' ') {
+                return Err(format!("line {}: column {} does not start at {s}: {raw}", n + 1, k + 1));
             }
-            if let Some((kind, len)) = Self::id_at(b, i) {
-                out.push_str(&s[copied..i]);
-                let p = self.id(kind, &s[i..i + len]);
-                out.push_str(&p);
-                i += len;
-                copied = i;
-            } else if let Some(h) = Self::ami_name_at(b, i) {
-                out.push_str(&s[copied..h]);
-                let n = self.recipe(&s[h..h + 12]);
-                out.push_str(&format!("<recipe-{n}>"));
-                i = h + 12;
-                copied = i;
-            } else if hex_run(b, i) == 64 && word_ends(b, i + 64) {
-                out.push_str(&s[copied..i]);
-                let n = self.recipe(&s[i..i + 64]);
-                out.push_str(&format!("<recipe-{n}-sha256>"));
-                i += 64;
-                copied = i;
+            let text: String = line.get(s.min(line.len())..end).map(|c| c.iter().collect()).unwrap_or_default();
+            cells.push(cell(text.trim_end()));
+        }
+        rows.push(cells);
+    }
+    let mut widths = vec![0; starts.len()];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (k, c) in r.iter().enumerate() {
+            if k + 1 == r.len() {
+                line.push_str(c);
             } else {
-                i += 1;
+                line.push_str(&format!("{c:<w$}  ", w = widths[k]));
             }
         }
-        out.push_str(&s[copied..]);
-        out
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
-
-    /// A text table as `src/output.rs` `table` prints it (columns as wide as their widest
-    /// cell, two spaces apart, the last one unpadded). Checks that drydock's own output is
-    /// aligned on the header's columns, normalizes it cell by cell, and aligns it again the
-    /// same way, so that a replacement of another length (`USER@HOST` for
-    /// `unknown@<host>`, `ami-1` for a 21-character id) keeps the table aligned and
-    /// independent of the host name.
-    fn table(&mut self, raw: &str) -> Result<String, String> {
-        let lines: Vec<Vec<char>> = raw.lines().map(|l| l.chars().collect()).collect();
-        let header = lines.first().ok_or("an empty table")?;
-        let starts: Vec<usize> = (0..header.len())
-            .filter(|&i| header[i] != ' ' && (i == 0 || (i >= 2 && header[i - 1] == ' ' && header[i - 2] == ' ')))
-            .collect();
-        let mut rows: Vec<Vec<String>> = Vec::new();
-        for (n, line) in lines.iter().enumerate() {
-            let mut cells = Vec::new();
-            for (k, &s) in starts.iter().enumerate() {
-                let end = starts.get(k + 1).copied().unwrap_or(line.len()).min(line.len());
-                if s > 0 && s <= line.len() && !(line[s - 1] == ' ' && line[s - 2] == ' ') {
-                    return Err(format!("line {}: column {} does not start at {s}: {raw}", n + 1, k + 1));
-                }
-                let cell: String = line.get(s.min(line.len())..end).map(|c| c.iter().collect()).unwrap_or_default();
-                cells.push(self.text(cell.trim_end()));
-            }
-            rows.push(cells);
-        }
-        let mut widths = vec![0; starts.len()];
-        for r in &rows {
-            for (w, c) in widths.iter_mut().zip(r) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        let mut out = String::new();
-        for r in rows {
-            let mut line = String::new();
-            for (k, c) in r.iter().enumerate() {
-                if k + 1 == r.len() {
-                    line.push_str(c);
-                } else {
-                    line.push_str(&format!("{c:<w$}  ", w = widths[k]));
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        Ok(out)
-    }
-
-    /// One JSON document: parsed, keys sorted, `elapsed_s` zeroed, pretty-printed, then
-    /// normalized as text.
-    fn json(&mut self, stdout: &str) -> Result<String, String> {
-        let v: Value = serde_json::from_str(stdout).map_err(|e| format!("stdout is not one JSON document ({e})"))?;
-        let pretty = serde_json::to_string_pretty(&canonical(v)).map_err(|e| e.to_string())?;
-        Ok(self.text(&pretty) + "\n")
-    }
+    Ok(out)
 }
 
-/// Keys sorted at every level (whatever serde_json's map preserves), `elapsed_s` → 0.
-fn canonical(v: Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut pairs: Vec<(String, Value)> = m.into_iter().collect();
-            pairs.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut out = Map::new();
-            for (k, v) in pairs {
-                let v = if k == "elapsed_s" && v.is_number() { Value::from(0.0) } else { canonical(v) };
-                out.insert(k, v);
-            }
-            Value::Object(out)
-        }
-        Value::Array(a) => Value::Array(a.into_iter().map(canonical).collect()),
-        other => other,
-    }
+/// The whole of stdout as one JSON document.
+fn one_document(stdout: &str) -> Result<Value, String> {
+    serde_json::from_str(stdout).map_err(|e| format!("stdout is not one JSON document ({e})"))
 }
 
 // ---------------------------------------------------------------------------------------
-// Golden files
+// The snapshots of one test
 // ---------------------------------------------------------------------------------------
 
-fn golden_dir() -> PathBuf {
-    common::example_root().join("tests/snapshots")
-}
-
-fn updating() -> bool {
-    std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1")
-}
-
-/// The first difference between `golden` and `actual`, with a few lines of each.
-fn first_difference(golden: &str, actual: &str) -> String {
-    let g: Vec<&str> = golden.lines().collect();
-    let a: Vec<&str> = actual.lines().collect();
-    let at = (0..g.len().max(a.len())).find(|i| g.get(*i) != a.get(*i));
-    let Some(at) = at else {
-        return "the texts differ only in their final newline".to_owned();
-    };
-    let mut out =
-        format!("first difference at line {} (golden {} lines, actual {} lines):\n", at + 1, g.len(), a.len());
-    for (i, l) in g.iter().enumerate().take(at).skip(at.saturating_sub(2)) {
-        out.push_str(&format!("   {:>4} | {l}\n", i + 1));
-    }
-    // Up to 6 differing lines from there, golden (-) above actual (+).
-    for i in (at..g.len().max(a.len())).filter(|i| g.get(*i) != a.get(*i)).take(6) {
-        for (sign, side) in [("-", &g), ("+", &a)] {
-            match side.get(i) {
-                Some(l) => out.push_str(&format!("{sign}  {:>4} | {l}\n", i + 1)),
-                None => out.push_str(&format!("{sign}  {:>4} | (no line)\n", i + 1)),
-            }
-        }
-    }
-    out
-}
-
-/// Compares `actual` (normalized) with `tests/snapshots/<file>`, or rewrites the golden
-/// file under `UPDATE_SNAPSHOTS=1`. Returns the failure, if any.
-fn compare(file: &str, actual: &str) -> Option<String> {
-    let path = golden_dir().join(file);
-    let golden = std::fs::read_to_string(&path).ok();
-    if updating() {
-        if golden.as_deref() != Some(actual) {
-            std::fs::create_dir_all(golden_dir()).expect("create tests/snapshots");
-            std::fs::write(&path, actual).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-            eprintln!("updated {}", path.display());
-        }
-        return None;
-    }
-    match golden {
-        None => Some(format!(
-            "{}: no golden file; run `UPDATE_SNAPSHOTS=1 cargo test --test snapshots`, then read it\n",
-            path.display()
-        )),
-        Some(g) if g == actual => None,
-        Some(g) => Some(format!(
-            "{} differs (UPDATE_SNAPSHOTS=1 rewrites it): {}",
-            path.display(),
-            first_difference(&g, actual)
-        )),
-    }
-}
-
-/// The snapshots of one test: one normalizer, and every mismatch, reported at the end.
+/// The snapshots of one test: one numbering, and every mismatch, reported at the end.
 struct Snapshots {
-    norm: Normalizer,
+    names: Placeholders,
     failures: Vec<String>,
 }
 
 impl Snapshots {
     fn new(temp_dirs: &[&Path]) -> Self {
-        Self { norm: Normalizer::new(temp_dirs), failures: Vec::new() }
+        Self { names: Placeholders::new(temp_dirs), failures: Vec::new() }
     }
 
-    fn text(&mut self, file: &str, raw: &str) {
-        let actual = self.norm.text(raw);
-        if let Some(f) = compare(file, &actual) {
-            self.failures.push(f);
+    /// Runs one insta assertion with this workflow's settings; a mismatch (insta has
+    /// printed its diff) is kept for `finish`.
+    fn assert(&mut self, name: &str, check: impl FnOnce()) {
+        let settings = self.names.settings();
+        if catch_unwind(AssertUnwindSafe(|| settings.bind(check))).is_err() {
+            self.failures.push(format!("{name}: does not match tests/it/snapshots/{name}.snap (diff above)"));
         }
     }
 
-    fn table(&mut self, file: &str, raw: &str) {
-        match self.norm.table(raw) {
-            Ok(actual) => {
-                if let Some(f) = compare(file, &actual) {
-                    self.failures.push(f);
-                }
-            }
-            Err(e) => self.failures.push(format!("{file}: {e}")),
+    /// Text compared as drydock printed it, ending in exactly one newline.
+    fn ends_in_one_newline(&mut self, name: &str, raw: &str) -> bool {
+        let ok = raw.ends_with('\n') && raw.trim_end().len() + 1 == raw.len();
+        if !ok {
+            self.failures.push(format!("{name}: does not end in exactly one newline: {raw:?}"));
+        }
+        ok
+    }
+
+    fn text(&mut self, name: &str, raw: &str) {
+        if self.ends_in_one_newline(name, raw) {
+            self.names.learn(raw);
+            self.assert(name, || insta::assert_snapshot!(name, raw));
         }
     }
 
-    fn json(&mut self, file: &str, raw: &str) {
-        match self.norm.json(raw) {
-            Ok(actual) => {
-                if let Some(f) = compare(file, &actual) {
-                    self.failures.push(f);
-                }
+    fn table(&mut self, name: &str, raw: &str) {
+        if !self.ends_in_one_newline(name, raw) {
+            return;
+        }
+        self.names.learn(raw);
+        match realign(raw, |cell| self.names.apply(cell)) {
+            Ok(table) => self.assert(name, || insta::assert_snapshot!(name, table)),
+            Err(e) => self.failures.push(format!("{name}: {e}")),
+        }
+    }
+
+    fn json(&mut self, name: &str, raw: &str) {
+        match one_document(raw) {
+            Ok(value) => {
+                // Learn in the order of the snapshot: keys sorted (serde_json's map is a
+                // BTreeMap), pretty-printed as insta prints it.
+                self.names.learn(&serde_json::to_string_pretty(&value).expect("a JSON value"));
+                self.assert(name, || insta::assert_json_snapshot!(name, value));
             }
-            Err(e) => self.failures.push(format!("{file}: {e}:\n{raw}")),
+            Err(e) => self.failures.push(format!("{name}: {e}:\n{raw}")),
         }
     }
 
     fn finish(self) {
         assert!(
             self.failures.is_empty(),
-            "{} snapshot(s) do not match:\n\n{}",
+            "{} snapshot(s) do not match:\n\n{}\n\nINSTA_UPDATE=always cargo test --features test-hooks --test it \
+             snapshots:: rewrites them (or `cargo insta review`); read the diff before committing.",
             self.failures.len(),
             self.failures.join("\n")
         );
@@ -403,10 +350,8 @@ impl Mode {
 }
 
 struct Workflow {
-    // Dropped in this order: the guest before the emulator.
-    _guest: Guest,
-    moto: Moto,
-    tree: ExampleTree,
+    /// The emulator, its builder guest, the example tree.
+    env: Emulated,
     out_dir: tempfile::TempDir,
     mode: Mode,
     snaps: Snapshots,
@@ -414,18 +359,16 @@ struct Workflow {
 
 impl Workflow {
     fn new(mode: Mode) -> Self {
-        let moto = Moto::start();
-        let guest = Guest::start(&moto);
-        let tree = ExampleTree::new();
+        let env = Emulated::with_guest();
         let out_dir = tempfile::Builder::new().prefix("drydock-routes-").tempdir().expect("temp dir");
-        let snaps = Snapshots::new(&[tree.path(), out_dir.path()]);
-        Workflow { _guest: guest, moto, tree, out_dir, mode, snaps }
+        let snaps = Snapshots::new(&[env.tree.path(), out_dir.path()]);
+        Workflow { env, out_dir, mode, snaps }
     }
 
     /// `drydock -C TREE --output MODE ARGS` at the fixed clock, polling every 50 ms, with
     /// no `$USER` (so that `deployed_by` is `unknown@<host>`) and no `$BUILD_URL`.
     fn cmd(&self, mode: Mode, args: &[&str]) -> Command {
-        let mut cmd = drydock_in(&self.moto.url(), self.tree.path());
+        let mut cmd = drydock_in(&self.env.moto.url(), self.env.tree.path());
         common::fake_now(&mut cmd, NOW).env_remove("USER").args(["--output", mode.flag()]).args(args);
         cmd
     }
@@ -537,7 +480,7 @@ fn workflow(mode: Mode) {
 
     // A release whose instances never get healthy: compensated, exit 1.
     let bad = w.bake("www", "1.4.4");
-    w.moto.unhealthy(&[&bad]);
+    w.env.moto.unhealthy(&[&bad]);
     let args = ["deploy", "www", "--env", "staging", "--image-tag", "1.4.4", "--health-timeout", "1s"];
     let run = w.step("deploy_unhealthy", &args, &[], 1);
     w.stderr("deploy_unhealthy", &run);
@@ -669,13 +612,13 @@ fn bake_dry_run_json_has_the_shape_of_every_dry_run() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The normalizer itself
+// The filters and redactions themselves
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn the_normalizer_replaces_what_the_emulator_chooses_and_nothing_else() {
+fn the_filters_replace_what_the_emulator_chooses_and_nothing_else() {
     let tmp = Path::new("/tmp/drydock-tree-abc123");
-    let mut n = Normalizer::new(&[tmp]);
+    let mut n = Placeholders::new(&[tmp]);
     let host = host_name();
     let input = format!(
         "baked ami-1ec70e47846885844 (drydock/www/1.4.2/dfd27bcd2dfa) from ami-1e749f67 in subnet-3a278e86afa59d74f\n\
@@ -685,26 +628,51 @@ fn the_normalizer_replaces_what_the_emulator_chooses_and_nothing_else() {
          recipe dfd27bcd2dfadd7443027bff3114eefc39728f176e3276642ed473573a6c53cc\n",
         tmp = tmp.display()
     );
-    assert_eq!(
-        n.text(&input),
-        "baked ami-1 (drydock/www/1.4.2/<recipe-1>) from ami-2 in subnet-1\n\
+    n.learn(&input);
+    let expected = "baked ami-1 (drydock/www/1.4.2/<recipe-1>) from ami-2 in subnet-1\n\
          again ami-1; sg-1 vpc-1 snap-1 lt-1\n\
          i-1: OutOfService; by=USER@HOST at 2026-11-25T09:46:40Z expires-at=1795603600\n\
          www-staging-v001 ami-name-not-an-id drydock/www/1.4.3/<recipe-2> <TMP>/staging.conf\n\
-         recipe <recipe-1-sha256>\n"
-    );
-    let json =
-        n.json(r#"{"z":1,"elapsed_s":3.7,"a":{"y":"ami-1e749f67","b":[{"elapsed_s":0.1,"ami":"ami-9999aaaa"}]}}"#);
-    assert_eq!(
-        json.as_deref(),
-        Ok("{\n  \"a\": {\n    \"b\": [\n      {\n        \"ami\": \"ami-3\",\n        \"elapsed_s\": 0.0\n      }\n    ],\n    \"y\": \"ami-2\"\n  },\n  \"elapsed_s\": 0.0,\n  \"z\": 1\n}\n")
-    );
-    assert!(n.json("{} {}").is_err(), "two documents are refused");
+         recipe <recipe-1-sha256>\n";
+    assert_eq!(n.apply(&input), expected, "the filters as the tables apply them");
+    // insta applies the same filters, in the same order.
+    n.settings().bind(|| {
+        insta::assert_snapshot!(input, @r"
+        baked ami-1 (drydock/www/1.4.2/<recipe-1>) from ami-2 in subnet-1
+        again ami-1; sg-1 vpc-1 snap-1 lt-1
+        i-1: OutOfService; by=USER@HOST at 2026-11-25T09:46:40Z expires-at=1795603600
+        www-staging-v001 ami-name-not-an-id drydock/www/1.4.3/<recipe-2> <TMP>/staging.conf
+        recipe <recipe-1-sha256>
+        ");
+    });
+
+    // JSON: keys sorted, `elapsed_s` redacted at any depth, ids numbered on from the text.
+    let raw = r#"{"z":1,"elapsed_s":3.7,"a":{"y":"ami-1e749f67","b":[{"elapsed_s":0.1,"ami":"ami-9999aaaa"}]}}"#;
+    let value = one_document(raw).expect("one document");
+    n.learn(&serde_json::to_string_pretty(&value).expect("JSON"));
+    n.settings().bind(|| {
+        insta::assert_json_snapshot!(value, @r#"
+        {
+          "a": {
+            "b": [
+              {
+                "ami": "ami-3",
+                "elapsed_s": 0.0
+              }
+            ],
+            "y": "ami-2"
+          },
+          "elapsed_s": 0.0,
+          "z": 1
+        }
+        "#);
+    });
+    assert!(one_document("{} {}").is_err(), "two documents are refused");
 }
 
 #[test]
-fn tables_are_checked_aligned_and_aligned_again_after_normalization() {
-    let mut n = Normalizer::new(&[]);
+fn tables_are_checked_aligned_and_aligned_again_after_filtering() {
+    let mut n = Placeholders::new(&[]);
     // The BY column is as wide as `unknown@<host>`, whatever the host name's length.
     let by = format!("unknown@{}", host_name());
     let w = by.len().max("https://ci/job/1/".len());
@@ -712,12 +680,13 @@ fn tables_are_checked_aligned_and_aligned_again_after_normalization() {
         "{:<21}  {:<w$}  OUTCOME\n{:<21}  {by:<w$}  live\n{:<21}  {:<w$}  standby, then cold\n",
         "AMI", "BY", "ami-1ec70e47846885844", "ami-1e749f67", "https://ci/job/1/"
     );
+    n.learn(&raw);
     assert_eq!(
-        n.table(&raw).as_deref(),
+        realign(&raw, |cell| n.apply(cell)).as_deref(),
         Ok("AMI    BY                 OUTCOME\n\
             ami-1  USER@HOST          live\n\
             ami-2  https://ci/job/1/  standby, then cold\n")
     );
     let misaligned = "AMI    BY  OUTCOME\nami-1ec70e47846885844 x  live\n";
-    assert!(n.table(misaligned).is_err(), "a misaligned table is reported");
+    assert!(realign(misaligned, |cell| n.apply(cell)).is_err(), "a misaligned table is reported");
 }
