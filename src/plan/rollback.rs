@@ -50,7 +50,7 @@ pub fn choose(
                     .map(|r| r.number)
                     .filter(|n| !snap.groups.iter().any(|g| g.number == *n && g.state == GroupState::Failed))
                     .max()
-                    .ok_or_else(|| format!("{cluster} has no release older than the live one to roll back to"))?
+                    .ok_or_else(|| format!("{cluster} has no earlier release to roll back to (rollback without --to goes only to a release older than the live one)"))?
             }
         }
     };
@@ -185,10 +185,10 @@ mod tests {
         assert!(choose(&s, &[], Some(7), "www-prod").unwrap_err().contains("no release v007"));
         assert!(choose(&snap(vec![g(1, GroupState::Live, true)]), &[h(1, false)], None, "www-prod")
             .unwrap_err()
-            .contains("no release older than the live one"));
+            .contains("no earlier release"));
         // Never forward: the live release is older than the only standby.
         let s = snap(vec![g(1, GroupState::Live, true), g(2, GroupState::Standby, false)]);
-        assert!(choose(&s, &hist, None, "www-prod").unwrap_err().contains("no release older"));
+        assert!(choose(&s, &hist, None, "www-prod").unwrap_err().contains("no earlier release"));
         // A release that a rollback made live stays: a retried rollback is a no-op…
         let mut back = g(2, GroupState::Live, true);
         back.rolled_back_from = Some("www-prod-v003".into());
