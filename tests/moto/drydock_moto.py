@@ -107,6 +107,23 @@ def _credential_parts(credential: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+# The request parameters that name the resource a request acts on, in order of preference.
+NAME_PARAMS = (
+    "LaunchTemplateName",
+    "AutoScalingGroupName",
+    "AutoScalingGroupNames.member.1",
+    "LoadBalancerName",
+    "LoadBalancerNames.member.1",
+    "Tags.member.1.ResourceId",
+    "ImageId",
+    "SourceImageId",
+    "InstanceId.1",
+    "LaunchTemplateId",
+    "ResourceId.1",
+    "SnapshotId",
+)
+
+
 def _read_form_body(environ: dict[str, Any]) -> bytes | None:
     """Read an x-www-form-urlencoded body and put it back for moto."""
     if not environ.get("CONTENT_TYPE", "").startswith(
@@ -143,11 +160,12 @@ def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
         key, service = _credential_parts(query["X-Amz-Credential"][0])
 
     action = query.get("Action", [None])[0]
+    form: dict[str, list[str]] = {}
+    body = _read_form_body(environ)
+    if body:
+        form = parse_qs(body.decode("utf-8", "replace"))
     if action is None:
-        body = _read_form_body(environ)
-        if body:
-            form = parse_qs(body.decode("utf-8", "replace"))
-            action = form.get("Action", [None])[0]
+        action = form.get("Action", [None])[0]
     if action is None:
         target = environ.get("HTTP_X_AMZ_TARGET")
         if target:
@@ -163,9 +181,18 @@ def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
         client = "boto3"
     else:
         client = "other"
+    # What the request acts on, so that a test can tell drydock's lease lock (a launch
+    # template named drydock-lock-…) from a release's template, and the like.
+    name = None
+    for param in NAME_PARAMS:
+        value = (form.get(param) or query.get(param) or [None])[0]
+        if value:
+            name = value
+            break
     return {
         "service": service,
         "action": action,
+        "name": name,
         "t": time.time(),
         "client": client,
         "key": key,
