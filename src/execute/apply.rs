@@ -207,17 +207,24 @@ impl Executor<'_> {
     async fn wait_loop(&self, group: &str, elb_name: &str, count: u32, timeout_s: u64) -> Result<(), Error> {
         let until = deadline(Duration::from_secs(timeout_s));
         let mut last_count = None;
+        let mut seen = false;
         let mut last_seen = (Vec::new(), Default::default());
         let what = format!("waiting for {group}");
         let ready = self
             .waiter()
             .until(until, &what, async || {
                 let Some((_, ids)) = self.watch.instances(group, self.poll / 2).await? else {
-                    return Err(CloudError::other(
-                        "DescribeAutoScalingGroups",
-                        format!("group {group} disappeared while waiting for it"),
-                    ));
+                    // Not listed yet right after CreateAutoScalingGroup is eventual
+                    // consistency; gone after it was seen is not.
+                    if seen {
+                        return Err(CloudError::other(
+                            "DescribeAutoScalingGroups",
+                            format!("group {group} disappeared while waiting for it"),
+                        ));
+                    }
+                    return Ok(Poll::Pending);
                 };
+                seen = true;
                 let health = elb::instance_health(self.cloud, elb_name).await?;
                 let in_service = ids.iter().filter(|i| health.get(*i).is_some_and(|h| h.in_service)).count();
                 if ids.len() as u64 >= u64::from(count) && in_service as u64 >= u64::from(count) {
