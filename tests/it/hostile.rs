@@ -156,3 +156,83 @@ fn deploy_and_rollback_converge_under_every_fault() {
         assert!(injected["injected"].as_u64().unwrap_or(0) > 0, "{kind}: the fault hit something: {injected}");
     }
 }
+
+/// Each (held action, armed after) of a second deploy and of a rollback: the request is
+/// blocked before AWS sees it, drydock is killed with `kill -9`, and a re-run converges.
+const KILL_POINTS: [(&str, Option<&str>); 9] = [
+    ("CreateLaunchTemplate", None),
+    ("CreateLaunchTemplate", Some("CreateLaunchTemplate")),
+    ("CreateAutoScalingGroup", None),
+    ("DescribeInstanceHealth", Some("CreateAutoScalingGroup")),
+    ("CreateOrUpdateTags", None),
+    ("AddTags", None),
+    ("DetachLoadBalancers", None),
+    ("SuspendProcesses", None),
+    ("DeleteLaunchTemplate", None),
+];
+
+const ROLLBACK_KILL_POINTS: [(&str, Option<&str>); 5] = [
+    ("ResumeProcesses", None),
+    ("AttachLoadBalancers", None),
+    ("CreateOrUpdateTags", None),
+    ("DetachLoadBalancers", None),
+    ("SuspendProcesses", None),
+];
+
+/// Starts `args`, waits until it is blocked on the held request, kills it with `kill -9`,
+/// releases the hold (the held request is never processed) and re-runs `args` with a
+/// short lease TTL until it succeeds: a dead holder's lease is taken over.
+fn kill_at(fx: &Emulated, args: &[&str], action: &str, after: Option<&str>) {
+    match after {
+        Some(a) => fx.moto.hold_after(action, a),
+        None => fx.moto.hold(action),
+    }
+    let mut bg = crate::common::fixtures::Background::spawn(&mut fx.json_cmd(args));
+    crate::common::fixtures::eventually(&format!("{args:?} reaches {action}"), Duration::from_secs(60), || {
+        bg.assert_running(action);
+        (fx.moto.held() >= 1).then_some(())
+    });
+    bg.kill9();
+    let _ = bg.finish(Duration::from_secs(10));
+    fx.moto.release_hold();
+    let mut last = None;
+    for _ in 0..40 {
+        let mut cmd = fx.json_cmd(args);
+        let run = crate::common::run(cmd.env("DRYDOCK_LEASE_TTL", "1s"), Duration::from_secs(120));
+        assert_ne!(run.code, Some(101), "{run:?}");
+        match run.code {
+            Some(0) => return,
+            // The dead run's lease: fresh for up to a TTL, then taken over.
+            Some(3) => {
+                last = Some(run);
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            _ => panic!("{args:?} after kill -9 at {action}: {run:?}"),
+        }
+    }
+    panic!("{args:?} after kill -9 at {action}: the lease was never taken over: {last:?}");
+}
+
+#[test]
+fn kill_9_at_every_write_of_a_deploy_and_a_rollback_then_a_rerun_converges() {
+    for (action, after) in KILL_POINTS {
+        let fx = Emulated::new();
+        fx.bake(&[("www", "1.0.0"), ("www", "1.0.1")]);
+        until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0"], 1);
+        kill_at(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.1"], action, after);
+        assert_converged(&fx, "www-staging", "www-staging-v002");
+        let groups = fx.sdk.group_names();
+        assert_eq!(groups.len(), 2, "killed at {action}: one group per AMI, no duplicate: {groups:?}");
+    }
+    let fx = Emulated::new();
+    fx.bake(&[("www", "1.0.0"), ("www", "1.0.1")]);
+    until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0"], 1);
+    until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.1"], 1);
+    for (action, after) in ROLLBACK_KILL_POINTS {
+        kill_at(&fx, &["rollback", "www", "--env", "staging", "--to", "v001"], action, after);
+        assert_converged(&fx, "www-staging", "www-staging-v001");
+        // Back to v002 for the next kill point, by naming it.
+        until_ok(&fx, &["rollback", "www", "--env", "staging", "--to", "v002"], 1);
+        assert_converged(&fx, "www-staging", "www-staging-v002");
+    }
+}
