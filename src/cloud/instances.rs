@@ -177,3 +177,21 @@ pub async fn console_tail(cloud: &Cloud, id: &str, lines: usize) -> Option<Strin
 pub async fn all_builders(cloud: &Cloud) -> CloudResult<Vec<ObservedBuilder>> {
     describe_builders(cloud, ec2_filter("instance-state-name", &["pending", "running", "stopping", "stopped"])).await
 }
+
+/// The whole console output of an instance as EC2 keeps it (the newest, where the
+/// instance type supports it); None when there is none yet. For the bake's failure watch.
+pub async fn console_output(cloud: &Cloud, id: &str) -> CloudResult<Option<String>> {
+    cloud.pacer.take(super::pace::Api::Ec2Read).await;
+    let out = cloud
+        .ec2
+        .get_console_output()
+        .instance_id(id)
+        .latest(true)
+        .send()
+        .await
+        .map_err(|e| aws_error("GetConsoleOutput", e))?;
+    Ok(out
+        .output()
+        .and_then(|raw| aws_smithy_types::base64::decode(raw).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+}

@@ -17,7 +17,7 @@ use crate::config::Tree;
 use crate::domain::bake::{
     plan, recipe_hash, BakePlan, BakeSnapshot, Builder, ImageState, InstanceState, RecipeInputs,
 };
-use crate::domain::{words, AmiName, ImageRef};
+use crate::domain::{console, words, AmiName, ImageRef};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::Reporter;
@@ -339,6 +339,19 @@ impl Exec<'_> {
                     return Err(Error::Failed(format!(
                         "bake {s}: builder {id} was terminated before it powered off, so the bootstrap did not finish; no AMI was created{console}"
                     )));
+                }
+                // The bootstrap failed (its ERR trap printed the marker on the console): the
+                // builder will never power off, so fail now rather than at bake.timeout.
+                // Read errors are ignored here: the state poll above is the authority.
+                Some(InstanceState::Running) => {
+                    let console = instances::console_output(self.cloud, id).await.ok().flatten();
+                    if let Some(f) = console.and_then(|c| console::bootstrap_failure(&c, 20)) {
+                        return Err(Error::Failed(format!(
+                            "bake {s}: the bootstrap failed on builder {id} ({}); no AMI was created; console output ends:\n{}",
+                            f.line,
+                            f.context.join("\n")
+                        )));
+                    }
                 }
                 // None: not visible yet right after RunInstances (eventual consistency).
                 _ => {}

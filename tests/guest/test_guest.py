@@ -306,3 +306,29 @@ def test_the_unit_verifies_inside_the_guest(world):
     r = world.driver.exec(needs(world, "instance", "serving instance"), "systemd-analyze", "verify", "/etc/systemd/system/drydock-hello.service",
                           check=False)
     assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), r.stdout + r.stderr
+
+
+def test_a_failing_bootstrap_is_reported_at_once(world):
+    # One dockerd at a time in this network namespace: the serving instance goes first.
+    import boto3
+
+    asg = boto3.client("autoscaling", endpoint_url=world.endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]:
+        asg.delete_auto_scaling_group(AutoScalingGroupName=g["AutoScalingGroupName"], ForceDelete=True)
+    world.driver.wait(lambda: all(g.state != "running" for g in world.driver.guests.values()), 60,
+                      "every machine to stop")
+    # A tag that the registry does not have: `docker pull` fails in the bootstrap. The
+    # builder keeps running (it never powers off); drydock must read the failure on its
+    # console within a poll, not wait out bake.timeout (10 minutes here).
+    r, dt = world.drydock("bake", "hello", "--image-tag", MISSING_TAG, "--env", "guest", timeout=300)
+    assert r.returncode == 1, f"exit {r.returncode}:\n{r.stderr}"
+    err = json.loads(r.stdout)["error"]
+    assert err["exit_code"] == 1, err
+    msg = err["message"]
+    assert "drydock-bake: FAILED at line" in msg, msg
+    assert f"{REGISTRY_HOST}/{REPO}:{MISSING_TAG}" in msg and "not found" in msg, msg
+    builder = next(g for g in world.driver.guests.values() if g.role == "builder" and g.state != "imaged")
+    # drydock terminated it; the driver killed the machine.
+    world.driver.wait(lambda: builder.state == "terminated", 30, f"{builder.iid} to be terminated")
+    TIMINGS["failed_bake_s"] = round(dt, 1)
