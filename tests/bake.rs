@@ -114,12 +114,19 @@ fn check_guest(sdk: &Sdk, id: &str, image: &str, job_path: &str) {
     assert!(ud.contains(&format!("cat > {job_path} <<'DRYDOCK_EOF'")), "installs the job at {job_path}");
     assert!(ud.contains(&format!(" {image} ")) || ud.contains(&format!(" {image}\n")), "the job runs the pinned image");
     assert!(!ud.contains(&format!("{WWW}:latest")));
-    assert!(ud.trim_end().ends_with("shutdown -h now"), "powers off at the end");
-    // IMDSv2 required (checked on the instance: RunInstances carries the options itself).
+    // It powers off from a job that runs once cloud-init has finished (the seal).
+    assert!(
+        ud.contains("\nsystemctl start --no-block drydock-seal.service\n")
+            || ud.contains("\nstart on stopped cloud-final\n"),
+        "seals and powers off after cloud-init"
+    );
+    // IMDSv2 required (checked on the instance: RunInstances carries the options itself),
+    // except for the example's upstart bases (Ubuntu 14.04), which say `imds = "v1-allowed"`.
+    let tokens = if job_path.starts_with("/etc/init/") { "optional" } else { "required" };
     let out = sdk.block(sdk.ec2.describe_instances().instance_ids(id).send()).expect("describe");
     let inst = out.reservations()[0].instances()[0].clone();
     let md = inst.metadata_options().expect("metadata options");
-    assert_eq!(md.http_tokens().map(|t| t.as_str()), Some("required"), "IMDSv2 required");
+    assert_eq!(md.http_tokens().map(|t| t.as_str()), Some(tokens), "IMDS mode of the base");
     // The root volume is encrypted (moto applies RunInstances' block device mapping; its
     // CreateImage snapshot does not carry encryption, so the volume is where to look).
     let vol_ids: Vec<String> = inst
@@ -204,6 +211,8 @@ fn a_bake_gives_a_tagged_private_ami_and_terminates_its_builder() {
     assert!(tag(ami, "drydock:recipe").is_some_and(|r| r.len() == 64 && name.ends_with(&r[..12])));
     assert!(tag(ami, "drydock:base-ami").is_some_and(|b| b.starts_with("ami-")));
     assert!(tag(ami, "drydock:baked-at").is_some_and(|t| t.ends_with('Z')));
+    // Its base (Ubuntu 14.04) predates IMDSv2: launch templates of this AMI allow IMDSv1.
+    assert_eq!(tag(ami, "drydock:imds"), Some("v1-allowed"));
     no_live_builder(&sdk);
     assert!(builders(&sdk).iter().any(|(b, _)| b == &id), "the builder is terminated, not vanished");
 }

@@ -61,6 +61,8 @@ pub struct BuilderSpec<'a> {
     pub tags: &'a [(String, String)],
     /// Makes a retried RunInstances of this run idempotent.
     pub client_token: &'a str,
+    /// IMDSv1 allowed besides IMDSv2 (`[base] imds = "v1-allowed"`).
+    pub imds_v1_allowed: bool,
 }
 
 /// RunInstances for a builder: IMDSv2 required, encrypted gp3 root volume, powers off
@@ -87,7 +89,7 @@ pub async fn launch(cloud: &Cloud, s: &BuilderSpec<'_>) -> CloudResult<String> {
         .instance_initiated_shutdown_behavior(ShutdownBehavior::Stop)
         .metadata_options(
             InstanceMetadataOptionsRequest::builder()
-                .http_tokens(HttpTokensState::Required)
+                .http_tokens(if s.imds_v1_allowed { HttpTokensState::Optional } else { HttpTokensState::Required })
                 .http_endpoint(InstanceMetadataEndpointState::Enabled)
                 .http_put_response_hop_limit(2)
                 .build(),

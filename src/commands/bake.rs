@@ -136,6 +136,7 @@ pub async fn run(tree: &Tree, global: &Global, args: &BakeArgs, out: &Reporter, 
         ami_name: &ami_name,
         image: &image,
         bootstrap: &art.bootstrap,
+        imds_v1_allowed: recipe.imds == crate::config::Imds::V1Allowed,
         build_url: build_url.as_deref(),
         builder: Arc::new(Mutex::new(None)),
         interrupt,
@@ -185,6 +186,8 @@ struct Exec<'a> {
     ami_name: &'a AmiName,
     image: &'a ImageRef,
     bootstrap: &'a str,
+    /// `[base] imds = "v1-allowed"`: on the builder, and tagged on the AMI for its launch templates.
+    imds_v1_allowed: bool,
     build_url: Option<&'a str>,
     /// The builder this run is responsible for; terminated by `run` on every path.
     builder: Arc<Mutex<Option<String>>>,
@@ -307,6 +310,7 @@ impl Exec<'_> {
                 user_data: self.bootstrap,
                 tags: &tags,
                 client_token: &token,
+                imds_v1_allowed: self.imds_v1_allowed,
             },
         )
         .await
@@ -385,6 +389,9 @@ impl Exec<'_> {
         ];
         if let Some(u) = self.build_url {
             tags.push(("drydock:build".into(), u.to_owned()));
+        }
+        if self.imds_v1_allowed {
+            tags.push(("drydock:imds".into(), "v1-allowed".into()));
         }
         let description = format!("drydock: {s} running {}", self.image);
         let ami = match images::create(self.cloud, builder, self.ami_name.as_str(), &description, &tags).await {

@@ -313,6 +313,7 @@ impl Rollout<'_> {
                 subnets: &self.net.subnet_ids,
                 security_groups: &self.net.security_group_ids,
                 extra_tags,
+                imds_v1_allowed: ami.imds_v1_allowed,
             };
             let plan = plan_deploy(svc, &req, &snap).map_err(|e| Error::Failed(format!("{label}: {e}")))?;
             self.execute(service, plan, ami.image.clone(), label, started).await

@@ -112,6 +112,7 @@ async fn prepare(p: &Promotion<'_>, service: &ServiceName) -> Result<Source> {
             root_device: "/dev/sda1".into(),
             image: live.image.clone(),
             service: Some(service.to_string()),
+            imds_v1_allowed: false,
         }
     } else {
         let mut i = images::deployable_by_id(dst, &target_ami)

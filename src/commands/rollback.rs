@@ -60,7 +60,7 @@ pub async fn run(
                 None => vec![],
             };
             let target = choose(&snap, &history, to, cluster.as_str()).map_err(|m| Error::Failed(format!("{label}: {m}")))?;
-            let (ami, image, root_device, from) = match &target {
+            let (ami, image, root_device, from, imds_v1_allowed) = match &target {
                 RollbackTarget::AlreadyLive { group, ami } => {
                     return Ok(ServiceResult {
                         service: service.to_string(),
@@ -78,14 +78,14 @@ pub async fn run(
                 }
                 // The group exists: its launch template carries the root device; the
                 // plan resumes, scales and attaches it, no new instance spec is needed.
-                RollbackTarget::Group { group, ami, image } => (ami.clone(), image.clone(), "/dev/sda1".to_owned(), group.clone()),
+                RollbackTarget::Group { group, ami, image } => (ami.clone(), image.clone(), "/dev/sda1".to_owned(), group.clone(), false),
                 RollbackTarget::Collected { number, ami, image } => {
                     let found = images::deployable_by_id(&cloud, ami).await.map_err(fail)?.ok_or_else(|| {
                         Error::Failed(format!(
                             "{label}: v{number:03} was collected and its AMI {ami} is gone too; bake its image again and deploy it"
                         ))
                     })?;
-                    (ami.clone(), image.clone().or(found.image), found.root_device, cluster.release(*number).to_string())
+                    (ami.clone(), image.clone().or(found.image), found.root_device, cluster.release(*number).to_string(), found.imds_v1_allowed)
                 }
             };
             let by = deployed_by();
@@ -101,6 +101,7 @@ pub async fn run(
                 subnets: &net.subnet_ids,
                 security_groups: &net.security_group_ids,
                 extra_tags: vec![("drydock:rolled-back-from".into(), snap.live().map(|l| l.name.clone()).unwrap_or_default())],
+                imds_v1_allowed,
             };
             let mut plan = plan_deploy(svc, &req, &snap).map_err(|e| Error::Failed(format!("{label}: {e}")))?;
             if plan.outcome == Outcome::Deployed {

@@ -33,6 +33,9 @@ pub struct LaunchTemplateSpec {
     /// Non-secret runtime settings written to /etc/drydock/runtime.env at boot.
     pub runtime_env: Vec<(String, String)>,
     pub tags: Vec<(String, String)>,
+    /// IMDSv1 allowed besides IMDSv2: for an AMI whose base's cloud-init predates IMDSv2.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub imds_v1_allowed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -229,6 +232,8 @@ pub struct DeployRequest<'a> {
     pub security_groups: &'a [String],
     /// Extra tags for the new group (e.g. `drydock:promoted-from`).
     pub extra_tags: Vec<(String, String)>,
+    /// The AMI's base cannot use IMDSv2 (its `drydock:imds` tag).
+    pub imds_v1_allowed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -560,6 +565,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
                     security_groups: req.security_groups.to_vec(),
                     runtime_env,
                     tags: tags.clone(),
+                    imds_v1_allowed: req.imds_v1_allowed,
                 }));
             }
             tags.push(tag("drydock:state", "deploying"));

@@ -241,8 +241,14 @@ def test_the_ami_holds_the_enabled_unit_and_the_image(world):
     assert f"{REGISTRY_HOST}/{REPO}:{TAG}" in repos.get(f"{REGISTRY_HOST}/{REPO}", {}), repos
     with open(os.path.join(disk, "etc/drydock/hello.env")) as f:
         assert "HELLO_GREETING=baked-hello" in f.read().splitlines()
-    # Nothing of one instance's life: the release's settings come with each instance.
+    # Nothing of one instance's life: the release's settings come with each instance, and
+    # the seal (after cloud-init had finished) left none of the builder's cloud-init state.
     assert not os.path.exists(os.path.join(disk, "etc/drydock/runtime.env"))
+    cloud = os.path.join(disk, "var/lib/cloud")
+    left = [p for p in ("instance", "instances", "data", "sem") if os.path.lexists(os.path.join(cloud, p))]
+    assert left == [], f"cloud-init state of the builder in the AMI: {left}"
+    assert not os.path.exists(os.path.join(disk, "var/log/cloud-init.log"))
+    assert not os.path.exists(os.path.join(disk, "etc/systemd/system/drydock-seal.service"))
 
 
 def needs(world, attr: str, what: str):
@@ -284,8 +290,16 @@ def test_deploy_the_ami_and_it_serves(world):
     status, body = http_get("/env")
     assert status == 200
     env = parse_env(body)
-    # The baked settings reach the container.
+    # The baked settings and the release's (from the launch template's user data) reach
+    # the container; for a name in both, the release's value wins, once.
     assert env.get("HELLO_GREETING") == "baked-hello", body
+    assert env.get("DRYDOCK_ENV") == "guest", body
+    assert env.get("DRYDOCK_RELEASE") == "v001", body
+    assert env.get("DRYDOCK_IMAGE") == f"{REGISTRY_HOST}/{REPO}:{TAG}", body
+    assert body.count("DRYDOCK_ENV=") == 1, body
+    # The merged file is root's only, on tmpfs (/run), not on the disk.
+    g = world.instance
+    assert world.driver.exec(g, "stat", "-c", "%a %U", "/run/drydock/hello.env").stdout.split() == ["600", "root"]
 
 
 def test_a_killed_container_is_restarted(world):
