@@ -145,13 +145,12 @@ pub fn render_init(tree: &Tree, recipe: &Recipe, image: &ImageRef) -> Result<Ini
     if recipe.init == InitSystem::Upstart {
         let problems = upstart_check::check(&job);
         if !problems.is_empty() {
+            // A template's values expand within their line: the job's lines are the template's.
+            let list: Vec<String> =
+                problems.iter().map(|p| format!("  {template}:{}: {}", p.line, p.message)).collect();
             return Err(RenderError {
+                message: format!("the job fails the upstart check:\n{}", list.join("\n")),
                 source_name: template,
-                message: problems
-                    .iter()
-                    .map(|p| format!("line {}: {}", p.line, p.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
             });
         }
     }

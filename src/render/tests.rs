@@ -198,8 +198,17 @@ fn upstart_jobs_are_statically_checked() {
     let image = ImageRef { repo: t.recipes[&www].image.clone(), pin: Pin::Tag(ImageTag::parse("1").unwrap()) };
     let e = render_init(&t, &t.recipes[&www], &image).unwrap_err();
     assert_eq!(e.source_name, "upstart/www.conf.hbs");
-    assert!(e.message.contains("line 1: `start on` needs `runlevel` together with `started docker`"), "{}", e.message);
-    assert!(e.message.contains("line 4: `post-stop exec` with the shell operator `||`"), "{}", e.message);
+    assert!(e.message.starts_with("the job fails the upstart check:\n"), "{}", e.message);
+    assert!(
+        e.message.contains("\n  upstart/www.conf.hbs:1: `start on` needs `runlevel` together with `started docker`"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains("\n  upstart/www.conf.hbs:4: `post-stop exec` with the shell operator `||`"),
+        "{}",
+        e.message
+    );
 }
 
 /// The release's settings reach the container: the job merges the baked file and
