@@ -106,13 +106,21 @@ async fn prepare(p: &Promotion<'_>, service: &ServiceName) -> Result<Source> {
             }
         }
     }
+    // The IMDS mode of the AMI's base (its drydock:imds tag): the target account does not
+    // see the tags of an AMI shared with it, and a dry run has no copy yet, so ask the source.
+    let cross_account = matches!((&from.account_id, &to.account_id), (Some(a), Some(b)) if a != b);
+    let source_imds_v1 = if cross_account || target_ami.starts_with('(') {
+        images::deployable_by_id(src, &ami).await.map_err(fail)?.is_some_and(|i| i.imds_v1_allowed)
+    } else {
+        false
+    };
     let image = if dry_run && target_ami.starts_with('(') {
         DeployableImage {
             id: target_ami,
             root_device: "/dev/sda1".into(),
             image: live.image.clone(),
             service: Some(service.to_string()),
-            imds_v1_allowed: false,
+            imds_v1_allowed: source_imds_v1,
         }
     } else {
         let mut i = images::deployable_by_id(dst, &target_ami)
@@ -120,6 +128,7 @@ async fn prepare(p: &Promotion<'_>, service: &ServiceName) -> Result<Source> {
             .map_err(fail)?
             .ok_or_else(|| Error::Failed(format!("{label}: {target_ami} is not available in {}", to.region)))?;
         i.image = i.image.or(live.image.clone());
+        i.imds_v1_allowed |= source_imds_v1;
         i
     };
     Ok(Source { image, from: from_tag })
