@@ -13,8 +13,9 @@ of its own, with the base root filesystem built. The world, all on this namespac
 - drydock itself, `bake` and `deploy` as a user runs them, with tests/guest/tree.
 
 The tests run in order and build on each other: bake, look at the AMI's disk, deploy it,
-the instance serves, survives a crash of its container, its unit verifies; then a bake
-whose bootstrap fails.
+the instance serves, survives a crash of its container, its unit verifies; a bake whose
+bootstrap fails runs on a second machine beside the first bake, and the last test checks
+how it was reported.
 """
 
 from __future__ import annotations
