@@ -365,3 +365,44 @@ fn bad_input_is_refused_without_any_request() {
     }
     assert_eq!(moto.requests(), vec![], "no AWS request at all");
 }
+
+/// A bootstrap that fails prints `drydock-bake: FAILED …` on the console: the bake reads the
+/// console (GetConsoleOutput) at each poll while the builder runs and fails at once, long
+/// before bake.timeout, with the lines that led to it. The emulator answers each console
+/// from a file here (tests/guest/moto_console.py), as it does for the real guest.
+#[test]
+fn a_failure_on_the_console_fails_the_bake_within_a_poll() {
+    let consoles = tempfile::tempdir().expect("tempdir");
+    let dir = consoles.path().display().to_string();
+    let moto = Moto::start_script("tests/guest/moto_console.py", &["--console-dir", &dir]);
+    let sdk = moto.sdk();
+    let tree = ExampleTree::new();
+    let started = Instant::now();
+    let mut bg = Background::spawn(&mut bake(&moto, &tree, "www", "1.0.9"));
+    let id = running_builder(&sdk, &mut bg);
+    // Running, with a console that shows no failure yet: the bake keeps waiting.
+    std::fs::write(consoles.path().join(format!("{id}.log")), "drydock-bake: start www\n").expect("console");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(bg.child.try_wait().expect("wait").is_none(), "the bake waits while the bootstrap runs");
+    std::fs::write(
+        consoles.path().join(format!("{id}.log")),
+        "\u{1b}[0;32m  OK  \u{1b}[0m] Started docker.service\r\n\
+         docker pull registry.example.com/dramafever/www:1.0.9\n\
+         Error response from daemon: manifest unknown\n\
+         drydock-bake: FAILED at line 37 (exit 1)\n\
+         cloud-init[133]: drydock-bake: FAILED at line 37 (exit 1)\n",
+    )
+    .expect("console");
+    let run = bg.finish(Duration::from_secs(60));
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("the bootstrap failed on builder {id} (drydock-bake: FAILED at line 37 (exit 1))")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("\nError response from daemon: manifest unknown\n"), "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30), "failed at once, not at bake.timeout (20m)");
+    assert!(our_images(&sdk).is_empty(), "no AMI");
+    no_live_builder(&sdk);
+}
