@@ -27,17 +27,26 @@ pub const ENV_NAME_RULE: &str = "an environment variable name is [A-Z_][A-Z0-9_]
 /// Names that look like credentials: secrets never go into user data or an AMI.
 const SECRET_MARKERS: [&str; 7] = ["SECRET", "PASSWORD", "PASSWD", "TOKEN", "PRIVATE_KEY", "API_KEY", "ACCESS_KEY"];
 
-pub fn env_name(s: &str) -> Result<&str, String> {
+/// The grammar of an environment variable name alone (a secret's name is one).
+pub fn env_var_name(s: &str) -> Result<&str, String> {
     let mut chars = s.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
         && s.len() <= 128
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    if !ok {
-        return Err(format!("{s:?} is not allowed: {ENV_NAME_RULE}"));
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!("{s:?} is not allowed: {ENV_NAME_RULE}"))
     }
+}
+
+/// A name for a plain (non-secret) setting: the grammar, and no name that looks like a
+/// credential.
+pub fn env_name(s: &str) -> Result<&str, String> {
+    env_var_name(s)?;
     if let Some(m) = SECRET_MARKERS.iter().find(|m| s.contains(*m)) {
         return Err(format!(
-            "{s:?} looks like a secret (contains {m}): secrets must not be baked into an AMI or its user data; have the service read them at start from SSM Parameter Store or Secrets Manager with its instance role"
+            "{s:?} looks like a secret (contains {m}): secrets must not be baked into an AMI or its user data; keep it in SSM Parameter Store or Secrets Manager and reference it from [services.<name>.secrets] in the environment file (NAME = \"ssm:/path\")"
         ));
     }
     Ok(s)

@@ -18,4 +18,5 @@ mod lifecycle;
 mod operator;
 mod plan_matches;
 mod routes;
+mod settings;
 mod snapshots;
