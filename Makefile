@@ -37,6 +37,7 @@ bench: setup build
 	@bash tests/tools/bench-bake.sh
 	@bash tests/tools/bench-deploy.sh
 	@bash tests/tools/bench-rollback.sh
+	@bash tests/tools/bench-world.sh
 
 lint: fmt clippy
 

@@ -328,6 +328,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         elb: elb_s.clone(),
         count,
         timeout_s: req.health_timeout_s,
+        fail_after_s: svc.fail_early.then(|| crate::domain::health::fail_after_s(svc.grace_period.as_secs())),
     });
     let version = release.rsplit_once("-v").map(|(_, n)| format!("v{n}")).unwrap_or_default();
     let (hkey, hval) = history_record(&version, req.ami, req.now, "ok", req.image, req.deployed_by);
