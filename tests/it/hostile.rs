@@ -68,9 +68,19 @@ fn converged(fx: &Emulated, cluster: &str, live_release: &str) -> Result<(), Str
         let n = g.auto_scaling_group_name().unwrap_or_default();
         if n != live_release {
             check(g.load_balancer_names().is_empty(), format!("{n} is still in the ELB"))?;
+            // Every other release is a standby (or a failed attempt that was taken out).
+            let state = tag(g, "drydock:state");
+            check(
+                matches!(state.as_deref(), Some("standby") | Some("failed")),
+                format!("{n} is {state:?}, not standby"),
+            )?;
         }
         check(tag(g, "drydock:state").as_deref() != Some("deploying"), format!("{n} is left deploying"))?;
     }
+    // One AMI per recipe: a bake re-run never makes a second image of the same name.
+    let images: Vec<String> = fx.sdk.our_images().iter().filter_map(|i| i.name().map(str::to_owned)).collect();
+    let distinct: std::collections::BTreeSet<&String> = images.iter().collect();
+    check(distinct.len() == images.len(), format!("duplicate AMIs: {images:?}"))?;
     for lt in fx.sdk.launch_template_names() {
         if lt.starts_with(&format!("{cluster}-v")) {
             check(names.contains(&lt), format!("launch template {lt} has no group: {names:?}"))?;
