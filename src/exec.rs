@@ -167,7 +167,7 @@ impl Executor<'_> {
     }
 
     async fn wait_loop(&self, group: &str, elb_name: &str, count: u32, timeout_s: u64) -> Result<(), Error> {
-        let deadline = Instant::now() + Duration::from_secs(timeout_s);
+        let deadline = crate::clock::deadline(Duration::from_secs(timeout_s));
         let mut last = None;
         loop {
             let (ids, health) = match self.watch.instances(group, self.poll / 2).await.map_err(|e| self.failed(e))? {

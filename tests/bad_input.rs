@@ -839,6 +839,88 @@ fn cases() -> Vec<Case> {
         )
         .at(&["[bake]", "instance_type ="])
         .args(BAKE),
+        // ---- issue 12 (2): durations and counts are bounded at parse time ----
+        // 106751991167301d fits a u64 of seconds but overflows an Instant deadline: the
+        // real run panicked after AWS writes; check and --dry-run accepted it.
+        Case::flag(
+            "--health-timeout that overflows a deadline",
+            &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0", "--health-timeout", "106751991167301d"],
+            "--health-timeout",
+            "is out of range: a duration from 1s to 1d is allowed",
+        ),
+        Case::flag(
+            "--health-timeout that overflows a deadline, dry run",
+            &[
+                "deploy",
+                "www",
+                "--env",
+                "staging",
+                "--image-tag",
+                "1.0.0",
+                "--health-timeout",
+                "106751991167301d",
+                "--dry-run",
+            ],
+            "--health-timeout",
+            "is out of range",
+        ),
+        Case::flag(
+            "--health-timeout 0s",
+            &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0", "--health-timeout", "0s"],
+            "--health-timeout",
+            "is out of range",
+        ),
+        Case::config(
+            "bake timeout that overflows a deadline",
+            replace(STAGING, r#"timeout = "20m""#, r#"timeout = "106751991167301d""#),
+            "bake.timeout",
+            "is out of range: a duration from 1s to 4h is allowed",
+        )
+        .args(BAKE),
+        Case::config(
+            "bake timeout that overflows a deadline, check",
+            replace(STAGING, r#"timeout = "20m""#, r#"timeout = "106751991167301d""#),
+            "bake.timeout",
+            "is out of range",
+        )
+        .args(&["check", "--no-nginx"]),
+        Case::config(
+            "health_timeout over a day",
+            replace(STAGING, r#"health_timeout = "10m""#, r#"health_timeout = "2d""#),
+            "services.www.health_timeout",
+            "is out of range: a duration from 1s to 1d is allowed",
+        ),
+        Case::config(
+            "standby_ttl over 30 days",
+            replace(STAGING, r#"standby_ttl = "1h""#, r#"standby_ttl = "31d""#),
+            "services.www.standby_ttl",
+            "is out of range: a duration from 0s to 30d is allowed",
+        ),
+        Case::config(
+            "grace_period over AWS's 7200 s",
+            replace(STAGING, r#"standby_ttl = "1h""#, "standby_ttl = \"1h\"\ngrace_period = \"7201s\""),
+            "services.www.grace_period",
+            "is out of range: a duration from 0s to 2h is allowed",
+        )
+        .at(&["[services.www]", "grace_period ="]),
+        Case::config(
+            "healthcheck interval over an hour",
+            replace(WWW, r#"interval = "15s""#, r#"interval = "99999999999999d""#),
+            "healthcheck.interval",
+            "is out of range",
+        ),
+        Case::config(
+            "max beyond what a classic ELB can register for two releases",
+            replace(STAGING, "max = 4", "max = 501"),
+            "services.www.max",
+            "is out of range: a whole number from 1 to 500 is allowed",
+        ),
+        Case::config(
+            "a count that does not fit a TOML integer",
+            replace(STAGING, "max = 4", "max = 99999999999999999999999"),
+            "services.www.max",
+            "",
+        ),
     ]
 }
 

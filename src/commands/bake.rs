@@ -322,7 +322,7 @@ impl Exec<'_> {
     async fn wait_stopped(&self, id: &str) -> Result<()> {
         let s = self.service;
         let timeout = self.env.bake.timeout.std();
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::clock::deadline(timeout);
         let poll = poll_interval();
         loop {
             let state = instances::instance_state(self.cloud, id).await.map_err(|e| self.fail(e))?;
@@ -393,7 +393,7 @@ impl Exec<'_> {
     }
 
     async fn wait_image(&self, ami: &str) -> Result<()> {
-        let deadline = Instant::now() + IMAGE_TIMEOUT;
+        let deadline = crate::clock::deadline(IMAGE_TIMEOUT);
         let poll = poll_interval();
         loop {
             match images::describe(self.cloud, ami).await.map_err(|e| self.fail(e))? {

@@ -174,7 +174,10 @@ pub fn deployed_by() -> String {
 /// The lease TTL: 2 minutes, or `DRYDOCK_LEASE_TTL` (a duration, e.g. `5s` in tests).
 pub fn lease_ttl() -> Result<Duration> {
     match std::env::var("DRYDOCK_LEASE_TTL") {
-        Ok(v) => Duration::parse(&v).map_err(|m| Error::Usage(format!("DRYDOCK_LEASE_TTL: {m}"))),
+        Ok(v) => {
+            let (min, max) = crate::domain::duration::bounds::LEASE_TTL;
+            Duration::parse_within(&v, min, max).map_err(|m| Error::Usage(format!("DRYDOCK_LEASE_TTL: {m}")))
+        }
         Err(_) => Ok(Duration::from_secs(120)),
     }
 }
@@ -393,12 +396,7 @@ pub async fn run(
         }
         v
     };
-    let health_timeout = args
-        .health_timeout
-        .as_deref()
-        .map(Duration::parse)
-        .transpose()
-        .map_err(|m| Error::Usage(format!("--health-timeout: {m}")))?;
+    let health_timeout = args.health_timeout.as_deref().map(super::parse_health_timeout).transpose()?;
     let tag = args
         .what
         .image_tag

@@ -29,6 +29,13 @@ pub fn parse_pin(pin: &ImagePin) -> Result<Pin> {
     }
 }
 
+/// `--health-timeout`: a duration in the range of `health_timeout` (a deadline past it
+/// would overflow the clock; AWS would not wait that long either).
+pub fn parse_health_timeout(s: &str) -> Result<Duration> {
+    let (min, max) = crate::domain::duration::bounds::HEALTH_TIMEOUT;
+    Duration::parse_within(s, min, max).map_err(|m| Error::Usage(format!("--health-timeout: {m}")))
+}
+
 pub fn parse_service(s: &str) -> Result<ServiceName> {
     ServiceName::parse(s).map_err(|m| Error::Usage(format!("service: {m}")))
 }
@@ -109,7 +116,7 @@ pub fn preflight(tree: &Tree, cmd: &Command) -> Result<()> {
                 words::aws_id(ami, "ami").map_err(|m| Error::Usage(format!("--ami: {m}")))?;
             }
             if let Some(d) = &a.health_timeout {
-                Duration::parse(d).map_err(|m| Error::Usage(format!("--health-timeout: {m}")))?;
+                parse_health_timeout(d)?;
             }
         }
         Command::Promote(a) => {
