@@ -915,6 +915,79 @@ fn cases() -> Vec<Case> {
             "services.www.max",
             "is out of range: a whole number from 1 to 500 is allowed",
         ),
+        // ---- issue 12 (6): templates are rendered and flags parsed before any AWS call ----
+        Case::flag(
+            "init template that does not render, deploy --dry-run",
+            &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0", "--dry-run"],
+            "upstart/www.conf.hbs",
+            "run_flag",
+        )
+        .with(replace("upstart/www.conf.hbs", "{{run_flags}}", "{{run_flag}}")),
+        Case::flag(
+            "init template that does not render, promote",
+            &["promote", "www", "--from", "staging", "--to", "prod", "--dry-run"],
+            "upstart/www.conf.hbs",
+            "run_flag",
+        )
+        .with(replace("upstart/www.conf.hbs", "{{run_flags}}", "{{run_flag}}")),
+        Case::flag(
+            "init template that does not render, rollback",
+            &["rollback", "www", "--env", "staging"],
+            "upstart/www.conf.hbs",
+            "run_flag",
+        )
+        .with(replace("upstart/www.conf.hbs", "{{run_flags}}", "{{run_flag}}")),
+        Case::flag(
+            "nginx template that does not render, routes --dry-run",
+            &["routes", "--env", "prod", "--dry-run"],
+            "nginx/frontdoor.conf.hbs",
+            "listn",
+        )
+        .with(replace("nginx/frontdoor.conf.hbs", "listen {{listen}};", "listen {{listn}};")),
+        Case::flag("--endpoint-url without a host", DEPLOY, "--endpoint-url", "is not a valid endpoint (empty host)")
+            .args(&["--endpoint-url", "http://", "deploy", "www", "--env", "staging", "--image-tag", "1.0.0"]),
+        Case::flag("--endpoint-url with half an IPv6 address", DEPLOY, "--endpoint-url", "invalid IPv6 address")
+            .args(&["--endpoint-url", "http://[::1", "deploy", "www", "--env", "staging", "--image-tag", "1.0.0"]),
+        Case::flag("--endpoint-url with port 99999", DEPLOY, "--endpoint-url", "invalid port number").args(&[
+            "--endpoint-url",
+            "http://localhost:99999",
+            "deploy",
+            "www",
+            "--env",
+            "staging",
+            "--image-tag",
+            "1.0.0",
+            "--dry-run",
+        ]),
+        Case::flag("--endpoint-url with port 99999, bake", BAKE, "--endpoint-url", "invalid port number").args(&[
+            "--endpoint-url",
+            "http://localhost:99999",
+            "bake",
+            "www",
+            "--env",
+            "staging",
+            "--image-tag",
+            "1.0.0",
+        ]),
+        // ---- issue 12 (7): secrets in env names and values ----
+        Case::config(
+            "credentials-looking env var name",
+            replace(WWW, r#"LOG_FORMAT = "json""#, r#"DB_CREDENTIALS = "admin""#),
+            "env.DB_CREDENTIALS",
+            "secrets belong in SSM Parameter Store or Secrets Manager, referenced from [services.<name>.secrets]",
+        ),
+        Case::config(
+            "PWD env var name",
+            replace(WWW, r#"LOG_FORMAT = "json""#, r#"MYSQL_PWD = "x""#),
+            "env.MYSQL_PWD",
+            "looks like a secret",
+        ),
+        Case::config(
+            "env value with a password in a URL",
+            replace(WWW, r#"LOG_FORMAT = "json""#, r#"DATABASE_URL = "postgres://admin:pw@db/www""#),
+            "env.DATABASE_URL",
+            "holds a password in a URL (user:password@): it would be baked into the AMI or its user data; secrets belong in SSM Parameter Store or Secrets Manager",
+        ),
         Case::config(
             "a count that does not fit a TOML integer",
             replace(STAGING, "max = 4", "max = 99999999999999999999999"),

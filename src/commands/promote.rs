@@ -79,7 +79,12 @@ async fn prepare(p: &Promotion<'_>, service: &ServiceName) -> Result<Source> {
             None => {
                 out.progress(&format!("{label}: copying {ami} from {} to {}", from.region, to.region));
                 let tags = images::image_tags(src, &ami).await.map_err(fail)?;
-                let tags: Vec<(String, String)> = tags.into_iter().filter(|(k, _)| !k.starts_with("aws:")).collect();
+                // Copied to another region: without URL credentials an older drydock recorded.
+                let tags: Vec<(String, String)> = tags
+                    .into_iter()
+                    .filter(|(k, _)| !k.starts_with("aws:"))
+                    .map(|(k, v)| (k, crate::domain::words::strip_url_credentials(&v)))
+                    .collect();
                 let name = tags
                     .iter()
                     .find(|(k, _)| k == "Name")
