@@ -387,10 +387,8 @@ impl Exec<'_> {
             }
             Err(e) => return Err(self.fail(e)),
         };
+        // Its snapshots were tagged by CreateImage itself.
         self.out.progress(&format!("bake {s}: creating image {ami} ({})", self.ami_name));
-        if let Some((_, snaps)) = images::describe(self.cloud, &ami).await.map_err(|e| self.fail(e))? {
-            images::tag(self.cloud, &snaps, &tags).await.map_err(|e| self.fail(e))?;
-        }
         Ok(ami)
     }
 

@@ -17,7 +17,11 @@ not).  See README.md next to this file for the AWS-vs-moto details.
 
 Control API (not recorded, JSON in and out):
     GET    /drydock-shim/info        {"stock": bool, "moto": "5.2.5", "patches": [...]}
-    GET    /drydock-shim/requests    recorded AWS requests [{"service","action","t","client"}, ...]
+    GET    /drydock-shim/requests    recorded AWS requests [{"service","action","t","client"}, ...];
+                                     drydock's also carry "region", "account", "params" (the
+                                     query/form parameters) and "resources" (each resource the
+                                     request names, with its tags before the request: for the
+                                     IAM policy test)
     DELETE /drydock-shim/requests    clear the recorder
     POST   /drydock-shim/unhealthy   {"amis": [...], "instances": [...], "description": "..."}
     GET    /drydock-shim/unhealthy   current unhealthy set
@@ -517,12 +521,73 @@ def patch_snapshot_create_volume_permission() -> None:
     ElasticBlockStore.modify_snapshot_attribute = modify_snapshot_attribute
 
 
+def patch_image_tag_specifications() -> None:
+    """Patch (f): snapshot tags in CreateImage, and TagSpecifications in CopyImage.
+
+    AWS: CreateImage and CopyImage take TagSpecifications for ResourceType ``image``
+    and ``snapshot`` ("the same tag is applied to all the new snapshots").
+
+    moto 5.2.5: CreateImage raises NotImplementedError (HTTP 500) for a ``snapshot``
+    specification; CopyImage ignores TagSpecifications altogether.
+
+    Fix: apply image and snapshot specifications to the new AMI and its snapshot.
+    """
+    from moto.ec2.models.amis import AmiBackend
+    from moto.ec2.responses.amis import AmisResponse
+    from moto.core.responses import ActionResult
+
+    def split(specs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        images = [s for s in specs if s.get("ResourceType") != "snapshot"]
+        snaps: dict[str, str] = {}
+        for spec in specs:
+            if spec.get("ResourceType") == "snapshot":
+                for t in spec.get("Tags", []) or []:
+                    snaps[t["Key"]] = t.get("Value", "")
+        return images, snaps
+
+    def tag_snapshot(backend: Any, ami: Any, tags: dict[str, str]) -> None:
+        snap = getattr(ami, "ebs_snapshot", None)
+        if tags and snap is not None:
+            backend.create_tags([snap.id], tags)
+
+    original_create = AmiBackend.create_image
+
+    def create_image(self: Any, instance_id: str, name: str, description: str,
+                     tag_specifications: list[dict[str, Any]]) -> Any:
+        images, snaps = split(tag_specifications or [])
+        ami = original_create(self, instance_id, name, description, tag_specifications=images)
+        tag_snapshot(self, ami, snaps)
+        return ami
+
+    AmiBackend.create_image = create_image
+
+    def copy_image(self: Any) -> Any:
+        self.error_on_dryrun()
+        specs = self._get_param("TagSpecifications", []) or []
+        image = self.ec2_backend.copy_image(
+            self._get_param("SourceImageId"),
+            self._get_param("SourceRegion"),
+            self._get_param("Name"),
+            self._get_param("Description"),
+        )
+        images, snaps = split(specs)
+        for spec in images:
+            if spec.get("ResourceType") == "image":
+                for t in spec.get("Tags", []) or []:
+                    image.add_tag(t["Key"], t.get("Value", ""))
+        tag_snapshot(self.ec2_backend, image, snaps)
+        return ActionResult({"ImageId": image.id})
+
+    AmisResponse.copy_image = copy_image
+
+
 PATCHES: list[tuple[str, Callable[[], None]]] = [
     ("asg-elb-registration", patch_asg_elb_registration),
     ("asg-already-exists", patch_asg_already_exists),
     ("elb-instance-health", patch_elb_instance_health),
     ("shared-amis", patch_shared_amis),
     ("snapshot-create-volume-permission", patch_snapshot_create_volume_permission),
+    ("image-tag-specifications", patch_image_tag_specifications),
 ]
 
 
@@ -569,22 +634,117 @@ def _read_form_body(environ: dict[str, Any]) -> bytes | None:
     return body
 
 
+def _scope_from_credential(credential: str) -> tuple[str | None, str | None]:
+    """(access key id, region) of a SigV4 credential scope."""
+    parts = credential.split("/")
+    if len(parts) >= 5 and parts[-1] == "aws4_request":
+        return parts[0], parts[-3]
+    return None, None
+
+
+def _tag_list(tags: Any) -> dict[str, str]:
+    """ASG tags ([{"Key", "Value", ...}]) as a dict."""
+    out: dict[str, str] = {}
+    for t in tags or []:
+        key = t.get("Key") or t.get("key")
+        if key is not None:
+            out[key] = t.get("Value", t.get("value", "")) or ""
+    return out
+
+
+def _launch_data(template: Any) -> dict[str, Any]:
+    """What a launch from this template asks for: the instance and volume tags of its
+    TagSpecifications, IMDS tokens and EBS encryption (version 1: drydock never uses
+    another)."""
+    try:
+        data = template.get_version(1).data
+    except Exception:  # noqa: BLE001 -- best effort for the test recorder
+        data = template.latest_version().data
+    by_type: dict[str, dict[str, str]] = {}
+    for spec in data.get("TagSpecifications", []) or data.get("TagSpecification", []) or []:
+        by_type.setdefault(spec.get("ResourceType", ""), {}).update(_tag_list(spec.get("Tags") or spec.get("Tag")))
+    meta = data.get("MetadataOptions") or {}
+    bdms = data.get("BlockDeviceMappings") or data.get("BlockDeviceMapping") or []
+    encrypted = all(str((b.get("Ebs") or {}).get("Encrypted", "false")).lower() == "true" for b in bdms) if bdms else False
+    return {
+        "instance_tags": by_type.get("instance", {}),
+        "volume_tags": by_type.get("volume", {}),
+        "http_tokens": str(meta.get("HttpTokens", "optional")),
+        "encrypted": encrypted,
+    }
+
+
+def _resources(service: str | None, params: dict[str, str], account: str, region: str) -> list[dict[str, Any]]:
+    """Each resource a request names, with its tags as they are *before* the request."""
+    out: list[dict[str, Any]] = []
+    try:
+        if service == "ec2":
+            from moto.ec2.models import ec2_backends
+
+            b = ec2_backends[account][region]
+            refs = [v for k, v in params.items()
+                    if re.fullmatch(r"(ResourceId|InstanceId)\.\d+", k)
+                    or k in ("InstanceId", "ImageId", "SnapshotId", "LaunchTemplateId")]
+            for ref in refs:
+                out.append({"kind": "ec2", "ref": ref, "id": ref, "tags": dict(b.tags.get(ref, {}))})
+            name = params.get("LaunchTemplateName")
+            if name is not None:
+                lt_id = b.launch_template_name_to_ids.get(name)
+                out.append({"kind": "launch-template", "ref": name, "id": lt_id,
+                            "tags": dict(b.tags.get(lt_id, {})) if lt_id else {}})
+        elif service == "autoscaling":
+            from moto.autoscaling.models import autoscaling_backends
+            from moto.ec2.models import ec2_backends
+
+            ab = autoscaling_backends[account][region]
+            names = [v for k, v in params.items()
+                     if k == "AutoScalingGroupName" or re.fullmatch(r"Tags\.member\.\d+\.ResourceId", k)]
+            for name in dict.fromkeys(names):
+                group = ab.autoscaling_groups.get(name)
+                out.append({"kind": "auto-scaling-group", "ref": name, "id": name,
+                            "tags": _tag_list(group.tags) if group else {}})
+            lt_name = params.get("LaunchTemplate.LaunchTemplateName")
+            if lt_name is not None:
+                b = ec2_backends[account][region]
+                lt_id = b.launch_template_name_to_ids.get(lt_name)
+                entry: dict[str, Any] = {"kind": "launch-template", "ref": lt_name, "id": lt_id,
+                                         "tags": dict(b.tags.get(lt_id, {})) if lt_id else {}}
+                if lt_id:
+                    entry["launch"] = _launch_data(b.get_launch_template(lt_id))
+                out.append(entry)
+        elif service == "elasticloadbalancing":
+            from moto.elb.models import elb_backends
+
+            eb = elb_backends[account][region]
+            names = [v for k, v in params.items()
+                     if k == "LoadBalancerName" or re.fullmatch(r"LoadBalancerNames\.member\.\d+", k)]
+            for name in dict.fromkeys(names):
+                lb = eb.load_balancers.get(name)
+                out.append({"kind": "load-balancer", "ref": name, "id": name, "tags": dict(lb.tags) if lb else {}})
+    except Exception as e:  # noqa: BLE001 -- the recorder must never break a request
+        out.append({"error": f"{type(e).__name__}: {e}"})
+    return out
+
+
 def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
     service = None
+    access_key = region = None
     auth = environ.get("HTTP_AUTHORIZATION", "")
     query = parse_qs(environ.get("QUERY_STRING", ""))
     m = _CREDENTIAL_RE.search(auth)
     if m:
         service = _service_from_credential(m.group(1))
+        access_key, region = _scope_from_credential(m.group(1))
     elif "X-Amz-Credential" in query:
         service = _service_from_credential(query["X-Amz-Credential"][0])
+        access_key, region = _scope_from_credential(query["X-Amz-Credential"][0])
 
-    action = query.get("Action", [None])[0]
-    if action is None:
-        body = _read_form_body(environ)
-        if body:
-            form = parse_qs(body.decode("utf-8", "replace"))
-            action = form.get("Action", [None])[0]
+    params = {k: v[0] for k, v in query.items()}
+    body = _read_form_body(environ)
+    if body:
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        params.update({k: v[0] for k, v in form.items()})
+    action = params.get("Action")
     if action is None:
         target = environ.get("HTTP_X_AMZ_TARGET")
         if target:
@@ -600,7 +760,18 @@ def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
         client = "boto3"
     else:
         client = "other"
-    return {"service": service, "action": action, "t": time.time(), "client": client}
+    entry: dict[str, Any] = {"service": service, "action": action, "t": time.time(), "client": client}
+    if client == "drydock" and region:
+        from moto.iam.models import get_account_id_from
+
+        account = get_account_id_from(access_key or "")
+        entry.update({
+            "region": region,
+            "account": account,
+            "params": params,
+            "resources": _resources(service, params, account, region),
+        })
+    return entry
 
 
 class ShimApp:
