@@ -39,6 +39,12 @@ pub struct Global {
     /// No progress on stderr, only errors
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// How often waits poll AWS (10ms..5m); lower only against an emulator
+    #[arg(long, global = true, env = "DRYDOCK_POLL_INTERVAL", default_value = "10s", value_name = "DURATION")]
+    pub poll_interval: String,
+    /// A cluster lease not renewed for this long belongs to a dead process (1s..1h)
+    #[arg(long, global = true, env = "DRYDOCK_LEASE_TTL", default_value = "2m", value_name = "DURATION")]
+    pub lease_ttl: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

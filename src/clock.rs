@@ -1,6 +1,10 @@
-//! The wall clock, injectable: `DRYDOCK_FAKE_NOW=<seconds since the epoch>` fixes every
-//! time drydock writes (tags, progress timestamps, expiries), so that output snapshots
-//! are stable across runs. Durations (waits, elapsed time) use the monotonic clock.
+//! The wall clock. Durations (waits, elapsed time) use the monotonic clock.
+//!
+//! A build with the cargo feature `test-hooks` (off by default; `make test` and the
+//! integration tests turn it on) also reads `DRYDOCK_FAKE_NOW=<seconds since the epoch>`,
+//! which fixes every time drydock writes (tags, progress timestamps, expiries), so that
+//! output snapshots are stable across runs. A normal or release build never reads it:
+//! a value left in a CI environment cannot move gc's expiry.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -9,12 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const YEAR_10000: u64 = 253_402_300_800;
 
 pub fn now() -> SystemTime {
-    let fake = std::env::var("DRYDOCK_FAKE_NOW")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|s| *s < YEAR_10000)
-        .and_then(|secs| UNIX_EPOCH.checked_add(Duration::from_secs(secs)));
-    fake.unwrap_or_else(SystemTime::now)
+    hooks::fake_now().unwrap_or_else(SystemTime::now)
 }
 
 /// Seconds since the epoch.
@@ -41,5 +40,29 @@ mod tests {
         // `Instant::now() + Duration::MAX` panics ("overflow when adding duration to instant").
         assert!(deadline(Duration::MAX) > before + Duration::from_secs(86_400));
         assert!(deadline(Duration::from_secs(106_751_991_167_301 * 86_400)) > before);
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+mod hooks {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    /// A value past the year 9999 is ignored (no overflow, no unprintable time).
+    pub fn fake_now() -> Option<SystemTime> {
+        let secs = std::env::var("DRYDOCK_FAKE_NOW").ok()?.parse::<u64>().ok()?;
+        if secs >= super::YEAR_10000 {
+            return None;
+        }
+        UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+mod hooks {
+    use std::time::SystemTime;
+
+    /// Without the feature there is no hook: the environment is not even read.
+    pub fn fake_now() -> Option<SystemTime> {
+        None
     }
 }

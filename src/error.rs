@@ -1,5 +1,6 @@
 //! The one place that maps failures to the exit codes of SPEC.md.
 
+use crate::cloud::CloudError;
 use crate::config::ConfigErrors;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,9 +14,30 @@ pub enum Error {
     /// The operation failed and the live service is as it was. Exit 1.
     #[error("{0}")]
     Failed(String),
-    /// The cluster is busy with another operation. Exit 3.
+    /// An AWS call failed while drydock was `doing` something: the cloud's code, message
+    /// and request id are kept. Exit 1; exit 2 when what the config names does not exist.
+    #[error("{doing}: {source}")]
+    Cloud { doing: String, source: CloudError },
+    /// The new release did not get healthy in time: every instance that was not
+    /// InService, with the ELB's reason. Exit 1 (the previous release keeps serving).
+    #[error("{}", unhealthy_message(doing, elb, group, *expected, *in_service, *timeout_s, reasons, *never_launched))]
+    Unhealthy {
+        doing: String,
+        elb: String,
+        group: String,
+        expected: u32,
+        in_service: u32,
+        timeout_s: u64,
+        reasons: Vec<InstanceReason>,
+        never_launched: u32,
+    },
+    /// The cluster's lease is held by a live operation. Exit 3.
+    #[error("{doing}: cluster {cluster} is busy: {operation} by {holder} (heartbeat {age_s} s ago); try again when it is done")]
+    Busy { doing: String, cluster: String, operation: String, holder: String, age_s: i64 },
+    /// Another operation got there first (e.g. created the same release at the same
+    /// time). Exit 3.
     #[error("{0}")]
-    Busy(String),
+    Raced(String),
     /// Failed, and the state needs attention: the message says exactly what. Exit 4.
     #[error("{0}")]
     NeedsAttention(String),
@@ -28,12 +50,60 @@ pub enum Error {
     Reported { code: i32, summary: String },
 }
 
+/// Why one instance of a release is not serving, as the ELB says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceReason {
+    pub instance: String,
+    /// `OutOfService`, or `not registered`.
+    pub state: String,
+    pub description: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn unhealthy_message(
+    doing: &str,
+    elb: &str,
+    group: &str,
+    expected: u32,
+    in_service: u32,
+    timeout_s: u64,
+    reasons: &[InstanceReason],
+    never_launched: u32,
+) -> String {
+    let mut msg = format!(
+        "{doing}: ELB {elb}: {} of {expected} instances of {group} not InService after {timeout_s}s",
+        expected.saturating_sub(in_service)
+    );
+    if !reasons.is_empty() {
+        let r: Vec<String> = reasons
+            .iter()
+            .map(|r| match (r.state.as_str(), r.description.as_str()) {
+                ("not registered", _) => format!("{}: not registered with the ELB", r.instance),
+                (s, "") => format!("{}: {s}", r.instance),
+                (s, d) => format!("{}: {s}: {d}", r.instance),
+            })
+            .collect();
+        msg.push_str(&format!(": {}", r.join("; ")));
+    }
+    if never_launched > 0 {
+        msg.push_str(&format!("; {never_launched} instance(s) never launched"));
+    }
+    msg
+}
+
 impl Error {
+    /// An AWS call that failed while `doing` something.
+    pub fn cloud(doing: impl Into<String>, source: CloudError) -> Self {
+        Error::Cloud { doing: doing.into(), source }
+    }
+
+    /// The one place where a failure becomes an exit code (SPEC.md, "Exit codes").
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Usage(_) => 2,
-            Error::Failed(_) => 1,
-            Error::Busy(_) => 3,
+            Error::Cloud { source, .. } if source.missing => 2,
+            Error::Failed(_) | Error::Cloud { .. } | Error::Unhealthy { .. } => 1,
+            Error::Busy { .. } | Error::Raced(_) => 3,
             Error::NeedsAttention(_) => 4,
             Error::Interrupted(_) => 130,
             Error::Reported { code, .. } => *code,
@@ -52,7 +122,57 @@ mod tests {
         assert_eq!(Error::Usage("x".into()).exit_code(), 2);
         assert_eq!(Error::Config(ConfigErrors(vec![])).exit_code(), 2);
         assert_eq!(Error::Failed("x".into()).exit_code(), 1);
-        assert_eq!(Error::Busy("x".into()).exit_code(), 3);
+        assert_eq!(Error::Raced("x".into()).exit_code(), 3);
+        let busy = Error::Busy {
+            doing: "deploy www to prod".into(),
+            cluster: "www-prod".into(),
+            operation: "deploy".into(),
+            holder: "jenkins@ci pid 7".into(),
+            age_s: 12,
+        };
+        assert_eq!(busy.exit_code(), 3);
+        assert_eq!(
+            busy.to_string(),
+            "deploy www to prod: cluster www-prod is busy: deploy by jenkins@ci pid 7 (heartbeat 12 s ago); try again when it is done"
+        );
+        let e = CloudError {
+            op: "CreateTags",
+            code: Some("RequestLimitExceeded".into()),
+            message: "Request limit exceeded.".into(),
+            request_id: Some("r-1".into()),
+            missing: false,
+            transient: true,
+        };
+        assert_eq!(Error::cloud("bake www", e.clone()).exit_code(), 1);
+        assert_eq!(
+            Error::cloud("bake www", e.clone()).to_string(),
+            "bake www: CreateTags: RequestLimitExceeded: Request limit exceeded. (request id r-1)"
+        );
+        assert_eq!(Error::cloud("x", CloudError { missing: true, ..e }).exit_code(), 2);
+        let u = Error::Unhealthy {
+            doing: "deploy www to prod".into(),
+            elb: "www-prod".into(),
+            group: "www-prod-v002".into(),
+            expected: 3,
+            in_service: 1,
+            timeout_s: 600,
+            reasons: vec![
+                InstanceReason {
+                    instance: "i-1".into(),
+                    state: "OutOfService".into(),
+                    description:
+                        "Instance has failed at least the UnhealthyThreshold number of health checks consecutively."
+                            .into(),
+                },
+                InstanceReason { instance: "i-2".into(), state: "not registered".into(), description: String::new() },
+            ],
+            never_launched: 0,
+        };
+        assert_eq!(u.exit_code(), 1);
+        assert_eq!(
+            u.to_string(),
+            "deploy www to prod: ELB www-prod: 2 of 3 instances of www-prod-v002 not InService after 600s: i-1: OutOfService: Instance has failed at least the UnhealthyThreshold number of health checks consecutively.; i-2: not registered with the ELB"
+        );
         assert_eq!(Error::NeedsAttention("x".into()).exit_code(), 4);
         assert_eq!(Error::Interrupted("x".into()).exit_code(), 130);
     }

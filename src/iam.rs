@@ -284,21 +284,29 @@ mod tests {
                 .chars()
                 .filter(|c| !c.is_whitespace())
                 .collect();
-            for (client, service) in [(".ec2.", "ec2"), (".asg.", "autoscaling"), (".elb.", "elasticloadbalancing")] {
-                for (i, _) in text.match_indices(client) {
-                    let rest = &text[i + client.len()..];
-                    let method: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
-                    if method.is_empty() || !rest[method.len()..].starts_with('(') {
-                        continue;
+            // Every call goes through the gate: `gate.ec2(Api::X).await.<call>(` or, for a
+            // paginated call, `gate.ec2_pages(Api::X, |c| c.<call>(`.
+            for (client, service) in [("ec2", "ec2"), ("asg", "autoscaling"), ("elb", "elasticloadbalancing")] {
+                for (marker, before_call) in
+                    [(format!("gate.{client}("), ").await."), (format!("gate.{client}_pages("), "|c|c.")]
+                {
+                    for (i, _) in text.match_indices(&marker) {
+                        let rest = &text[i + marker.len()..];
+                        let Some(j) = rest.find(before_call) else { continue };
+                        let rest = &rest[j + before_call.len()..];
+                        let method: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                        if method.is_empty() || !rest[method.len()..].starts_with('(') {
+                            continue;
+                        }
+                        let action: String = method
+                            .split('_')
+                            .map(|w| {
+                                let mut c = w.chars();
+                                c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+                            })
+                            .collect();
+                        out.insert(format!("{service}:{action}"));
                     }
-                    let action: String = method
-                        .split('_')
-                        .map(|w| {
-                            let mut c = w.chars();
-                            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
-                        })
-                        .collect();
-                    out.insert(format!("{service}:{action}"));
                 }
             }
         }

@@ -13,11 +13,12 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod exec;
+pub mod execute;
 pub mod iam;
 pub mod interrupt;
 pub mod nginx_test;
 pub mod output;
+pub mod plan;
 pub mod render;
 
 use cli::{Cli, Command, RenderCommand};
@@ -82,7 +83,7 @@ pub async fn run(cli: Cli, out: &Reporter) -> Result<()> {
         }
         Command::Routes(a) => commands::routes::run(&load()?, &cli.global, a, out, &cli.command).await,
         Command::Status(a) => commands::status::status(&load()?, &cli.global, a, out).await,
-        Command::History(a) => commands::status::history(&load()?, &cli.global, a, out).await,
+        Command::History(a) => commands::history::run(&load()?, &cli.global, a, out).await,
     }
 }
 

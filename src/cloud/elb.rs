@@ -6,6 +6,7 @@ use aws_sdk_elasticloadbalancing::types::{
     ConnectionDraining, CrossZoneLoadBalancing, HealthCheck, Listener, LoadBalancerAttributes, Tag,
 };
 
+use super::pace::Api;
 use super::{aws_error, Cloud, CloudError, CloudResult};
 use crate::domain::cluster::{InstanceHealth, ObservedElb};
 
@@ -16,17 +17,9 @@ fn build_err(op: &'static str, e: impl std::fmt::Display) -> CloudError {
 /// Every classic ELB of the region, by name (one paginated call for all services).
 pub async fn describe_all(cloud: &Cloud) -> CloudResult<BTreeMap<String, ObservedElb>> {
     let mut out = BTreeMap::new();
-    let mut marker: Option<String> = None;
-    loop {
-        // One token a page: a paginated describe is one request per page.
-        cloud.pacer.take(super::pace::Api::ElbRead).await;
-        let page = cloud
-            .elb
-            .describe_load_balancers()
-            .set_marker(marker.clone())
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeLoadBalancers", e))?;
+    let mut pages = cloud.gate.elb_pages(Api::ElbRead, |c| c.describe_load_balancers().into_paginator().send());
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("DescribeLoadBalancers", e))?;
         for d in page.load_balancer_descriptions() {
             let name = d.load_balancer_name().unwrap_or_default().to_owned();
             out.insert(
@@ -38,17 +31,13 @@ pub async fn describe_all(cloud: &Cloud) -> CloudResult<BTreeMap<String, Observe
                 },
             );
         }
-        marker = page.next_marker().map(str::to_owned);
-        if marker.is_none() {
-            return Ok(out);
-        }
     }
+    Ok(out)
 }
 
 /// One ELB, or None if it does not exist.
 pub async fn describe_one(cloud: &Cloud, name: &str) -> CloudResult<Option<ObservedElb>> {
-    cloud.pacer.take(super::pace::Api::ElbRead).await;
-    match cloud.elb.describe_load_balancers().load_balancer_names(name).send().await {
+    match cloud.gate.elb(Api::ElbRead).await.describe_load_balancers().load_balancer_names(name).send().await {
         Ok(page) => Ok(page.load_balancer_descriptions().first().map(|d| ObservedElb {
             name: d.load_balancer_name().unwrap_or_default().to_owned(),
             dns: d.dns_name().unwrap_or_default().to_ascii_lowercase(),
@@ -56,7 +45,7 @@ pub async fn describe_one(cloud: &Cloud, name: &str) -> CloudResult<Option<Obser
         })),
         Err(e) => {
             let e = aws_error("DescribeLoadBalancers", e);
-            if e.is("LoadBalancerNotFound") {
+            if e.is_not_found() {
                 Ok(None)
             } else {
                 Err(e)
@@ -89,7 +78,6 @@ pub async fn create(
     security_groups: &[String],
     tags: &[(String, String)],
 ) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::ElbWrite).await;
     let listener = Listener::builder()
         .protocol(protocol)
         .load_balancer_port(port as i32)
@@ -98,7 +86,9 @@ pub async fn create(
         .build()
         .map_err(|e| build_err("CreateLoadBalancer", e))?;
     let mut req = cloud
-        .elb
+        .gate
+        .elb(Api::ElbWrite)
+        .await
         .create_load_balancer()
         .load_balancer_name(name)
         .listeners(listener)
@@ -111,9 +101,10 @@ pub async fn create(
     set_health_check(cloud, name, target).await?;
     // Cross-zone balancing and 30 s of connection draining, so that detaching the old
     // release lets in-flight requests finish.
-    cloud.pacer.take(super::pace::Api::ElbWrite).await;
     cloud
-        .elb
+        .gate
+        .elb(Api::ElbWrite)
+        .await
         .modify_load_balancer_attributes()
         .load_balancer_name(name)
         .load_balancer_attributes(
@@ -129,9 +120,10 @@ pub async fn create(
 }
 
 pub async fn set_health_check(cloud: &Cloud, name: &str, target: &str) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::ElbWrite).await;
     cloud
-        .elb
+        .gate
+        .elb(Api::ElbWrite)
+        .await
         .configure_health_check()
         .load_balancer_name(name)
         .health_check(health_check(target)?)
@@ -143,9 +135,10 @@ pub async fn set_health_check(cloud: &Cloud, name: &str, target: &str) -> CloudR
 
 /// ELB health of every instance registered with `name`.
 pub async fn instance_health(cloud: &Cloud, name: &str) -> CloudResult<BTreeMap<String, InstanceHealth>> {
-    cloud.pacer.take(super::pace::Api::ElbRead).await;
     let out = cloud
-        .elb
+        .gate
+        .elb(Api::ElbRead)
+        .await
         .describe_instance_health()
         .load_balancer_name(name)
         .send()
@@ -169,8 +162,7 @@ pub async fn instance_health(cloud: &Cloud, name: &str) -> CloudResult<BTreeMap<
 }
 
 pub async fn add_tags(cloud: &Cloud, name: &str, tags: &[(String, String)]) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::ElbWrite).await;
-    let mut req = cloud.elb.add_tags().load_balancer_names(name);
+    let mut req = cloud.gate.elb(Api::ElbWrite).await.add_tags().load_balancer_names(name);
     for (k, v) in tags {
         req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| build_err("AddTags", e))?);
     }
@@ -182,8 +174,7 @@ pub async fn remove_tags(cloud: &Cloud, name: &str, keys: &[String]) -> CloudRes
     if keys.is_empty() {
         return Ok(());
     }
-    cloud.pacer.take(super::pace::Api::ElbWrite).await;
-    let mut req = cloud.elb.remove_tags().load_balancer_names(name);
+    let mut req = cloud.gate.elb(Api::ElbWrite).await.remove_tags().load_balancer_names(name);
     for k in keys {
         req = req.tags(aws_sdk_elasticloadbalancing::types::TagKeyOnly::builder().key(k).build());
     }
@@ -193,9 +184,15 @@ pub async fn remove_tags(cloud: &Cloud, name: &str, keys: &[String]) -> CloudRes
 
 /// The tags of one ELB (the history lives there).
 pub async fn tags(cloud: &Cloud, name: &str) -> CloudResult<Vec<(String, String)>> {
-    cloud.pacer.take(super::pace::Api::ElbRead).await;
-    let out =
-        cloud.elb.describe_tags().load_balancer_names(name).send().await.map_err(|e| aws_error("DescribeTags", e))?;
+    let out = cloud
+        .gate
+        .elb(Api::ElbRead)
+        .await
+        .describe_tags()
+        .load_balancer_names(name)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeTags", e))?;
     Ok(out
         .tag_descriptions()
         .iter()

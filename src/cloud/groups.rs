@@ -10,10 +10,11 @@ use aws_sdk_ec2::types::{
     ResourceType, TagSpecification, VolumeType,
 };
 
+use super::pace::Api;
 use super::{aws_error, ec2_filter, ec2_tag, Cloud, CloudResult};
 use crate::domain::cluster::{GroupState, ObservedGroup};
-use crate::domain::plan::{GroupSpec, LaunchTemplateSpec};
 use crate::domain::ClusterName;
+use crate::plan::{GroupSpec, LaunchTemplateSpec};
 
 fn parse_i64(v: Option<&String>) -> Option<i64> {
     v.and_then(|s| s.parse().ok())
@@ -39,18 +40,12 @@ async fn describe_tagged(
     value: &str,
 ) -> CloudResult<BTreeMap<String, Vec<(String, ObservedGroupRaw)>>> {
     let mut out: BTreeMap<String, Vec<(String, ObservedGroupRaw)>> = BTreeMap::new();
-    let mut token: Option<String> = None;
-    loop {
-        // One token a page: a paginated describe is one request per page.
-        cloud.pacer.take(super::pace::Api::AsgRead).await;
-        let page = cloud
-            .asg
-            .describe_auto_scaling_groups()
-            .filters(AsgFilter::builder().name(format!("tag:{key}")).values(value).build())
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
+    let filter = AsgFilter::builder().name(format!("tag:{key}")).values(value).build();
+    let mut pages = cloud
+        .gate
+        .asg_pages(Api::AsgRead, |c| c.describe_auto_scaling_groups().filters(filter).into_paginator().send());
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
         for g in page.auto_scaling_groups() {
             let tags: BTreeMap<String, String> = g
                 .tags()
@@ -88,11 +83,8 @@ async fn describe_tagged(
             };
             out.entry(cluster).or_default().push((raw.name.clone(), raw));
         }
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            return Ok(out);
-        }
     }
+    Ok(out)
 }
 
 /// A group as described, before it is matched to its cluster's ELB and name grammar.
@@ -129,6 +121,7 @@ impl ObservedGroupRaw {
             deployed_at: parse_i64(self.tags.get("drydock:deployed-at")),
             deployed_by: self.tags.get("drydock:deployed-by").cloned(),
             previous: self.tags.get("drydock:previous").cloned(),
+            rolled_back_from: self.tags.get("drydock:rolled-back-from").filter(|v| !v.is_empty()).cloned(),
             launch_template: self.launch_template.clone(),
         })
     }
@@ -162,29 +155,19 @@ async fn launch_templates_tagged(
     value: &str,
 ) -> CloudResult<BTreeMap<String, Vec<(String, Option<String>)>>> {
     let mut out: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();
-    let mut token: Option<String> = None;
-    loop {
-        // One token a page: a paginated describe is one request per page.
-        cloud.pacer.take(super::pace::Api::Ec2Read).await;
-        let page = cloud
-            .ec2
-            .describe_launch_templates()
-            .filters(ec2_filter(&format!("tag:{key}"), &[value]))
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeLaunchTemplates", e))?;
+    let filter = ec2_filter(&format!("tag:{key}"), &[value]);
+    let mut pages =
+        cloud.gate.ec2_pages(Api::Ec2Read, |c| c.describe_launch_templates().filters(filter).into_paginator().send());
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("DescribeLaunchTemplates", e))?;
         for t in page.launch_templates() {
             let tag = |k: &str| t.tags().iter().find(|x| x.key() == Some(k)).and_then(|x| x.value()).map(str::to_owned);
             if let (Some(cluster), Some(name)) = (tag("drydock:cluster"), t.launch_template_name()) {
                 out.entry(cluster).or_default().push((name.to_owned(), tag("drydock:ami")));
             }
         }
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            return Ok(out);
-        }
     }
+    Ok(out)
 }
 
 /// One launch template per release: IMDSv2 required, encrypted gp3 root, the runtime
@@ -195,7 +178,6 @@ pub async fn create_launch_template(
     user_data: &str,
     client_token: &str,
 ) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     let mut inst_tags = LaunchTemplateTagSpecificationRequest::builder().resource_type(ResourceType::Instance);
     let mut vol_tags = LaunchTemplateTagSpecificationRequest::builder().resource_type(ResourceType::Volume);
     let mut lt_tags = TagSpecification::builder().resource_type(ResourceType::LaunchTemplate);
@@ -236,7 +218,9 @@ pub async fn create_launch_template(
             data.iam_instance_profile(LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(p).build());
     }
     match cloud
-        .ec2
+        .gate
+        .ec2(Api::Ec2Write)
+        .await
         .create_launch_template()
         .launch_template_name(&t.name)
         .launch_template_data(data.build())
@@ -250,14 +234,47 @@ pub async fn create_launch_template(
     }
 }
 
+/// The `drydock:ami` tag of the launch template `name` (None if it does not exist): how a
+/// run recognises a release template that it (or a racer for the same AMI) created.
+pub async fn launch_template_ami(cloud: &Cloud, name: &str) -> CloudResult<Option<String>> {
+    match cloud.gate.ec2(Api::Ec2Read).await.describe_launch_templates().launch_template_names(name).send().await {
+        Ok(out) => Ok(out.launch_templates().first().and_then(|t| {
+            t.tags().iter().find(|x| x.key() == Some("drydock:ami")).and_then(|x| x.value()).map(str::to_owned)
+        })),
+        Err(e) => {
+            let e = aws_error("DescribeLaunchTemplates", e);
+            if e.is_not_found() {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The `drydock:ami` tag of the group `name` (None if it does not exist).
+pub async fn group_ami(cloud: &Cloud, name: &str) -> CloudResult<Option<String>> {
+    let out = cloud
+        .gate
+        .asg(Api::AsgRead)
+        .await
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
+    Ok(out.auto_scaling_groups().first().and_then(|g| {
+        g.tags().iter().find(|t| t.key() == Some("drydock:ami")).and_then(|t| t.value()).map(str::to_owned)
+    }))
+}
+
 pub async fn delete_launch_template(cloud: &Cloud, name: &str) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::Ec2Write).await;
-    match cloud.ec2.delete_launch_template().launch_template_name(name).send().await {
+    match cloud.gate.ec2(Api::Ec2Write).await.delete_launch_template().launch_template_name(name).send().await {
         Ok(_) => Ok(()),
         Err(e) => {
             let e = aws_error("DeleteLaunchTemplate", e);
             // Gone already is what we wanted (a rerun after a crash).
-            if e.is("InvalidLaunchTemplateName.NotFoundException") || e.is("InvalidLaunchTemplateId.NotFound") {
+            if e.is_not_found() {
                 Ok(())
             } else {
                 Err(e)
@@ -290,9 +307,10 @@ fn asg_tag(group: &str, k: &str, v: &str) -> AsgTag {
 /// CreateAutoScalingGroup: launch template version 1 (never $Latest), HealthCheckType ELB,
 /// attached to the service's ELB from the start.
 pub async fn create_group(cloud: &Cloud, g: &GroupSpec) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     let mut req = cloud
-        .asg
+        .gate
+        .asg(Api::AsgWrite)
+        .await
         .create_auto_scaling_group()
         .auto_scaling_group_name(&g.name)
         .launch_template(
@@ -314,9 +332,10 @@ pub async fn create_group(cloud: &Cloud, g: &GroupSpec) -> CloudResult<()> {
 }
 
 pub async fn attach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     cloud
-        .asg
+        .gate
+        .asg(Api::AsgWrite)
+        .await
         .attach_load_balancers()
         .auto_scaling_group_name(group)
         .load_balancer_names(elb)
@@ -327,9 +346,10 @@ pub async fn attach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
 }
 
 pub async fn detach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     cloud
-        .asg
+        .gate
+        .asg(Api::AsgWrite)
+        .await
         .detach_load_balancers()
         .auto_scaling_group_name(group)
         .load_balancer_names(elb)
@@ -340,9 +360,10 @@ pub async fn detach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
 }
 
 pub async fn suspend(cloud: &Cloud, group: &str, processes: &[&str]) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     cloud
-        .asg
+        .gate
+        .asg(Api::AsgWrite)
+        .await
         .suspend_processes()
         .auto_scaling_group_name(group)
         .set_scaling_processes(Some(processes.iter().map(|p| p.to_string()).collect()))
@@ -353,9 +374,10 @@ pub async fn suspend(cloud: &Cloud, group: &str, processes: &[&str]) -> CloudRes
 }
 
 pub async fn resume(cloud: &Cloud, group: &str) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     cloud
-        .asg
+        .gate
+        .asg(Api::AsgWrite)
+        .await
         .resume_processes()
         .auto_scaling_group_name(group)
         .send()
@@ -365,9 +387,10 @@ pub async fn resume(cloud: &Cloud, group: &str) -> CloudResult<()> {
 }
 
 pub async fn scale(cloud: &Cloud, group: &str, min: u32, desired: u32, max: u32) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::AsgWrite).await;
     cloud
-        .asg
+        .gate
+        .asg(Api::AsgWrite)
+        .await
         .update_auto_scaling_group()
         .auto_scaling_group_name(group)
         .min_size(min as i32)
@@ -381,8 +404,7 @@ pub async fn scale(cloud: &Cloud, group: &str, min: u32, desired: u32, max: u32)
 
 /// Tags several groups in one CreateOrUpdateTags call.
 pub async fn tag_many(cloud: &Cloud, groups: &[(String, Vec<(String, String)>)]) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::AsgWrite).await;
-    let mut req = cloud.asg.create_or_update_tags();
+    let mut req = cloud.gate.asg(Api::AsgWrite).await.create_or_update_tags();
     for (g, tags) in groups {
         for (k, v) in tags {
             req = req.tags(asg_tag(g, k, v));
@@ -393,8 +415,7 @@ pub async fn tag_many(cloud: &Cloud, groups: &[(String, Vec<(String, String)>)])
 }
 
 pub async fn tag(cloud: &Cloud, group: &str, tags: &[(String, String)]) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::AsgWrite).await;
-    let mut req = cloud.asg.create_or_update_tags();
+    let mut req = cloud.gate.asg(Api::AsgWrite).await.create_or_update_tags();
     for (k, v) in tags {
         req = req.tags(asg_tag(group, k, v));
     }
@@ -403,12 +424,20 @@ pub async fn tag(cloud: &Cloud, group: &str, tags: &[(String, String)]) -> Cloud
 }
 
 pub async fn delete_group(cloud: &Cloud, group: &str) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::AsgWrite).await;
-    match cloud.asg.delete_auto_scaling_group().auto_scaling_group_name(group).force_delete(true).send().await {
+    match cloud
+        .gate
+        .asg(Api::AsgWrite)
+        .await
+        .delete_auto_scaling_group()
+        .auto_scaling_group_name(group)
+        .force_delete(true)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) => {
             let e = aws_error("DeleteAutoScalingGroup", e);
-            if e.message.contains("not found") || e.is("ValidationError") && e.message.contains("not found") {
+            if e.is_not_found() {
                 Ok(())
             } else {
                 Err(e)

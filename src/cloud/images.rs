@@ -3,6 +3,7 @@
 
 use aws_sdk_ec2::types::{Image, ImageState as SdkImageState, ResourceType, TagSpecification};
 
+use super::pace::Api;
 use super::{aws_error, ec2_filter, ec2_tag, Cloud, CloudError, CloudResult};
 use crate::config::BaseAmi;
 use crate::domain::bake::{ImageState, ObservedImage};
@@ -24,9 +25,10 @@ fn state(i: &Image) -> ImageState {
 
 /// Images this account owns that match every filter (one DescribeImages).
 async fn own_images(cloud: &Cloud, filters: Vec<aws_sdk_ec2::types::Filter>) -> CloudResult<Vec<Image>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let out = cloud
-        .ec2
+        .gate
+        .ec2(Api::Ec2Read)
+        .await
         .describe_images()
         .owners("self")
         .set_filters(Some(filters))
@@ -39,8 +41,7 @@ async fn own_images(cloud: &Cloud, filters: Vec<aws_sdk_ec2::types::Filter>) -> 
 /// The base AMI: by id, or the newest available image of `owner` whose name matches.
 /// `Ok(Err(what))` when there is none (a config problem, not a cloud failure).
 pub async fn resolve_base(cloud: &Cloud, base: &BaseAmi) -> CloudResult<Result<BaseImage, String>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    let req = cloud.ec2.describe_images();
+    let req = cloud.gate.ec2(Api::Ec2Read).await.describe_images();
     let (req, what) = match base {
         BaseAmi::Id(id) => (req.image_ids(id), format!("base AMI {id}")),
         BaseAmi::Search { owner, name } => (
@@ -52,7 +53,7 @@ pub async fn resolve_base(cloud: &Cloud, base: &BaseAmi) -> CloudResult<Result<B
         Ok(o) => o,
         Err(e) => {
             let e = aws_error("DescribeImages", e);
-            if e.is("InvalidAMIID.NotFound") || e.is("InvalidAMIID.Malformed") {
+            if e.is_not_found() || e.is("InvalidAMIID.Malformed") {
                 return Ok(Err(format!("base: there is no {what} in {}", cloud.region)));
             }
             return Err(e);
@@ -82,13 +83,12 @@ pub async fn find_by_name(cloud: &Cloud, name: &str) -> CloudResult<Option<Obser
 
 /// The state of one image and its snapshot ids.
 pub async fn describe(cloud: &Cloud, id: &str) -> CloudResult<Option<(ImageState, Vec<String>)>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    let out = cloud.ec2.describe_images().image_ids(id).send().await;
+    let out = cloud.gate.ec2(Api::Ec2Read).await.describe_images().image_ids(id).send().await;
     let out = match out {
         Ok(o) => o,
         Err(e) => {
             let e = aws_error("DescribeImages", e);
-            if e.is("InvalidAMIID.NotFound") {
+            if e.is_not_found() {
                 return Ok(None);
             }
             return Err(e);
@@ -125,9 +125,10 @@ pub async fn create(
     description: &str,
     tags: &[(String, String)],
 ) -> CloudResult<String> {
-    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     let out = cloud
-        .ec2
+        .gate
+        .ec2(Api::Ec2Write)
+        .await
         .create_image()
         .instance_id(instance)
         .name(name)
@@ -142,11 +143,10 @@ pub async fn create(
 /// CreateTags on existing resources. Not for images and snapshots: the IAM policy denies
 /// tagging them after creation (tag them in CreateImage/CopyImage).
 pub async fn tag(cloud: &Cloud, resources: &[String], tags: &[(String, String)]) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     if resources.is_empty() {
         return Ok(());
     }
-    let mut req = cloud.ec2.create_tags();
+    let mut req = cloud.gate.ec2(Api::Ec2Write).await.create_tags();
     for r in resources {
         req = req.resources(r);
     }
@@ -159,11 +159,26 @@ pub async fn tag(cloud: &Cloud, resources: &[String], tags: &[(String, String)])
 
 /// Deregisters an image and deletes its snapshots.
 pub async fn deregister(cloud: &Cloud, id: &str) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     let snaps = describe(cloud, id).await?.map(|(_, s)| s).unwrap_or_default();
-    cloud.ec2.deregister_image().image_id(id).send().await.map_err(|e| aws_error("DeregisterImage", e))?;
+    cloud
+        .gate
+        .ec2(Api::Ec2Write)
+        .await
+        .deregister_image()
+        .image_id(id)
+        .send()
+        .await
+        .map_err(|e| aws_error("DeregisterImage", e))?;
     for s in snaps {
-        cloud.ec2.delete_snapshot().snapshot_id(&s).send().await.map_err(|e| aws_error("DeleteSnapshot", e))?;
+        cloud
+            .gate
+            .ec2(Api::Ec2Write)
+            .await
+            .delete_snapshot()
+            .snapshot_id(&s)
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteSnapshot", e))?;
     }
     Ok(())
 }
@@ -189,12 +204,11 @@ fn deployable(i: &Image) -> DeployableImage {
 
 /// `--ami`: any available AMI (also one baked by Packer). Ok(None): no such image.
 pub async fn deployable_by_id(cloud: &Cloud, id: &str) -> CloudResult<Option<DeployableImage>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    match cloud.ec2.describe_images().image_ids(id).send().await {
+    match cloud.gate.ec2(Api::Ec2Read).await.describe_images().image_ids(id).send().await {
         Ok(out) => Ok(out.images().iter().find(|i| state(i) == ImageState::Available).map(deployable)),
         Err(e) => {
             let e = aws_error("DescribeImages", e);
-            if e.is("InvalidAMIID.NotFound") || e.is("InvalidAMIID.Malformed") {
+            if e.is_not_found() || e.is("InvalidAMIID.Malformed") {
                 Ok(None)
             } else {
                 Err(e)
@@ -236,12 +250,13 @@ pub async fn copy(
     name: &str,
     tags: &[(String, String)],
 ) -> CloudResult<String> {
-    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     let mut all = tags.to_vec();
     all.push(("drydock:copied-from".into(), source_ami.to_owned()));
     all.push(("drydock:copied-from-region".into(), source_region.to_owned()));
     let out = cloud
-        .ec2
+        .gate
+        .ec2(Api::Ec2Write)
+        .await
         .copy_image()
         .source_region(source_region)
         .source_image_id(source_ami)
@@ -258,8 +273,15 @@ pub async fn copy(
 
 /// The tags of one image.
 pub async fn image_tags(cloud: &Cloud, id: &str) -> CloudResult<Vec<(String, String)>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    let out = cloud.ec2.describe_images().image_ids(id).send().await.map_err(|e| aws_error("DescribeImages", e))?;
+    let out = cloud
+        .gate
+        .ec2(Api::Ec2Read)
+        .await
+        .describe_images()
+        .image_ids(id)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeImages", e))?;
     Ok(out
         .images()
         .first()
@@ -278,9 +300,10 @@ pub async fn share(cloud: &Cloud, ami: &str, account: &str) -> CloudResult<()> {
     use aws_sdk_ec2::types::{
         CreateVolumePermission, CreateVolumePermissionModifications, LaunchPermission, LaunchPermissionModifications,
     };
-    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     cloud
-        .ec2
+        .gate
+        .ec2(Api::Ec2Write)
+        .await
         .modify_image_attribute()
         .image_id(ami)
         .launch_permission(
@@ -291,9 +314,10 @@ pub async fn share(cloud: &Cloud, ami: &str, account: &str) -> CloudResult<()> {
         .map_err(|e| aws_error("ModifyImageAttribute", e))?;
     let snaps = describe(cloud, ami).await?.map(|(_, s)| s).unwrap_or_default();
     for s in snaps {
-        cloud.pacer.take(super::pace::Api::Ec2Write).await;
         cloud
-            .ec2
+            .gate
+            .ec2(Api::Ec2Write)
+            .await
             .modify_snapshot_attribute()
             .snapshot_id(&s)
             .create_volume_permission(
@@ -309,7 +333,7 @@ pub async fn share(cloud: &Cloud, ami: &str, account: &str) -> CloudResult<()> {
 }
 
 /// Every AMI drydock made in this region (tagged `drydock:service`), for gc.
-pub async fn ours(cloud: &Cloud) -> CloudResult<Vec<crate::domain::gc::ObservedAmi>> {
+pub async fn ours(cloud: &Cloud) -> CloudResult<Vec<crate::domain::bake::ObservedAmi>> {
     let images = own_images(cloud, vec![ec2_filter("tag-key", &["drydock:service"])]).await?;
     Ok(images
         .iter()
@@ -324,7 +348,7 @@ pub async fn ours(cloud: &Cloud) -> CloudResult<Vec<crate::domain::gc::ObservedA
                 })
                 .map(|d| d.secs())
                 .unwrap_or(0);
-            crate::domain::gc::ObservedAmi {
+            crate::domain::bake::ObservedAmi {
                 id: i.image_id().unwrap_or_default().to_owned(),
                 name: i.name().unwrap_or_default().to_owned(),
                 service: tag("drydock:service"),

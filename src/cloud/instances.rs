@@ -6,8 +6,10 @@ use aws_sdk_ec2::types::{
     ShutdownBehavior, TagSpecification, VolumeType,
 };
 
+use super::pace::Api;
 use super::{aws_error, ec2_filter, ec2_tag, Cloud, CloudError, CloudResult};
 use crate::domain::bake::{InstanceState, ObservedBuilder};
+use crate::plan::BuilderSpec;
 
 pub fn state(s: Option<&InstanceStateName>) -> InstanceState {
     match s {
@@ -27,9 +29,10 @@ pub async fn builders(cloud: &Cloud, recipe: &str) -> CloudResult<Vec<ObservedBu
 
 /// Builders tagged `drydock:role=builder` that also match `filter`.
 async fn describe_builders(cloud: &Cloud, filter: aws_sdk_ec2::types::Filter) -> CloudResult<Vec<ObservedBuilder>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let out = cloud
-        .ec2
+        .gate
+        .ec2(Api::Ec2Read)
+        .await
         .describe_instances()
         .filters(ec2_filter("tag:drydock:role", &["builder"]))
         .filters(filter)
@@ -48,42 +51,30 @@ async fn describe_builders(cloud: &Cloud, filter: aws_sdk_ec2::types::Filter) ->
         .collect())
 }
 
-pub struct BuilderSpec<'a> {
-    pub base_ami: &'a str,
-    pub root_device: &'a str,
-    pub instance_type: &'a str,
-    pub subnet_id: &'a str,
-    pub security_group_ids: &'a [String],
-    pub instance_profile: Option<&'a str>,
-    pub volume_size_gib: u32,
-    pub kms_key_id: Option<&'a str>,
-    pub user_data: &'a str,
-    pub tags: &'a [(String, String)],
-    /// Makes a retried RunInstances of this run idempotent.
-    pub client_token: &'a str,
-}
-
 /// RunInstances for a builder: IMDSv2 required, encrypted gp3 root volume, powers off
 /// into `stopped` (the success signal), tagged at launch so that a crash right after the
 /// call still leaves a builder that the next run finds.
-pub async fn launch(cloud: &Cloud, s: &BuilderSpec<'_>) -> CloudResult<String> {
-    cloud.pacer.take(super::pace::Api::Ec2Write).await;
+/// `client_token` makes retries of this one call idempotent (the SDK retries with the same
+/// token); a later run finds a builder by its tags instead.
+pub async fn launch(cloud: &Cloud, s: &BuilderSpec, client_token: &str) -> CloudResult<String> {
     let mut tags = TagSpecification::builder().resource_type(ResourceType::Instance);
     let mut vol_tags = TagSpecification::builder().resource_type(ResourceType::Volume);
-    for (k, v) in s.tags {
+    for (k, v) in &s.tags {
         tags = tags.tags(ec2_tag(k, v));
         vol_tags = vol_tags.tags(ec2_tag(k, v));
     }
     let mut req = cloud
-        .ec2
+        .gate
+        .ec2(Api::Ec2Write)
+        .await
         .run_instances()
-        .image_id(s.base_ami)
-        .instance_type(InstanceType::from(s.instance_type))
+        .image_id(&s.base_ami)
+        .instance_type(InstanceType::from(s.instance_type.as_str()))
         .min_count(1)
         .max_count(1)
-        .subnet_id(s.subnet_id)
-        .set_security_group_ids(Some(s.security_group_ids.to_vec()))
-        .user_data(aws_smithy_types::base64::encode(s.user_data))
+        .subnet_id(&s.subnet)
+        .set_security_group_ids(Some(s.security_groups.clone()))
+        .user_data(aws_smithy_types::base64::encode(&s.user_data.text))
         .instance_initiated_shutdown_behavior(ShutdownBehavior::Stop)
         .metadata_options(
             InstanceMetadataOptionsRequest::builder()
@@ -94,12 +85,12 @@ pub async fn launch(cloud: &Cloud, s: &BuilderSpec<'_>) -> CloudResult<String> {
         )
         .block_device_mappings(
             BlockDeviceMapping::builder()
-                .device_name(s.root_device)
+                .device_name(&s.root_device)
                 .ebs(
                     EbsBlockDevice::builder()
                         .encrypted(true)
-                        .volume_size(s.volume_size_gib as i32)
-                        .set_kms_key_id(s.kms_key_id.map(str::to_owned))
+                        .volume_size(i32::try_from(s.volume_size_gib).unwrap_or(i32::MAX))
+                        .set_kms_key_id(s.kms_key_id.clone())
                         .volume_type(VolumeType::Gp3)
                         .delete_on_termination(true)
                         .build(),
@@ -108,8 +99,8 @@ pub async fn launch(cloud: &Cloud, s: &BuilderSpec<'_>) -> CloudResult<String> {
         )
         .tag_specifications(tags.build())
         .tag_specifications(vol_tags.build())
-        .client_token(s.client_token);
-    if let Some(p) = s.instance_profile {
+        .client_token(client_token);
+    if let Some(p) = &s.instance_profile {
         req = req.iam_instance_profile(IamInstanceProfileSpecification::builder().name(p).build());
     }
     let out = req.send().await.map_err(|e| aws_error("RunInstances", e))?;
@@ -123,8 +114,7 @@ pub async fn launch(cloud: &Cloud, s: &BuilderSpec<'_>) -> CloudResult<String> {
 /// The state of one instance; None while EC2 does not know it yet (eventual consistency
 /// right after RunInstances) or any more.
 pub async fn instance_state(cloud: &Cloud, id: &str) -> CloudResult<Option<InstanceState>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    match cloud.ec2.describe_instances().instance_ids(id).send().await {
+    match cloud.gate.ec2(Api::Ec2Read).await.describe_instances().instance_ids(id).send().await {
         Ok(out) => Ok(out
             .reservations()
             .iter()
@@ -133,7 +123,7 @@ pub async fn instance_state(cloud: &Cloud, id: &str) -> CloudResult<Option<Insta
             .map(|i| state(i.state().and_then(|s| s.name())))),
         Err(e) => {
             let e = aws_error("DescribeInstances", e);
-            if e.is("InvalidInstanceID.NotFound") {
+            if e.is_not_found() {
                 Ok(None)
             } else {
                 Err(e)
@@ -143,16 +133,15 @@ pub async fn instance_state(cloud: &Cloud, id: &str) -> CloudResult<Option<Insta
 }
 
 pub async fn terminate(cloud: &Cloud, ids: &[String]) -> CloudResult<()> {
-    cloud.pacer.take(super::pace::Api::Ec2Write).await;
     if ids.is_empty() {
         return Ok(());
     }
-    match cloud.ec2.terminate_instances().set_instance_ids(Some(ids.to_vec())).send().await {
+    match cloud.gate.ec2(Api::Ec2Write).await.terminate_instances().set_instance_ids(Some(ids.to_vec())).send().await {
         Ok(_) => Ok(()),
         Err(e) => {
             let e = aws_error("TerminateInstances", e);
             // Already gone is what we wanted.
-            if e.is("InvalidInstanceID.NotFound") {
+            if e.is_not_found() {
                 Ok(())
             } else {
                 Err(e)
@@ -163,8 +152,7 @@ pub async fn terminate(cloud: &Cloud, ids: &[String]) -> CloudResult<()> {
 
 /// The last `lines` lines of the console output, for a timeout message.
 pub async fn console_tail(cloud: &Cloud, id: &str, lines: usize) -> Option<String> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    let out = cloud.ec2.get_console_output().instance_id(id).latest(true).send().await.ok()?;
+    let out = cloud.gate.ec2(Api::Ec2Read).await.get_console_output().instance_id(id).latest(true).send().await.ok()?;
     let raw = out.output()?;
     let bytes = aws_smithy_types::base64::decode(raw).ok()?;
     let text = String::from_utf8_lossy(&bytes);

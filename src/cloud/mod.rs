@@ -3,6 +3,7 @@
 //! SDK error turned into a `CloudError` that keeps the AWS code and request id.
 
 pub mod elb;
+pub mod gate;
 pub mod groups;
 pub mod images;
 pub mod instances;
@@ -21,12 +22,9 @@ use aws_sdk_ec2::operation::RequestId;
 /// The clients of one region.
 #[derive(Clone)]
 pub struct Cloud {
-    pub ec2: aws_sdk_ec2::Client,
-    pub asg: aws_sdk_autoscaling::Client,
-    pub elb: aws_sdk_elasticloadbalancing::Client,
+    /// The SDK clients, reachable only through the pacing gate.
+    pub gate: gate::Gate,
     pub region: String,
-    /// Shared by every task of the process: the request budget is per account and region.
-    pub pacer: std::sync::Arc<pace::Pacer>,
 }
 
 impl Cloud {
@@ -53,13 +51,7 @@ impl Cloud {
             loader = loader.endpoint_url(url);
         }
         let conf = loader.load().await;
-        Self {
-            ec2: aws_sdk_ec2::Client::new(&conf),
-            asg: aws_sdk_autoscaling::Client::new(&conf),
-            elb: aws_sdk_elasticloadbalancing::Client::new(&conf),
-            region: region.to_owned(),
-            pacer: std::sync::Arc::new(pace::Pacer::default()),
-        }
+        Self { gate: gate::Gate::new(&conf), region: region.to_owned() }
     }
 }
 
@@ -73,6 +65,8 @@ pub struct CloudError {
     /// Something the config names does not exist (a config problem, exit 2), as opposed
     /// to a call that failed (exit 1).
     pub missing: bool,
+    /// Throttling, a 5xx or no answer at all: the same read may well work a moment later.
+    pub transient: bool,
 }
 
 impl fmt::Display for CloudError {
@@ -95,8 +89,26 @@ impl CloudError {
     pub fn is(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
     }
+    /// "No such resource": each service and resource type has its own code for it, and
+    /// Auto Scaling answers a ValidationError whose message says so.
+    pub fn is_not_found(&self) -> bool {
+        const NOT_FOUND: [&str; 7] = [
+            "InvalidAMIID.NotFound",
+            "InvalidInstanceID.NotFound",
+            "InvalidLaunchTemplateName.NotFoundException",
+            "InvalidLaunchTemplateId.NotFound",
+            "InvalidSnapshot.NotFound",
+            "LoadBalancerNotFound",
+            "AccessPointNotFound",
+        ];
+        match self.code.as_deref() {
+            Some("ValidationError") => self.message.contains("not found"),
+            Some(c) => NOT_FOUND.contains(&c),
+            None => false,
+        }
+    }
     pub fn other(op: &'static str, message: impl Into<String>) -> Self {
-        Self { op, code: None, message: message.into(), request_id: None, missing: false }
+        Self { op, code: None, message: message.into(), request_id: None, missing: false, transient: false }
     }
     pub fn missing(op: &'static str, message: impl Into<String>) -> Self {
         Self { missing: true, ..Self::other(op, message) }
@@ -109,6 +121,21 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let code = e.code().map(str::to_owned);
+    const THROTTLED: [&str; 6] = [
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "ServiceUnavailable",
+        "InternalError",
+    ];
+    let transient = match &e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(s) => {
+            s.raw().status().is_server_error() || code.as_deref().is_some_and(|c| THROTTLED.contains(&c))
+        }
+        _ => false,
+    };
     let request_id = e.request_id().map(str::to_owned);
     let message = match e.message() {
         Some(m) => m.to_owned(),
@@ -131,7 +158,7 @@ where
             _ => DisplayErrorContext(&e).to_string(),
         },
     };
-    CloudError { op, code, message, request_id, missing: false }
+    CloudError { op, code, message, request_id, missing: false, transient }
 }
 
 pub type CloudResult<T> = Result<T, CloudError>;

@@ -1,6 +1,7 @@
 //! Resolves an environment's network by name (default VPC, Name tags, group names) to
 //! ids: ids differ between accounts and emulator runs, names do not.
 
+use super::pace::Api;
 use super::{aws_error, ec2_filter, Cloud, CloudError, CloudResult};
 use crate::config::{Network, SecurityGroupRef, SubnetRef, VpcRef};
 
@@ -17,9 +18,10 @@ pub async fn resolve(cloud: &Cloud, net: &Network) -> CloudResult<ResolvedNetwor
     // The common case, the default VPC with its default subnets: the subnets carry the
     // VPC's id and owner, so DescribeVpcs is not needed (one request less per command).
     if net.vpc == VpcRef::Default && net.subnets.iter().all(|s| *s == SubnetRef::Default) {
-        cloud.pacer.take(super::pace::Api::Ec2Read).await;
         let out = cloud
-            .ec2
+            .gate
+            .ec2(Api::Ec2Read)
+            .await
             .describe_subnets()
             .filters(ec2_filter("default-for-az", &["true"]))
             .send()
@@ -48,8 +50,7 @@ pub async fn resolve(cloud: &Cloud, net: &Network) -> CloudResult<ResolvedNetwor
         let security_group_ids = security_groups(cloud, &vpc_id, net).await?;
         return Ok(ResolvedNetwork { vpc_id, owner_id, subnet_ids, security_group_ids });
     }
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
-    let mut req = cloud.ec2.describe_vpcs();
+    let mut req = cloud.gate.ec2(Api::Ec2Read).await.describe_vpcs();
     req = match &net.vpc {
         VpcRef::Default => req.filters(ec2_filter("isDefault", &["true"])),
         VpcRef::Id(id) => req.vpc_ids(id),
@@ -87,10 +88,9 @@ pub async fn resolve(cloud: &Cloud, net: &Network) -> CloudResult<ResolvedNetwor
 
 /// Subnet refs in order; `default` expands to the VPC's default-for-AZ subnets.
 pub async fn subnets(cloud: &Cloud, vpc_id: &str, refs: &[SubnetRef]) -> CloudResult<Vec<String>> {
-    cloud.pacer.take(super::pace::Api::Ec2Read).await;
     let mut ids = Vec::new();
     for r in refs {
-        let mut req = cloud.ec2.describe_subnets().filters(ec2_filter("vpc-id", &[vpc_id]));
+        let mut req = cloud.gate.ec2(Api::Ec2Read).await.describe_subnets().filters(ec2_filter("vpc-id", &[vpc_id]));
         let what = match r {
             SubnetRef::Id(id) => {
                 req = req.subnet_ids(id);
@@ -147,9 +147,10 @@ async fn security_groups(cloud: &Cloud, vpc_id: &str, net: &Network) -> CloudRes
         }
     }
     if !names.is_empty() {
-        cloud.pacer.take(super::pace::Api::Ec2Read).await;
         let out = cloud
-            .ec2
+            .gate
+            .ec2(Api::Ec2Read)
+            .await
             .describe_security_groups()
             .filters(ec2_filter("vpc-id", &[vpc_id]))
             .filters(ec2_filter("group-name", &names))

@@ -39,10 +39,11 @@ impl GroupWatch {
             let names: Vec<String> = st.wanted.iter().cloned().collect();
             let mut fresh_cache = BTreeMap::new();
             for chunk in names.chunks(50) {
-                self.cloud.pacer.take(Api::AsgRead).await;
                 let out = self
                     .cloud
-                    .asg
+                    .gate
+                    .asg(Api::AsgRead)
+                    .await
                     .describe_auto_scaling_groups()
                     .set_auto_scaling_group_names(Some(chunk.to_vec()))
                     .max_records(100)

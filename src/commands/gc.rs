@@ -8,47 +8,36 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use super::deploy::{lease_ttl, now, observe, report, Rollout, ServiceResult};
+use super::session::{now, observe, report, ServiceResult, Session, Timing};
 use super::{environment, parse_env, preflight};
 use crate::cli::{Command, GcArgs, Global};
-use crate::cloud::watch::GroupWatch;
 use crate::cloud::{elb, groups, images, instances, CloudError};
 use crate::config::Tree;
-use crate::domain::gc::{plan_builders, plan_cluster, plan_images};
-use crate::domain::plan::{parse_history, Outcome, Plan, Step};
 use crate::domain::ClusterName;
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::Reporter;
+use crate::plan::gc::{plan_builders, plan_cluster, plan_images};
+use crate::plan::history::parse_history;
+use crate::plan::{Outcome, Plan, Step};
 
-fn gc_plan(service: &str, cluster: &str, steps: Vec<Step>) -> Plan {
+/// The region-wide part of gc has no service: its results are named this.
+const REGION: &str = "(images and builders)";
+
+fn gc_plan(service: &str, cluster: Option<&ClusterName>, steps: Vec<Step>) -> Plan {
     let n = steps.len();
     Plan {
         service: service.to_owned(),
-        cluster: cluster.to_owned(),
-        outcome: Outcome::Unchanged,
+        cluster: cluster.map(|c| c.to_string()),
+        outcome: if n == 0 { Outcome::Unchanged } else { Outcome::Collected },
         release: None,
         previous: None,
-        ami: String::new(),
+        ami: None,
         steps,
         compensation: vec![],
+        finally: vec![],
         message: if n == 0 { "nothing to collect".into() } else { format!("{n} step(s) of collection") },
     }
-}
-
-fn outcome(r: &mut ServiceResult, steps: usize, dry_run: bool) {
-    if r.code != 0 {
-        return;
-    }
-    r.release = None;
-    r.asg = None;
-    r.ami = None;
-    r.previous = None;
-    r.outcome = match (steps, dry_run) {
-        (_, true) => "planned",
-        (0, false) => "unchanged",
-        (_, false) => "collected",
-    };
 }
 
 pub async fn run(
@@ -61,21 +50,9 @@ pub async fn run(
 ) -> Result<()> {
     preflight(tree, cmd)?;
     let env = environment(tree, &parse_env(&args.env)?)?;
-    let ttl = lease_ttl()?;
-    let (cloud, net) = super::connect_env(global, env, &format!("gc {}", env.name)).await?;
-    let watch = GroupWatch::new(cloud.clone());
-    let rollout = Rollout {
-        cloud: &cloud,
-        out,
-        interrupt: &interrupt,
-        env,
-        net: &net,
-        health_timeout: None,
-        dry_run: args.dry_run,
-        operation: "gc",
-        ttl,
-        watch: &watch,
-    };
+    let timing = Timing::parse(global)?;
+    let (cloud, _) = super::connect_env(global, env, &format!("gc {}", env.name)).await?;
+    let session = Session::new(&cloud, out, &interrupt, env.name.as_str(), "gc", args.dry_run, timing);
     let mut results = Vec::new();
     // Groups and launch templates the cluster plans delete: their AMIs count as unused
     // below, in a dry run as in a real run (where they are gone by then), so that the
@@ -87,9 +64,9 @@ pub async fn run(
         let started = Instant::now();
         let cluster = ClusterName::new(service, &env.name);
         let label = format!("gc {service} in {}", env.name);
-        let fail = |e: CloudError| Error::Failed(format!("{label}: {e}"));
-        let r = rollout
-            .leased(&cluster, &label, || async {
+        let fail = |e: CloudError| Error::cloud(&label, e);
+        let r = session
+            .leased(&cluster, &label, async |lease| {
                 let elb_name = svc.elb_name.as_str();
                 let snap = observe(&cloud, &cluster, elb_name).await.map_err(fail)?;
                 let history: Vec<u16> = match &snap.elb {
@@ -112,16 +89,8 @@ pub async fn run(
                         };
                     }
                 }
-                let n = steps.len();
-                let plan = gc_plan(service.as_str(), cluster.as_str(), steps);
-                let done = plan.clone();
-                let mut r = rollout.execute(service, plan, None, &label, started).await?;
-                outcome(&mut r, n, args.dry_run);
-                // A real run reports what it collected, as the dry run reports what it would.
-                if r.code == 0 && n > 0 {
-                    r.plan = Some(done);
-                }
-                Ok(r)
+                let plan = gc_plan(service.as_str(), Some(&cluster), steps);
+                Ok(session.execute(plan, None, &label, lease, started).await)
             })
             .await
             .unwrap_or_else(|e| ServiceResult::failed_result(service.as_str(), &e, started));
@@ -131,7 +100,7 @@ pub async fn run(
     // AMIs and builders of the region: no cluster's lease needed.
     let started = Instant::now();
     let label = format!("gc images and builders of {}", env.name);
-    let fail = |e: CloudError| Error::Failed(format!("{label}: {e}"));
+    let fail = |e: CloudError| Error::cloud(&label, e);
     let region_work = async {
         let deleted = deleted.lock().map(|d| d.clone()).unwrap_or_default();
         let mut used = BTreeSet::new();
@@ -152,19 +121,9 @@ pub async fn run(
             plan_images(&amis, &used, now(), env.gc.ami_retention.as_secs() as i64, env.gc.keep_amis as usize);
         let builders = instances::all_builders(&cloud).await.map_err(fail)?;
         steps.extend(plan_builders(&builders, now(), env.bake.timeout.as_secs() as i64));
-        let n = steps.len();
-        let service = crate::domain::ServiceName::parse("images").map_err(Error::Usage)?;
-        let plan = gc_plan("(images and builders)", "", steps);
-        let done = plan.clone();
-        let mut r = rollout.execute(&service, plan, None, &label, started).await?;
-        r.service = "(images and builders)".into();
-        outcome(&mut r, n, args.dry_run);
-        if r.code == 0 && n > 0 {
-            r.plan = Some(done);
-        }
-        Ok::<_, Error>(r)
+        let plan = gc_plan(REGION, None, steps);
+        Ok::<_, Error>(session.execute(plan, None, &label, None, started).await)
     };
-    results
-        .push(region_work.await.unwrap_or_else(|e| ServiceResult::failed_result("(images and builders)", &e, started)));
+    results.push(region_work.await.unwrap_or_else(|e| ServiceResult::failed_result(REGION, &e, started)));
     report(out, "gc", env.name.as_str(), &results)
 }

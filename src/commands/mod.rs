@@ -6,10 +6,12 @@ pub mod check;
 pub mod completions;
 pub mod deploy;
 pub mod gc;
+pub mod history;
 pub mod promote;
 pub mod render;
 pub mod rollback;
 pub mod routes;
+pub mod session;
 pub mod status;
 
 use crate::cli::ImagePin;

@@ -5,47 +5,50 @@
 //! its snapshots. Refused (exit 1, B untouched) unless every instance of A's live group
 //! is InService.
 
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 
-use super::deploy::{lease_ttl, observe, report, Rollout, ServiceResult};
+use super::session::{deployed_by, now, observe, report, ServiceResult, Session, Timing};
 use super::{environment, parse_env, parse_service, preflight};
 use crate::cli::{Command, Global, PromoteArgs};
 use crate::cloud::images::{self, DeployableImage};
-use crate::cloud::watch::GroupWatch;
-use crate::cloud::{network, Cloud, CloudError};
+use crate::cloud::network::{self, ResolvedNetwork};
+use crate::cloud::{Cloud, CloudError};
 use crate::config::{Environment, Tree};
-use crate::domain::bake::ImageState;
 use crate::domain::{ClusterName, ServiceName};
 use crate::error::{Error, Result};
+use crate::execute::Lease;
 use crate::interrupt::Interrupt;
 use crate::output::Reporter;
+use crate::plan::deploy::{plan_deploy, DeployRequest};
+use crate::plan::promote::{carry_steps, with_carry, Carry};
+use crate::plan::{Outcome, Plan};
 
-/// What a service brings from the source environment.
+/// How long a cross-region copy may take to become available.
+const COPY_TIMEOUT_S: u64 = 3600;
+
+/// What a service brings from the source environment (read-only, before any lease).
 struct Source {
+    /// The AMI live in the source, as DescribeImages there tells it.
     image: DeployableImage,
+    carry: Carry,
+    /// `<env>/<group>/<ami>`, for the `drydock:promoted-from` tag.
     from: String,
 }
 
-/// The two sides of a promotion.
-struct Promotion<'a> {
-    src: &'a Cloud,
-    dst: &'a Cloud,
-    from: &'a Environment,
-    to: &'a Environment,
-    dry_run: bool,
-    interrupt: &'a Interrupt,
-    out: &'a Reporter,
-}
-
-async fn prepare(p: &Promotion<'_>, service: &ServiceName) -> Result<Source> {
-    let Promotion { src, dst, from, to, dry_run, interrupt, out } = *p;
-    let label = format!("promote {service} from {} to {}", from.name, to.name);
-    let fail = |e: CloudError| Error::Failed(format!("{label}: {e}"));
+async fn source(
+    src: &Cloud,
+    dst: &Cloud,
+    from: &Environment,
+    to: &Environment,
+    service: &ServiceName,
+    label: &str,
+) -> Result<Source> {
+    let fail = |what: &str, e: CloudError| Error::cloud(format!("{label}: {what}"), e);
     let svc = &from.services[service];
     let cluster = ClusterName::new(service, &from.name);
-    let snap = observe(src, &cluster, svc.elb_name.as_str()).await.map_err(fail)?;
+    let snap = observe(src, &cluster, svc.elb_name.as_str()).await.map_err(|e| fail("observing the source", e))?;
     let live = snap
         .live()
         .ok_or_else(|| Error::Failed(format!("{label}: {cluster} has no live release; {} is untouched", to.name)))?;
@@ -61,24 +64,23 @@ async fn prepare(p: &Promotion<'_>, service: &ServiceName) -> Result<Source> {
     }
     let ami =
         live.ami.clone().ok_or_else(|| Error::Failed(format!("{label}: {} has no drydock:ami tag", live.name)))?;
-    let from_tag = format!("{}/{}/{ami}", from.name, live.name);
-    let mut target_ami = ami.clone();
-    // Another account may launch (or copy) the AMI only once its owner shares it: the
-    // source account grants launch permission on the AMI and create-volume permission on
-    // its snapshots first; a copy is then made by, and owned by, the target account.
-    if let (Some(a), Some(b)) = (&from.account_id, &to.account_id) {
-        if a != b && !dry_run {
-            out.progress(&format!("{label}: sharing {ami} and its snapshots with account {b}"));
-            images::share(src, &ami, b).await.map_err(fail)?;
-        }
-    }
-    if from.region != to.region {
-        target_ami = match images::find_copy(dst, &ami).await.map_err(fail)? {
-            Some(c) => c.id,
-            None if dry_run => format!("(a copy of {ami} in {})", to.region),
+    let mut image = images::deployable_by_id(src, &ami)
+        .await
+        .map_err(|e| fail("reading the source AMI", e))?
+        .ok_or_else(|| Error::Failed(format!("{label}: {ami} is not available in {}", from.region)))?;
+    image.image = image.image.or(live.image.clone());
+    // Another account may launch (or copy) the AMI only once its owner shares it.
+    let share_with = match (&from.account_id, &to.account_id) {
+        (Some(a), Some(b)) if a != b => Some(b.clone()),
+        _ => None,
+    };
+    let carry = if from.region == to.region {
+        Carry::Same { ami: ami.clone(), share_with }
+    } else {
+        match images::find_copy(dst, &ami).await.map_err(|e| fail("looking for a copy in the target region", e))? {
+            Some(c) => Carry::Copied { copy: c.id, share_with, source: ami.clone() },
             None => {
-                out.progress(&format!("{label}: copying {ami} from {} to {}", from.region, to.region));
-                let tags = images::image_tags(src, &ami).await.map_err(fail)?;
+                let tags = images::image_tags(src, &ami).await.map_err(|e| fail("reading the source AMI's tags", e))?;
                 // Copied to another region: without URL credentials an older drydock recorded.
                 let tags: Vec<(String, String)> = tags
                     .into_iter()
@@ -90,43 +92,86 @@ async fn prepare(p: &Promotion<'_>, service: &ServiceName) -> Result<Source> {
                     .find(|(k, _)| k == "Name")
                     .map(|(_, v)| v.clone())
                     .unwrap_or_else(|| format!("drydock/{service}/{ami}"));
-                images::copy(dst, &from.region, &ami, &name, &tags).await.map_err(fail)?
+                Carry::Copy { source: ami.clone(), from_region: from.region.clone(), name, tags, share_with }
             }
-        };
-        if !dry_run {
-            // Wait until the copy is available.
-            let deadline = Instant::now() + StdDuration::from_secs(3600);
-            loop {
-                match images::describe(dst, &target_ami).await.map_err(fail)? {
-                    Some((ImageState::Available, _)) => break,
-                    Some((ImageState::Pending, _)) if Instant::now() < deadline => {
-                        interrupt.sleep(super::bake::poll_interval(), &label).await?;
-                    }
-                    _ => {
-                        return Err(Error::Failed(format!(
-                            "{label}: the copy {target_ami} of {ami} did not become available"
-                        )))
+        }
+    };
+    Ok(Source { image, carry, from: format!("{}/{}/{ami}", from.name, live.name) })
+}
+
+/// Under the target's lease: carry the AMI (share, copy, wait), then deploy it.
+#[allow(clippy::too_many_arguments)]
+async fn promote_one(
+    session: &Session<'_>,
+    to: &Environment,
+    net: &ResolvedNetwork,
+    service: &ServiceName,
+    src: &Source,
+    label: &str,
+    started: Instant,
+) -> Result<ServiceResult> {
+    let svc = &to.services[service];
+    let cluster = ClusterName::new(service, &to.name);
+    session
+        .leased(&cluster, label, async |lease: Option<&Lease>| {
+            let carry = carry_steps(&src.carry, COPY_TIMEOUT_S);
+            let (ami, carry) = match &src.carry {
+                Carry::Same { ami, .. } => (ami.clone(), carry),
+                Carry::Copied { copy, .. } => (copy.clone(), carry),
+                // The copy's id exists only once CopyImage has answered: a real run
+                // carries first, then plans the deploy of the copy; a dry run plans it
+                // against a description of the copy-to-be.
+                Carry::Copy { source, .. } if session.dry_run => {
+                    (format!("(a copy of {source} in {})", to.region), carry)
+                }
+                Carry::Copy { .. } => {
+                    let plan = Plan {
+                        service: service.to_string(),
+                        cluster: Some(cluster.to_string()),
+                        outcome: Outcome::Deployed,
+                        release: None,
+                        previous: None,
+                        ami: None,
+                        steps: carry,
+                        compensation: vec![],
+                        finally: vec![],
+                        message: format!("copied to {}", to.region),
+                    };
+                    let r = session.execute(plan, None, label, lease, started).await;
+                    match (r.code, r.ami) {
+                        (0, Some(copy)) => (copy, vec![]),
+                        _ => {
+                            return Ok(ServiceResult {
+                                plan: None,
+                                ..ServiceResult::failed_result(service.as_str(), &Error::Failed(r.message), started)
+                            })
+                        }
                     }
                 }
-            }
-        }
-    }
-    let image = if dry_run && target_ami.starts_with('(') {
-        DeployableImage {
-            id: target_ami,
-            root_device: "/dev/sda1".into(),
-            image: live.image.clone(),
-            service: Some(service.to_string()),
-        }
-    } else {
-        let mut i = images::deployable_by_id(dst, &target_ami)
-            .await
-            .map_err(fail)?
-            .ok_or_else(|| Error::Failed(format!("{label}: {target_ami} is not available in {}", to.region)))?;
-        i.image = i.image.or(live.image.clone());
-        i
-    };
-    Ok(Source { image, from: from_tag })
+            };
+            let snap = observe(session.cloud, &cluster, svc.elb_name.as_str())
+                .await
+                .map_err(|e| Error::cloud(format!("{label}: observing {cluster}"), e))?;
+            let by = deployed_by();
+            let req = DeployRequest {
+                service,
+                env: &to.name,
+                ami: &ami,
+                image: src.image.image.as_deref(),
+                // A copy keeps the source's block device mapping.
+                root_device: Some(&src.image.root_device),
+                health_timeout_s: svc.health_timeout.as_secs(),
+                now: now(),
+                deployed_by: &by,
+                subnets: &net.subnet_ids,
+                security_groups: &net.security_group_ids,
+                extra_tags: vec![("drydock:promoted-from".into(), src.from.clone())],
+            };
+            let plan = plan_deploy(svc, &req, &snap).map_err(|e| Error::Failed(format!("{label}: {e}")))?;
+            let plan = with_carry(plan, carry, &src.from);
+            Ok(session.execute(plan, src.image.image.clone(), label, lease, started).await)
+        })
+        .await
 }
 
 pub async fn run(
@@ -147,7 +192,7 @@ pub async fn run(
             services.push(s);
         }
     }
-    let ttl = lease_ttl()?;
+    let timing = Timing::parse(global)?;
     let endpoint = global.endpoint_url.as_deref();
     let src = Cloud::connect_as(&from.region, endpoint, from.profile.as_deref()).await;
     // The source's account is checked too: reading a release from the wrong account
@@ -157,7 +202,7 @@ pub async fn run(
             if e.missing {
                 Error::Usage(format!("{}: {}", from.file.display(), e.message))
             } else {
-                Error::Failed(format!("promote from {}: {e}", from.name))
+                Error::cloud(format!("promote from {}", from.name), e)
             }
         })?;
         super::check_account(&from.file, account, net.owner_id.as_deref())?;
@@ -171,44 +216,25 @@ pub async fn run(
         if e.missing {
             Error::Usage(format!("{}: {}", to.file.display(), e.message))
         } else {
-            Error::Failed(format!("promote to {}: {e}", to.name))
+            Error::cloud(format!("promote to {}", to.name), e)
         }
     })?;
     if let Some(account) = &to.account_id {
         super::check_account(&to.file, account, net.owner_id.as_deref())?;
     }
-    let watch = GroupWatch::new(dst.clone());
-    let rollout = Rollout {
-        cloud: &dst,
-        out,
-        interrupt: &interrupt,
-        env: to,
-        net: &net,
-        health_timeout: None,
-        dry_run: args.dry_run,
-        operation: "promote",
-        ttl,
-        watch: &watch,
-    };
+    let mut session = Session::new(&dst, out, &interrupt, to.name.as_str(), "promote", args.dry_run, timing);
+    session.source = Some(&src);
     let mut results: Vec<(usize, ServiceResult)> = stream::iter(services.iter().enumerate())
         .map(|(i, s)| {
-            let (rollout, src, dst, interrupt) = (&rollout, &src, &dst, &interrupt);
+            let (session, src, dst, net) = (&session, &src, &dst, &net);
             async move {
                 let started = Instant::now();
-                let p = Promotion { src, dst, from, to, dry_run: args.dry_run, interrupt, out };
-                let r = match prepare(&p, s).await {
-                    Ok(source) => {
-                        let mut r = rollout
-                            .roll(s, &source.image, vec![("drydock:promoted-from".into(), source.from.clone())])
-                            .await;
-                        if r.code == 0 && r.outcome == "deployed" {
-                            r.message = format!("{}; promoted from {}", r.message, source.from);
-                        }
-                        r
-                    }
-                    Err(e) => ServiceResult::failed_result(s.as_str(), &e, started),
+                let label = format!("promote {s} from {} to {}", from.name, to.name);
+                let r = match source(src, dst, from, to, s, &label).await {
+                    Ok(source) => promote_one(session, to, net, s, &source, &label, started).await,
+                    Err(e) => Err(e),
                 };
-                (i, r)
+                (i, r.unwrap_or_else(|e| ServiceResult::failed_result(s.as_str(), &e, started)))
             }
         })
         .buffer_unordered(args.parallel as usize)

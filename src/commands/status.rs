@@ -1,27 +1,25 @@
-//! `drydock status [--env E] [<service>…]` and `drydock history <service> --env E`:
-//! read-only views of what runs, built from AWS alone (tags on groups and ELBs), never
-//! from state on the machine that runs drydock.
+//! `drydock status [--env E] [<service>…]`: a read-only view of what runs, built from AWS
+//! alone (tags on groups and ELBs), never from state on the machine that runs drydock.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
 use super::{environment, parse_env, parse_service};
-use crate::cli::{Global, HistoryArgs, StatusArgs};
+use crate::cli::{Global, StatusArgs};
 use crate::cloud::{elb, groups, Cloud, CloudError};
 use crate::config::{Environment, Tree};
 use crate::domain::cluster::{GroupState, ObservedGroup};
-use crate::domain::plan::parse_history;
 use crate::domain::{ClusterName, ServiceName};
 use crate::error::{Error, Result};
 use crate::output::{table, timestamp, Reporter};
 
-fn failed(what: &str, e: CloudError) -> Error {
-    Error::Failed(format!("{what}: {e}"))
+pub(super) fn failed(what: &str, e: CloudError) -> Error {
+    Error::cloud(what, e)
 }
 
 /// The image tag of a reference (`repo:tag` → `tag`, `repo@sha256:…` → `sha256:…`).
-fn short_image(image: &str) -> String {
+pub(super) fn short_image(image: &str) -> String {
     if let Some((_, d)) = image.split_once('@') {
         return d.chars().take(19).collect();
     }
@@ -149,72 +147,5 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
     }
     let text = table(&["ENV", "SERVICE", "LIVE", "IMAGE", "AMI", "HEALTHY", "STANDBY", "ELB DNS"], &rows);
     out.result(&text, &json!({"command": "status", "env": args.env, "results": results}));
-    Ok(())
-}
-
-pub async fn history(tree: &Tree, global: &Global, args: &HistoryArgs, out: &Reporter) -> Result<()> {
-    let env = environment(tree, &parse_env(&args.env)?)?;
-    let service = parse_service(&args.service)?;
-    super::env_service(env, &service)?;
-    let svc = &env.services[&service];
-    let region = global.region.clone().unwrap_or_else(|| env.region.clone());
-    let cloud = Cloud::connect_as(&region, global.endpoint_url.as_deref(), env.profile.as_deref()).await;
-    let what = format!("history of {service} in {}", env.name);
-    let cluster = ClusterName::new(&service, &env.name);
-    let elb_name = svc.elb_name.as_str();
-    let tags = match elb::describe_one(&cloud, elb_name).await.map_err(|e| failed(&what, e))? {
-        Some(_) => elb::tags(&cloud, elb_name).await.map_err(|e| failed(&what, e))?,
-        None => vec![],
-    };
-    let groups = groups::describe_cluster(&cloud, &cluster, elb_name).await.map_err(|e| failed(&what, e))?;
-    let mut records: BTreeMap<u16, crate::domain::plan::HistoryRecord> =
-        tags.iter().filter_map(|(k, v)| parse_history(k, v)).map(|r| (r.number, r)).collect();
-    let by_number: BTreeMap<u16, &ObservedGroup> = groups.iter().map(|g| (g.number, g)).collect();
-    let snap = crate::domain::cluster::ClusterSnapshot { groups: groups.clone(), ..Default::default() };
-    let live = snap.live().map(|g| g.number);
-    // Groups without a record (made before history was kept) still appear.
-    for g in &groups {
-        records.entry(g.number).or_insert_with(|| crate::domain::plan::HistoryRecord {
-            number: g.number,
-            ami: g.ami.clone().unwrap_or_default(),
-            at: g.deployed_at.unwrap_or(0),
-            failed: g.state == GroupState::Failed,
-            image: g.image.clone(),
-            by: g.deployed_by.clone(),
-        });
-    }
-    let mut results = Vec::new();
-    let mut rows = Vec::new();
-    for (n, r) in records.iter().rev() {
-        let g = by_number.get(n);
-        let outcome = match g {
-            Some(g) if Some(g.number) == live => "live",
-            Some(g) => match g.state {
-                GroupState::Failed => "failed",
-                GroupState::Deploying => "deploying",
-                GroupState::Live | GroupState::Standby | GroupState::Unknown => "standby",
-            },
-            None if r.failed => "failed",
-            None => "collected",
-        };
-        let release = cluster.release(*n);
-        results.push(json!({
-            "release": release.version(), "asg": release.to_string(), "image": r.image, "ami": r.ami,
-            "deployed_at": (r.at > 0).then(|| timestamp(r.at)), "deployed_by": r.by, "outcome": outcome,
-        }));
-        rows.push(vec![
-            release.version(),
-            r.image.as_deref().map(short_image).unwrap_or_else(|| "-".into()),
-            r.ami.clone(),
-            if r.at > 0 { timestamp(r.at) } else { "-".into() },
-            r.by.clone().unwrap_or_else(|| "-".into()),
-            outcome.to_owned(),
-        ]);
-    }
-    let text = table(&["RELEASE", "IMAGE", "AMI", "DEPLOYED", "BY", "OUTCOME"], &rows);
-    out.result(
-        &text,
-        &json!({"command": "history", "env": env.name.as_str(), "service": service.as_str(), "results": results}),
-    );
     Ok(())
 }

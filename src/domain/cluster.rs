@@ -58,6 +58,8 @@ pub struct ObservedGroup {
     pub deployed_at: Option<i64>,
     pub deployed_by: Option<String>,
     pub previous: Option<String>,
+    /// Set when a rollback made this release live: the release it rolled back from.
+    pub rolled_back_from: Option<String>,
     pub launch_template: Option<String>,
 }
 

@@ -89,8 +89,6 @@ pub mod bounds {
     pub const AMI_RETENTION: (Duration, Duration) = (Duration::from_secs(0), Duration::from_secs(3650 * DAY));
     /// `[healthcheck] interval` and `timeout` (Docker's `--health-interval`/`--health-timeout`).
     pub const HEALTHCHECK: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(HOUR));
-    /// `DRYDOCK_LEASE_TTL`: a lease silent this long belongs to a dead process.
-    pub const LEASE_TTL: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(DAY));
 }
 
 impl fmt::Display for Duration {
@@ -154,7 +152,6 @@ mod tests {
             bounds::RESOLVER_VALID,
             bounds::AMI_RETENTION,
             bounds::HEALTHCHECK,
-            bounds::LEASE_TTL,
         ] {
             assert!(min <= max);
             assert!(i32::try_from(max.as_secs()).is_ok(), "{max} fits an AWS Integer field");

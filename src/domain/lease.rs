@@ -6,6 +6,8 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedLease {
     pub id: String,
+    /// The operation id of the run that created it.
+    pub op: String,
     pub holder: String,
     pub operation: String,
     /// Seconds since the epoch of the last heartbeat.
@@ -51,6 +53,7 @@ mod tests {
     #[test]
     fn verdicts() {
         let l = ObservedLease {
+            op: "op-1".into(),
             id: "lt-1".into(),
             holder: "jenkins 42".into(),
             operation: "deploy".into(),

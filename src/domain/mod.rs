@@ -5,12 +5,9 @@
 pub mod bake;
 pub mod cluster;
 pub mod duration;
-pub mod gc;
 pub mod image;
 pub mod lease;
 pub mod names;
-pub mod plan;
-pub mod rollback;
 pub mod words;
 
 pub use duration::Duration;

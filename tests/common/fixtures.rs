@@ -1,14 +1,88 @@
-//! Processes the integration tests run beside drydock: a drydock run in the background
-//! (to act on the emulator meanwhile, or to signal it), the emulated builder guest, and
-//! polling for a condition with a deadline.
-#![allow(dead_code)]
+//! The emulator fixture most tests start from, and the processes the integration tests
+//! run beside drydock: a drydock run in the background (to act on the emulator meanwhile,
+//! or to signal it), the emulated builder guest, and polling for a condition with a
+//! deadline.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::moto::Moto;
-use super::Run;
+use super::moto::{Moto, Sdk};
+use super::{drydock_in, ExampleTree, Run, RUN_TIMEOUT};
+
+/// One emulator (its own moto server), its SDK clients, a private copy of the example
+/// tree, and optionally the emulated builder guest for the whole test.
+pub struct Emulated {
+    // Dropped in this order: the guest before the emulator.
+    guest: Option<Guest>,
+    pub moto: Moto,
+    pub sdk: Sdk,
+    pub tree: ExampleTree,
+}
+
+impl Emulated {
+    /// The guest runs during bakes only (see `bake`).
+    pub fn new() -> Self {
+        let moto = Moto::start();
+        let sdk = moto.sdk();
+        Emulated { guest: None, moto, sdk, tree: ExampleTree::new() }
+    }
+
+    /// The guest runs for the whole test.
+    pub fn with_guest() -> Self {
+        let mut e = Self::new();
+        e.guest = Some(Guest::start(&e.moto));
+        e
+    }
+
+    /// `drydock -C TREE ARGS` against this emulator (see `drydock_in`).
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = drydock_in(&self.moto.url(), self.tree.path());
+        cmd.args(args);
+        cmd
+    }
+
+    /// `drydock -C TREE --output json ARGS` against this emulator.
+    pub fn json_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = drydock_in(&self.moto.url(), self.tree.path());
+        cmd.args(["--output", "json"]).args(args);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        super::run(&mut self.cmd(args), RUN_TIMEOUT)
+    }
+
+    pub fn run_json(&self, args: &[&str]) -> Run {
+        super::run(&mut self.json_cmd(args), RUN_TIMEOUT)
+    }
+
+    /// Bakes each (service, tag) in staging (`-q`, text output: the AMI id on stdout),
+    /// with the emulated guest running (started for these bakes unless the fixture has
+    /// one); the AMI ids.
+    pub fn bake(&self, what: &[(&str, &str)]) -> Vec<String> {
+        let _guest = self.guest.is_none().then(|| Guest::start(&self.moto));
+        what.iter()
+            .map(|(service, tag)| {
+                let run = self.run(&["-q", "bake", service, "--image-tag", tag, "--env", "staging"]);
+                assert_eq!(run.code, Some(0), "bake {service} {tag}: {run:?}");
+                let ami = run.stdout.trim().to_owned();
+                assert!(ami.starts_with("ami-"), "bake {service} {tag}: {run:?}");
+                ami
+            })
+            .collect()
+    }
+
+    pub fn bake_one(&self, service: &str, tag: &str) -> String {
+        self.bake(&[(service, tag)]).remove(0)
+    }
+}
+
+impl Default for Emulated {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// A drydock run in the background, so that the test can act on it and the emulator.
 pub struct Background {

@@ -1,9 +1,11 @@
 //! Shared parts of the integration tests: a copy of the example config tree in a temp
 //! dir, a listener that records every TCP connection (to prove that a run made no AWS
-//! request), and a `drydock` command with dummy credentials and no ambient AWS settings.
+//! request), the `drydock` command with dummy credentials and no ambient AWS settings,
+//! and what a run printed. Beside it: `moto` (the emulator and its SDK clients), `aws`
+//! (what the tests observe through the SDK), `fixtures` (the emulator fixture, background
+//! runs, the builder guest, polling).
 //!
-//! Each test file does `mod common;` and uses what it needs.
-#![allow(dead_code)]
+//! The one integration-test crate (tests/it) includes it as `mod common`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -11,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 /// The folders of the example tree at the crate root (those that exist are copied).
 pub const TREE_DIRS: [&str; 5] = ["amis", "environments", "upstart", "systemd", "nginx"];
@@ -29,8 +33,6 @@ pub struct ExampleTree {
 #[derive(Debug, Clone)]
 pub struct Edit {
     pub text: String,
-    /// Byte offset of the replacement in `text`.
-    pub offset: usize,
     /// 1-based line of `offset`.
     pub line: usize,
 }
@@ -89,7 +91,7 @@ impl ExampleTree {
         out.push_str(&text[offset + old.len()..]);
         self.write(rel, &out);
         let line = line_at(&out, offset);
-        Ok(Edit { text: out, offset, line })
+        Ok(Edit { text: out, line })
     }
 
     /// Copies a file of the tree to a new name (e.g. `amis/www.toml` to `amis/www-api.toml`).
@@ -100,10 +102,6 @@ impl ExampleTree {
         let text = self.read(from);
         self.write(to, &text);
         Ok(())
-    }
-
-    pub fn rename(&self, from: &str, to: &str) -> Result<(), String> {
-        std::fs::rename(self.file(from), self.file(to)).map_err(|e| format!("rename {from} to {to}: {e}"))
     }
 
     /// Removes a file or a whole folder.
@@ -228,18 +226,6 @@ impl RecordingListener {
         }
         self.connections()
     }
-
-    /// Waits up to `timeout` until at least `n` connections are counted.
-    pub fn wait_for(&self, n: usize, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let c = self.connections();
-            if c >= n || Instant::now() >= deadline {
-                return c;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
 }
 
 /// The drydock binary with dummy credentials, region us-east-1, IMDS off, requests sent to
@@ -265,6 +251,15 @@ pub fn drydock(endpoint_url: &str) -> Command {
     cmd
 }
 
+/// The command of every test that talks to an emulator: `drydock(endpoint_url)` on the
+/// config tree `tree`, polling every 50 ms (the emulator answers at once; AWS is polled
+/// every 10 s). The one place that sets the poll interval.
+pub fn drydock_in(endpoint_url: &str, tree: &Path) -> Command {
+    let mut cmd = drydock(endpoint_url);
+    cmd.env("DRYDOCK_POLL_INTERVAL", "50ms").arg("-C").arg(tree);
+    cmd
+}
+
 /// `drydock(listener)` plus every HTTP proxy variable pointed at the listener too, so that
 /// a request that ignored the endpoint (e.g. to a real AWS host) is counted as well.
 pub fn drydock_recorded(listener: &RecordingListener) -> Command {
@@ -277,6 +272,19 @@ pub fn drydock_recorded(listener: &RecordingListener) -> Command {
     cmd
 }
 
+/// Fixes drydock's clock at `unix_secs` for this run (`DRYDOCK_FAKE_NOW`, src/clock.rs).
+/// Only a build with the cargo feature `test-hooks` reads it, so a test that needs it
+/// fails here, saying so, when the feature is off (instead of comparing real times).
+pub fn fake_now<'a>(cmd: &'a mut Command, unix_secs: &str) -> &'a mut Command {
+    if !cfg!(feature = "test-hooks") {
+        panic!(
+            "this test fixes drydock's clock with DRYDOCK_FAKE_NOW, which only a build with the cargo \
+             feature test-hooks reads: run `make test` or `cargo test --features test-hooks`"
+        );
+    }
+    cmd.env("DRYDOCK_FAKE_NOW", unix_secs)
+}
+
 /// What a finished run printed, and how it ended.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -285,6 +293,41 @@ pub struct Run {
     pub stdout: String,
     pub stderr: String,
     pub timed_out: bool,
+}
+
+impl Run {
+    /// Asserts the exit code; on failure the message shows the whole run. Returns the run,
+    /// so that a test states the whole outcome inline:
+    /// `run.expect_code(2).expect_stdout("")`.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "exit code: {self:?}");
+        self
+    }
+
+    /// Asserts the exact stdout.
+    #[track_caller]
+    pub fn expect_stdout(&self, exact: &str) -> &Self {
+        assert_eq!(self.stdout, exact, "stdout: {self:?}");
+        self
+    }
+
+    /// Stdout as exactly one JSON document (serde_json refuses trailing data).
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not exactly one JSON document ({e}): {self:?}"))
+    }
+
+    /// The one result of a `--output json` run of `command`.
+    #[track_caller]
+    pub fn only_result(&self, command: &str) -> Value {
+        let d = self.json();
+        assert_eq!(d["command"], command, "{d}");
+        let results = d["results"].as_array().unwrap_or_else(|| panic!("no results: {d}"));
+        assert_eq!(results.len(), 1, "{d}");
+        results[0].clone()
+    }
 }
 
 /// Runs `cmd` to completion, killing it after `timeout`.
@@ -328,5 +371,6 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Run {
 
 /// A generous bound for one offline run of the binary.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+pub mod aws;
 pub mod fixtures;
 pub mod moto;

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use aws_sdk_ec2::config::Credentials;
 use serde_json::Value;
 
 pub struct Moto {
@@ -156,14 +157,29 @@ impl Moto {
 
     /// SDK clients of this emulator (region us-east-1, dummy credentials).
     pub fn sdk(&self) -> Sdk {
+        self.sdk_with("us-east-1", Credentials::new("testing", "testing", None, None, "tests"))
+    }
+
+    /// SDK clients of this emulator in another region.
+    pub fn sdk_in(&self, region: &'static str) -> Sdk {
+        self.sdk_with(region, Credentials::new("testing", "testing", None, None, "tests"))
+    }
+
+    /// SDK clients of this emulator in us-east-1 with these credentials (moto derives the
+    /// account from the access key).
+    pub fn sdk_as(&self, credentials: Credentials) -> Sdk {
+        self.sdk_with("us-east-1", credentials)
+    }
+
+    fn sdk_with(&self, region: &'static str, credentials: Credentials) -> Sdk {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let conf = rt.block_on(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("us-east-1"))
+                .region(aws_config::Region::new(region))
                 .endpoint_url(self.url())
                 // Marks the tests' own requests, so that the recorder tells them apart.
                 .app_name(aws_config::AppName::new("drydock-tests").expect("app name"))
-                .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"))
+                .credentials_provider(credentials)
                 .load(),
         );
         Sdk {
@@ -182,7 +198,7 @@ impl Drop for Moto {
     }
 }
 
-/// Blocking SDK access for tests.
+/// Blocking SDK access for tests (what they observe through it: tests/common/aws.rs).
 pub struct Sdk {
     pub ec2: aws_sdk_ec2::Client,
     pub asg: aws_sdk_autoscaling::Client,

@@ -12,272 +12,51 @@ session.  Run with:  .venv/bin/python -m pytest tests/moto -q
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import selectors
 import signal
-import subprocess
-import sys
-import tempfile
-import threading
 import time
-import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-HERE = Path(__file__).resolve().parent
-SCRIPT = HERE / "drydock_moto.py"
-REGION = "us-east-1"
-DEFAULT_UNHEALTHY = (
-    "Instance has failed at least the UnhealthyThreshold number of health checks "
-    "consecutively."
+from shimtest import (
+    DEFAULT_UNHEALTHY,
+    REGION,
+    Aws,
+    Server,
+    in_thread,
+    no_retry_client,
+    wait_held,
 )
-
-# Dummy credentials; never let a developer's real AWS profile leak in.
-for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-    os.environ.pop(_var, None)
-os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
-os.environ["AWS_DEFAULT_REGION"] = REGION
-
-
-# --------------------------------------------------------------------------
-# Server processes
-# --------------------------------------------------------------------------
-class Server:
-    def __init__(self, *extra: str, startup_timeout: float = 30.0) -> None:
-        self.stderr = tempfile.TemporaryFile()
-        env = dict(os.environ)
-        self.proc = subprocess.Popen(
-            [sys.executable, str(SCRIPT), "--host", "127.0.0.1", "--port", "0", *extra],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            env=env,
-        )
-        self.ready_line = self._read_line(startup_timeout)
-        m = re.fullmatch(r"READY (\d+)\n", self.ready_line)
-        if not m:
-            self.stop()
-            raise AssertionError(
-                f"bad READY line {self.ready_line!r}; stderr:\n{self.stderr_text()}"
-            )
-        self.port = int(m.group(1))
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def _read_line(self, timeout: float) -> str:
-        assert self.proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        try:
-            if not sel.select(timeout):
-                self.stop()
-                raise AssertionError(
-                    f"no READY line within {timeout}s; stderr:\n{self.stderr_text()}"
-                )
-            return self.proc.stdout.readline().decode()
-        finally:
-            sel.close()
-
-    def stderr_text(self) -> str:
-        self.stderr.seek(0)
-        return self.stderr.read().decode(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        return self.proc.returncode
-
-    # -- clients -----------------------------------------------------------
-    def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 1}),
-        )
-
-    def control(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as e:
-            raw = e.read()
-            try:
-                return e.code, json.loads(raw)
-            except ValueError:
-                return e.code, raw.decode(errors="replace")
-
-    def raw_query(self, service: str, params: dict[str, str], agent: str | None = None) -> tuple[int, str]:
-        """POST a query-protocol request with a syntactically valid (unchecked) SigV4 header."""
-        body = "&".join(f"{k}={urllib.request.quote(v, safe='')}" for k, v in params.items())
-        req = urllib.request.Request(self.url + "/", data=body.encode(), method="POST")
-        req.add_header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-        if agent is not None:
-            req.add_header("User-Agent", agent)
-        req.add_header(
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20250101/"
-            f"{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=00",
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-
-
-@pytest.fixture(scope="session")
-def stock() -> Iterator[Server]:
-    server = Server("--stock")
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def shim() -> Iterator[Server]:
-    server = Server()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def clean_unhealthy(shim: Server) -> Iterator[None]:
-    shim.control("DELETE", "/drydock-shim/unhealthy")
-    yield
-    shim.control("DELETE", "/drydock-shim/unhealthy")
-
-
-# --------------------------------------------------------------------------
-# AWS fixtures: ELB, launch template, ASG in the default VPC
-# --------------------------------------------------------------------------
-class Aws:
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.ec2 = server.client("ec2")
-        self.asg = server.client("autoscaling")
-        self.elb = server.client("elb")
-        self.suffix = uuid.uuid4().hex[:8]
-        self.subnets = [
-            s["SubnetId"]
-            for s in self.ec2.describe_subnets(
-                Filters=[{"Name": "default-for-az", "Values": ["true"]}]
-            )["Subnets"]
-        ]
-        assert self.subnets, "moto's default VPC should have default subnets"
-        images = self.ec2.describe_images(Owners=["amazon"])["Images"]
-        self.amis = sorted(i["ImageId"] for i in images)
-        assert len(self.amis) >= 2, "moto ships a default set of AMIs"
-
-    def name(self, prefix: str) -> str:
-        return f"{prefix}-{self.suffix}"
-
-    def launch_template(self, ami: str, tag: str = "lt") -> str:
-        return self.ec2.create_launch_template(
-            LaunchTemplateName=self.name(tag),
-            LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro"},
-        )["LaunchTemplate"]["LaunchTemplateId"]
-
-    def load_balancer(self, tag: str = "lb") -> str:
-        name = self.name(tag)
-        self.elb.create_load_balancer(
-            LoadBalancerName=name,
-            Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 8080}],
-            Subnets=self.subnets[:2],
-        )
-        return name
-
-    def create_group(
-        self, tag: str, lt_id: str, size: int, elbs: list[str] | None = None, max_size: int = 10
-    ) -> str:
-        name = self.name(tag)
-        self.asg.create_auto_scaling_group(**self.group_params(name, lt_id, size, elbs, max_size))
-        return name
-
-    def group_params(
-        self, name: str, lt_id: str, size: int, elbs: list[str] | None, max_size: int = 10
-    ) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "AutoScalingGroupName": name,
-            "LaunchTemplate": {"LaunchTemplateId": lt_id, "Version": "$Latest"},
-            "MinSize": 0,
-            "MaxSize": max_size,
-            "DesiredCapacity": size,
-            "VPCZoneIdentifier": ",".join(self.subnets),
-            "HealthCheckType": "ELB",
-            "HealthCheckGracePeriod": 60,
-        }
-        if elbs:
-            params["LoadBalancerNames"] = elbs
-        return params
-
-    def group(self, name: str) -> dict[str, Any]:
-        groups = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
-            "AutoScalingGroups"
-        ]
-        assert len(groups) == 1
-        return groups[0]
-
-    def group_instances(self, name: str) -> set[str]:
-        return {i["InstanceId"] for i in self.group(name)["Instances"]}
-
-    def registered(self, elb_name: str) -> list[str]:
-        desc = self.elb.describe_load_balancers(LoadBalancerNames=[elb_name])[
-            "LoadBalancerDescriptions"
-        ][0]
-        return [i["InstanceId"] for i in desc["Instances"]]
-
-    def health(self, elb_name: str) -> dict[str, dict[str, str]]:
-        states = self.elb.describe_instance_health(LoadBalancerName=elb_name)["InstanceStates"]
-        return {s["InstanceId"]: s for s in states}
-
 
 # --------------------------------------------------------------------------
 # Startup / shutdown
 # --------------------------------------------------------------------------
-def test_ready_line_port_zero_and_clean_exit() -> None:
-    server = Server()
-    try:
-        assert re.fullmatch(r"READY [1-9]\d*\n", server.ready_line)
-        assert 0 < server.port < 65536
-        status, info = server.control("GET", "/drydock-shim/info")
-        assert status == 200
-        assert info["stock"] is False and info["moto"] == "5.2.5"
-        assert set(info["patches"]) == {
-            "asg-elb-registration",
-            "asg-already-exists",
-            "elb-instance-health",
-            "shared-amis",
-            "snapshot-create-volume-permission",
-            "image-tag-specifications",
-        }
-        server.proc.send_signal(signal.SIGTERM)
-        assert server.proc.wait(10) == 0
-        # Nothing but the READY line ever goes to stdout.
-        assert server.proc.stdout is not None and server.proc.stdout.read() == b""
-    finally:
-        server.stop()
+def test_info_lists_the_patches_and_an_instant_world(shim: Server) -> None:
+    # (The READY line, port 0, world flags and a clean SIGTERM exit: test_world.py.)
+    status, info = shim.control("GET", "/drydock-shim/info")
+    assert status == 200
+    assert info["stock"] is False and info["moto"] == "5.2.5"
+    assert set(info["patches"]) == {
+        "asg-elb-registration",
+        "asg-already-exists",
+        "elb-instance-health",
+        "shared-amis",
+        "snapshot-create-volume-permission",
+        "launch-template-tags",
+        "client-token-idempotency",
+        "image-name-duplicate",
+        "asg-size-limits",
+        "image-tag-specifications",
+    }
+    # The world is instant unless a flag or POST /drydock-shim/world says otherwise.
+    assert info["world"]["time_scale"] == 0 and info["world"]["throttle"] is False
+    assert info["world"]["consistency_ms"] == 0
 
 
 def test_sigint_exits_cleanly_and_stock_info(stock: Server) -> None:
@@ -584,8 +363,9 @@ def test_recorder_counts_and_clears(which: str, request: pytest.FixtureRequest) 
         ("elasticloadbalancing", "DescribeLoadBalancers"),
     ]
     for r in recorded:
-        assert set(r) == {"service", "action", "t", "client"}
-        assert r["client"] == "boto3"
+        assert set(r) == {"service", "action", "t", "client", "key", "status", "throttled", "fault"}
+        assert r["client"] == "boto3" and r["key"] == "testing"
+        assert r["status"] == 200 and r["throttled"] is False and r["fault"] is None
         assert isinstance(r["t"], float) and before - 1 <= r["t"] <= after + 1
 
     status, _ = server.control("DELETE", "/drydock-shim/requests")
@@ -628,59 +408,16 @@ def test_recorder_keeps_drydocks_params_and_the_tags_of_what_it_names(shim: Serv
     assert mine["resources"] == [
         {"kind": "ec2", "ref": inst, "id": inst, "tags": {"drydock:role": "builder"}}
     ], "the tags before the request"
-    assert set(recorded[1]) == {"service", "action", "t", "client"}
+    assert "params" not in recorded[1] and "resources" not in recorded[1]
 
 
 # --------------------------------------------------------------------------
 # (e) hold: fault injection for crash tests (active on both servers)
 # --------------------------------------------------------------------------
-@pytest.fixture
-def no_hold(shim: Server) -> Iterator[None]:
-    shim.control("DELETE", "/drydock-shim/hold")
-    yield
-    shim.control("DELETE", "/drydock-shim/hold")
-
-
-def _no_retry_client(server: Server, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-    )
-
-
-def _in_thread(call: Any) -> tuple[threading.Thread, dict[str, Any]]:
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = call()
-        except Exception as e:  # noqa: BLE001 - the test inspects it
-            outcome["error"] = e
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t, outcome
-
-
-def _wait_held(server: Server, n: int, timeout: float = 10.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        status, state = server.control("GET", "/drydock-shim/hold")
-        assert status == 200
-        if state["held"] >= n:
-            return state
-        assert time.monotonic() < deadline, f"not {n} held within {timeout}s: {state}"
-        time.sleep(0.01)
-
-
 @pytest.mark.usefixtures("no_hold")
 def test_hold_blocks_then_refuses_without_processing(shim: Server) -> None:
     aws = Aws(shim)
-    ec2 = _no_retry_client(shim, "ec2")
+    ec2 = no_retry_client(shim, "ec2")
     assert shim.control("GET", "/drydock-shim/hold") == (
         200,
         {"action": None, "after": None, "armed": False, "held": 0},
@@ -694,13 +431,13 @@ def test_hold_blocks_then_refuses_without_processing(shim: Server) -> None:
     }
     shim.control("DELETE", "/drydock-shim/requests")
     name = aws.name("held")
-    thread, outcome = _in_thread(
+    thread, outcome = in_thread(
         lambda: ec2.create_launch_template(
             LaunchTemplateName=name,
             LaunchTemplateData={"ImageId": aws.amis[0], "InstanceType": "t3.micro"},
         )
     )
-    assert _wait_held(shim, 1)["held"] == 1
+    assert wait_held(shim, 1)["held"] == 1
     assert thread.is_alive() and not outcome
     # Other requests go through meanwhile; the held one is recorded but not processed.
     found = aws.ec2.describe_launch_templates(
@@ -738,7 +475,7 @@ def test_hold_blocks_then_refuses_without_processing(shim: Server) -> None:
 def test_hold_after_arms_on_another_action(shim: Server) -> None:
     aws = Aws(shim)
     lb = aws.load_balancer()
-    asg = _no_retry_client(shim, "autoscaling")
+    asg = no_retry_client(shim, "autoscaling")
     status, state = shim.control(
         "POST",
         "/drydock-shim/hold",
@@ -752,10 +489,10 @@ def test_hold_after_arms_on_another_action(shim: Server) -> None:
     assert shim.control("GET", "/drydock-shim/hold")[1]["armed"] is True
     # ELB calls are not held.
     assert len(aws.health(lb)) == 1
-    thread, outcome = _in_thread(
+    thread, outcome = in_thread(
         lambda: asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])
     )
-    _wait_held(shim, 1)
+    wait_held(shim, 1)
     shim.control("DELETE", "/drydock-shim/hold")
     thread.join(10)
     assert isinstance(outcome.get("error"), ClientError), outcome
@@ -783,8 +520,8 @@ def test_moto_reset_clears_shim_state() -> None:
         assert server.control("POST", "/drydock-shim/unhealthy", {"instances": ["i-1"]})[0] == 200
         assert server.control("GET", "/drydock-shim/requests")[1]
         assert server.control("POST", "/drydock-shim/hold", {"action": "DescribeRegions"})[0] == 200
-        thread, outcome = _in_thread(_no_retry_client(server, "ec2").describe_regions)
-        _wait_held(server, 1)
+        thread, outcome = in_thread(no_retry_client(server, "ec2").describe_regions)
+        wait_held(server, 1)
 
         req = urllib.request.Request(server.url + "/moto-api/reset", data=b"", method="POST")
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -902,9 +639,11 @@ def _snapshot(ec2: Any, ami: str) -> str:
 
 
 def test_stock_create_image_fails_on_a_snapshot_tag_specification(stock: Server) -> None:
-    ec2 = _no_retry_client(stock, "ec2")
+    ec2 = no_retry_client(stock, "ec2")
     # HTTP 500 with an HTML body, which botocore cannot even parse.
-    with pytest.raises(Exception) as e:
+    from botocore.parsers import ResponseParserError
+
+    with pytest.raises(ResponseParserError) as e:
         ec2.create_image(InstanceId=_stopped_instance(stock), Name=f"i-{uuid.uuid4()}", TagSpecifications=SPECS)
     assert "500 Internal Server Error" in str(e.value)
 

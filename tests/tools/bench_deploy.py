@@ -252,7 +252,7 @@ def run_drydock(
         AWS_REGION="us-east-1",
         AWS_EC2_METADATA_DISABLED="true",
         AWS_ENDPOINT_URL=emu.url,
-        DRYDOCK_POLL_MS=str(args.poll_ms),
+        DRYDOCK_POLL_INTERVAL=f"{args.poll_ms}ms",
     )
     out_path, err_path = work / f"{label}.out", work / f"{label}.err"
     cmd = [

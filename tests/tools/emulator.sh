@@ -18,6 +18,7 @@ emulator_start() {
   export AWS_EC2_METADATA_DISABLED=true
   # The emulator changes state at once: poll it every 100 ms instead of every 10 s.
   export DRYDOCK_POLL_MS=${DRYDOCK_POLL_MS:-100}
+  export DRYDOCK_POLL_INTERVAL=${DRYDOCK_POLL_INTERVAL:-${DRYDOCK_POLL_MS}ms}
   .venv/bin/python tests/tools/fake_guest.py --endpoint "$AWS_ENDPOINT_URL" &
   GUEST_PID=$!
   trap emulator_stop EXIT

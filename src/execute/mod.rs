@@ -1,0 +1,158 @@
+//! The one executor: runs any `Plan` (deploy, promote, rollback, gc, bake) step by step,
+//! with progress, Ctrl-C, the lease's fence before every mutating step, the plan's
+//! compensation when the new release never gets healthy, and its `finally` steps on
+//! every path. It decides nothing: what to do is the plan's.
+
+pub mod apply;
+pub mod lease;
+pub mod wait;
+
+use std::time::Duration;
+
+use crate::cloud::watch::GroupWatch;
+use crate::cloud::Cloud;
+use crate::error::Error;
+use crate::interrupt::Interrupt;
+use crate::output::Reporter;
+use crate::plan::{Plan, Step};
+
+pub use lease::Lease;
+
+pub struct Executor<'a> {
+    pub cloud: &'a Cloud,
+    /// The source side of a promotion to another account: where ShareImage runs.
+    pub source: Option<&'a Cloud>,
+    pub out: &'a Reporter,
+    pub interrupt: &'a Interrupt,
+    /// Shared by every service of the command: one DescribeAutoScalingGroups per poll.
+    pub watch: &'a GroupWatch,
+    pub poll: Duration,
+    /// What the progress lines and errors start with, e.g. `deploy www to staging`.
+    pub label: String,
+    /// The cluster's lease, checked before every mutating step.
+    pub lease: Option<&'a Lease>,
+}
+
+/// What the steps of a plan made that the plan could not know in advance.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Produced {
+    /// The builder a LaunchBuilder step launched.
+    pub builder: Option<String>,
+    /// The AMI a CreateImage or CopyImage step made.
+    pub ami: Option<String>,
+}
+
+/// How far a plan got when it stopped.
+enum Stop {
+    /// Before the switch: the live release is as it was.
+    Before(Error),
+    /// The new release serves, but a later step failed.
+    After(Error),
+}
+
+impl Executor<'_> {
+    pub async fn run(&self, plan: &Plan) -> Result<Produced, Error> {
+        let mut produced = Produced::default();
+        let r = match self.steps(plan, &mut produced).await {
+            Ok(()) => Ok(()),
+            Err(Stop::Before(e)) => Err(e),
+            Err(Stop::After(e)) => Err(Error::NeedsAttention(format!(
+                "{}: {} is live and serving, but a later step failed: {e}. Run the same command again to finish",
+                self.label,
+                plan.release.as_deref().unwrap_or("the new release")
+            ))),
+        };
+        let r = self.finally(plan, &produced, r).await;
+        match &r {
+            Ok(()) => self.out.finish(&self.label, &plan.message),
+            Err(e) => self.out.finish(&self.label, &format!("failed: {}", e.to_string().lines().next().unwrap_or(""))),
+        }
+        r.map(|()| produced)
+    }
+
+    /// The fence: a run that lost its lease stops here, before it changes anything more.
+    fn fence(&self, step: &Step) -> Result<(), Error> {
+        match self.lease {
+            Some(l) if !l.still_held() => Err(Error::Raced(format!(
+                "{}: lost the cluster's lease (another operation took it over after a silence longer than its TTL); stopped before \"{step}\"",
+                self.label
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    async fn steps(&self, plan: &Plan, produced: &mut Produced) -> Result<(), Stop> {
+        let mut switched = false;
+        let stop = |switched: bool, e: Error| if switched { Stop::After(e) } else { Stop::Before(e) };
+        for step in &plan.steps {
+            if let Err(e) = self.interrupt.check(&self.label) {
+                return Err(stop(switched, e));
+            }
+            if !step.is_wait() {
+                self.fence(step).map_err(|e| stop(switched, e))?;
+            }
+            self.out.step(&self.label, &step.to_string());
+            match step {
+                Step::WaitInService { group, elb, count, timeout_s } => {
+                    if let Err(e) = self.wait_in_service(group, elb, *count, *timeout_s).await {
+                        // The new release never served: take it out, the old one keeps serving.
+                        return Err(Stop::Before(self.compensate(plan, e).await));
+                    }
+                    switched = true;
+                }
+                other => self.apply(other, produced).await.map_err(|e| stop(switched, e))?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn compensate(&self, plan: &Plan, cause: Error) -> Error {
+        if plan.compensation.is_empty() {
+            return cause;
+        }
+        self.out.step(
+            &self.label,
+            &format!(
+                "taking {} out; the previous release keeps serving",
+                plan.release.as_deref().unwrap_or("the new release")
+            ),
+        );
+        for step in &plan.compensation {
+            self.out.step(&self.label, &step.to_string());
+            if let Err(e) = self.apply(step, &mut Produced::default()).await {
+                return Error::NeedsAttention(format!(
+                    "{cause}; and compensation failed at \"{step}\": {e}. The previous release still serves; the new one may still be in the ELB: run `drydock status`"
+                ));
+            }
+        }
+        cause
+    }
+
+    /// The plan's `finally` steps, on every path; a failure there needs a human.
+    async fn finally(&self, plan: &Plan, produced: &Produced, r: Result<(), Error>) -> Result<(), Error> {
+        for step in &plan.finally {
+            // A step about the builder this run launched is moot if none was launched.
+            if matches!(step, Step::TerminateBuilder { instance: crate::plan::Instance::Launched })
+                && produced.builder.is_none()
+            {
+                continue;
+            }
+            match (step, &produced.builder) {
+                (Step::TerminateBuilder { instance: crate::plan::Instance::Launched }, Some(id)) => {
+                    self.out.step(&self.label, &format!("terminating builder {id}"))
+                }
+                _ => self.out.step(&self.label, &step.to_string()),
+            }
+            if let Err(e) = self.apply(step, &mut produced.clone()).await {
+                let before = match &r {
+                    Ok(()) => "the work was done".to_owned(),
+                    Err(cause) => cause.to_string(),
+                };
+                return Err(Error::NeedsAttention(format!(
+                    "{before}; and \"{step}\" failed: {e}. Do it by hand, or run `drydock gc`"
+                )));
+            }
+        }
+        r
+    }
+}

@@ -1,0 +1,377 @@
+//! Table tests of the deploy planner on plain data: no emulator, no clock.
+
+use super::*;
+use crate::config::{Capacity, HealthCheckTarget, Listener, ListenerProtocol};
+use crate::domain::cluster::{InstanceHealth, ObservedElb};
+use crate::domain::Duration;
+use crate::plan::history::parse_history;
+
+fn svc(standby: Standby, keep: u32) -> ServiceEnv {
+    ServiceEnv {
+        route: Some("/".into()),
+        instance_type: "t3.small".into(),
+        capacity: Capacity { min: 1, desired: 2, max: 4 },
+        listener: Listener { port: 80, protocol: ListenerProtocol::Http, instance_port: 8080 },
+        health_check: HealthCheckTarget("HTTP:8080/health".into()),
+        health_timeout: Duration::from_secs(600),
+        grace_period: Duration::from_secs(300),
+        keep_releases: keep,
+        standby,
+        standby_ttl: Duration::from_secs(3600),
+        elb_name: ElbName::parse("www-prod").unwrap(),
+        instance_profile: None,
+        volume_size_gib: 8,
+    }
+}
+
+fn group(n: u16, ami: &str, state: GroupState, desired: u32, attached: bool) -> ObservedGroup {
+    ObservedGroup {
+        name: format!("www-prod-v{n:03}"),
+        number: n,
+        ami: Some(ami.into()),
+        image: None,
+        state,
+        min: 1,
+        desired,
+        max: 4.max(desired),
+        instances: (0..desired).map(|i| format!("i-{n}-{i}")).collect(),
+        attached,
+        suspended: false,
+        expires_at: None,
+        deployed_at: None,
+        deployed_by: None,
+        previous: None,
+        rolled_back_from: None,
+        launch_template: Some(format!("www-prod-v{n:03}")),
+    }
+}
+
+fn elb() -> Option<ObservedElb> {
+    Some(ObservedElb {
+        name: "www-prod".into(),
+        dns: "www-prod-1.elb".into(),
+        health_target: "HTTP:8080/health".into(),
+    })
+}
+
+fn snapshot(groups: Vec<ObservedGroup>) -> ClusterSnapshot {
+    let mut s = ClusterSnapshot { elb: elb(), groups, ..Default::default() };
+    for g in s.groups.clone() {
+        for i in &g.instances {
+            s.health.insert(
+                i.clone(),
+                InstanceHealth { in_service: g.attached, state: "InService".into(), description: String::new() },
+            );
+        }
+    }
+    s
+}
+
+fn plan(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot) -> Plan {
+    let service = ServiceName::parse("www").unwrap();
+    let env = EnvName::parse("prod").unwrap();
+    let subnets = vec!["subnet-a".to_owned()];
+    let sgs = vec!["sg-1".to_owned()];
+    let req = DeployRequest {
+        service: &service,
+        env: &env,
+        ami,
+        image: Some("r/www:2"),
+        root_device: Some("/dev/sda1"),
+        health_timeout_s: 600,
+        now: 1_000_000,
+        deployed_by: "jenkins",
+        subnets: &subnets,
+        security_groups: &sgs,
+        extra_tags: vec![],
+    };
+    plan_deploy(svc, &req, snap).unwrap()
+}
+
+/// The steps as their one-line descriptions, for readable assertions.
+/// The steps as text, the user data's digest redacted (it is checked on its own).
+fn lines(p: &Plan) -> Vec<String> {
+    p.steps
+        .iter()
+        .map(|s| match s.to_string().split_once("user data sha256 ") {
+            Some((head, tail)) => format!("{head}user data sha256 …{}", &tail[12..]),
+            None => s.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn the_plan_carries_the_rendered_user_data() {
+    let mut snap = snapshot(vec![]);
+    snap.elb = None;
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    let Some(Step::CreateLaunchTemplate(t)) = p.steps.iter().find(|s| matches!(s, Step::CreateLaunchTemplate(_)))
+    else {
+        panic!("no launch template in {:#?}", lines(&p));
+    };
+    assert!(t.user_data.text.contains("DRYDOCK_RELEASE=v001"), "{}", t.user_data.text);
+    assert_eq!(t.user_data, crate::plan::UserData::new(t.user_data.text.clone()), "the digest is of the text");
+    assert!(p.steps.iter().any(|s| s.to_string().contains(&t.user_data.sha256[..12])), "the digest is shown");
+}
+
+fn position(p: &Plan, needle: &str) -> usize {
+    lines(p)
+        .iter()
+        .position(|l| l.starts_with(needle))
+        .unwrap_or_else(|| panic!("no step {needle:?} in {:#?}", lines(p)))
+}
+
+#[test]
+fn first_deploy_creates_elb_template_and_group() {
+    let mut snap = snapshot(vec![]);
+    snap.elb = None;
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    assert_eq!(p.outcome, Outcome::Deployed);
+    assert_eq!(p.release.as_deref(), Some("www-prod-v001"));
+    assert_eq!(p.previous, None);
+    assert_eq!(
+        lines(&p),
+        [
+            "create ELB www-prod (HTTP:80 -> 8080, health check HTTP:8080/health)",
+            "create launch template www-prod-v001 (ami-b, t3.small, user data sha256 …)",
+            "create group www-prod-v001 (2 instances, min 1, max 4) behind ELB www-prod",
+            "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s)",
+            "tag www-prod-v001 drydock:state=live",
+            "record drydock:release:v001 in the history on ELB www-prod",
+        ]
+    );
+    let Step::CreateGroup(g) = &p.steps[2] else { panic!() };
+    for k in [
+        "Name",
+        "drydock:service",
+        "drydock:env",
+        "drydock:release",
+        "drydock:ami",
+        "drydock:image",
+        "drydock:deployed-at",
+        "drydock:deployed-by",
+    ] {
+        assert!(g.tags.iter().any(|(t, _)| t == k), "tag {k}");
+    }
+    assert!(!g.tags.iter().any(|(t, _)| t == "drydock:previous"), "no previous on a first release");
+}
+
+#[test]
+fn second_deploy_switches_only_after_every_new_instance_serves() {
+    let snap = snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true)]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    assert_eq!(p.release.as_deref(), Some("www-prod-v002"));
+    assert_eq!(p.previous.as_deref(), Some("www-prod-v001"));
+    let wait = position(&p, "wait until all 2 instances of www-prod-v002");
+    let detach = position(&p, "detach www-prod-v001");
+    assert!(wait < detach, "the old group leaves the ELB only after the wait");
+    assert!(position(&p, "suspend the scaling processes of www-prod-v001") > detach);
+    let switch = position(
+        &p,
+        "tag www-prod-v002 drydock:state=live; www-prod-v001 drydock:state=standby drydock:expires-at=1003600",
+    );
+    assert!(wait < switch && switch < detach, "one call tags both, after the wait, before the detach");
+    let Step::CreateGroup(g) = &p.steps[1] else { panic!("{:?}", p.steps) };
+    assert!(g.tags.contains(&("drydock:previous".into(), "www-prod-v001".into())));
+    assert_eq!(
+        p.compensation.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        [
+            "detach www-prod-v002 from ELB www-prod",
+            "scale www-prod-v002 to 0 (min 0, max 4)",
+            "tag www-prod-v002 drydock:state=failed",
+            "record drydock:release:v002 in the history on ELB www-prod",
+        ]
+    );
+}
+
+#[test]
+fn the_live_ami_is_unchanged() {
+    let snap = snapshot(vec![group(3, "ami-a", GroupState::Live, 2, true)]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-a", &snap);
+    assert_eq!(p.outcome, Outcome::Unchanged);
+    assert!(p.steps.is_empty(), "{:?}", lines(&p));
+    assert_eq!(p.release.as_deref(), Some("www-prod-v003"));
+}
+
+#[test]
+fn a_changed_health_check_is_reconciled() {
+    let mut snap = snapshot(vec![group(3, "ami-a", GroupState::Live, 2, true)]);
+    snap.elb.as_mut().unwrap().health_target = "TCP:8080".into();
+    let p = plan(&svc(Standby::Warm, 2), "ami-a", &snap);
+    assert_eq!(lines(&p), ["set the health check of ELB www-prod to HTTP:8080/health"]);
+}
+
+#[test]
+fn the_new_group_gets_the_live_capacity_never_less_than_config() {
+    let snap = snapshot(vec![group(1, "ami-a", GroupState::Live, 5, true)]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    let Step::CreateGroup(g) = &p.steps[1] else { panic!() };
+    assert_eq!((g.min, g.desired, g.max), (1, 5, 5), "5 live with config 2..4 gives 5");
+    let snap = snapshot(vec![group(1, "ami-a", GroupState::Live, 1, true)]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    let Step::CreateGroup(g) = &p.steps[1] else { panic!() };
+    assert_eq!(g.desired, 2, "never less than the config's desired");
+}
+
+#[test]
+fn a_killed_deploy_resumes_its_group() {
+    let snap =
+        snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true), group(2, "ami-b", GroupState::Deploying, 2, true)]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    assert_eq!(p.release.as_deref(), Some("www-prod-v002"));
+    let l = lines(&p);
+    assert!(!l.iter().any(|s| s.starts_with("create")), "nothing is created twice: {l:#?}");
+    assert_eq!(l[0], "wait until all 2 instances of www-prod-v002 are InService in ELB www-prod (timeout 600s)");
+    assert!(l.contains(&"detach www-prod-v001 from ELB www-prod".to_owned()));
+}
+
+#[test]
+fn a_launch_template_without_its_group_is_reused_or_removed() {
+    let mut snap = snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true)]);
+    snap.launch_templates.insert(1, Some("ami-a".into()));
+    snap.launch_templates.insert(2, Some("ami-b".into()));
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    assert_eq!(p.release.as_deref(), Some("www-prod-v002"));
+    assert!(!lines(&p).iter().any(|s| s.starts_with("create launch template")), "{:#?}", lines(&p));
+    assert_eq!(position(&p, "create group www-prod-v002"), 0);
+
+    let p = plan(&svc(Standby::Warm, 2), "ami-c", &snap);
+    assert_eq!(lines(&p)[0], "delete launch template www-prod-v002");
+    assert_eq!(p.release.as_deref(), Some("www-prod-v003"), "a number once used is not reused");
+}
+
+#[test]
+fn a_failed_release_of_the_same_ami_is_replaced() {
+    let snap =
+        snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true), group(2, "ami-b", GroupState::Failed, 0, false)]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    assert_eq!(&lines(&p)[..2], ["delete group www-prod-v002", "delete launch template www-prod-v002"]);
+    assert_eq!(p.release.as_deref(), Some("www-prod-v003"));
+}
+
+#[test]
+fn standby_releases_beyond_keep_are_deleted_after_the_switch() {
+    let snap = snapshot(vec![
+        group(1, "ami-a", GroupState::Standby, 2, false),
+        group(2, "ami-b", GroupState::Standby, 2, false),
+        group(3, "ami-c", GroupState::Live, 2, true),
+    ]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-d", &snap);
+    let l = lines(&p);
+    // Kept: v003 (just demoted) and v002; deleted: v001.
+    assert!(l.contains(&"delete group www-prod-v001".to_owned()), "{l:#?}");
+    assert!(!l.iter().any(|s| s == "delete group www-prod-v002" || s == "delete group www-prod-v003"));
+    assert!(position(&p, "delete group www-prod-v001") > position(&p, "detach www-prod-v003"));
+}
+
+#[test]
+fn a_cold_standby_is_scaled_to_zero() {
+    let snap = snapshot(vec![group(1, "ami-a", GroupState::Live, 3, true)]);
+    let p = plan(&svc(Standby::Cold, 2), "ami-b", &snap);
+    let l = lines(&p);
+    assert!(l.contains(&"scale www-prod-v001 to 0 (min 0, max 4)".to_owned()), "{l:#?}");
+    assert!(!l.iter().any(|s| s.starts_with("suspend")));
+}
+
+#[test]
+fn a_warm_standby_of_the_target_ami_is_brought_back_not_recreated() {
+    let mut standby = group(1, "ami-a", GroupState::Standby, 2, false);
+    standby.suspended = true;
+    let snap = snapshot(vec![standby, group(2, "ami-b", GroupState::Live, 2, true)]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-a", &snap);
+    let l = lines(&p);
+    assert_eq!(
+        &l[..3],
+        [
+            "resume the scaling processes of www-prod-v001",
+            "attach www-prod-v001 to ELB www-prod",
+            "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s)"
+        ]
+    );
+    assert!(l.contains(&"detach www-prod-v002 from ELB www-prod".to_owned()));
+}
+
+#[test]
+fn a_stray_attached_group_is_retired_after_the_switch() {
+    let snap =
+        snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true), group(2, "ami-x", GroupState::Deploying, 2, true)]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    assert_eq!(p.release.as_deref(), Some("www-prod-v003"));
+    assert!(position(&p, "detach www-prod-v002") > position(&p, "wait until all 2 instances of www-prod-v003"));
+    assert!(lines(&p).contains(&"tag www-prod-v002 drydock:state=failed".to_owned()));
+}
+
+#[test]
+fn release_numbers_run_out_at_999() {
+    let snap = snapshot(vec![group(999, "ami-a", GroupState::Live, 2, true)]);
+    let service = ServiceName::parse("www").unwrap();
+    let env = EnvName::parse("prod").unwrap();
+    let req = DeployRequest {
+        service: &service,
+        env: &env,
+        ami: "ami-b",
+        image: None,
+        root_device: Some("/dev/sda1"),
+        health_timeout_s: 1,
+        now: 0,
+        deployed_by: "x",
+        subnets: &[],
+        security_groups: &[],
+        extra_tags: vec![],
+    };
+    assert_eq!(plan_deploy(&svc(Standby::Warm, 2), &req, &snap), Err(PlanError::NumbersExhausted("www-prod".into())));
+}
+
+#[test]
+fn a_crash_after_the_switch_is_finished_by_the_next_run() {
+    // v002 was tagged live, then the run died before v001 left the ELB.
+    let mut new = group(2, "ami-b", GroupState::Live, 2, true);
+    new.previous = Some("www-prod-v001".into());
+    let snap = snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true), new]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    assert_eq!(p.outcome, Outcome::Unchanged);
+    assert_eq!(
+        lines(&p),
+        [
+            "detach www-prod-v001 from ELB www-prod",
+            "suspend the scaling processes of www-prod-v001 (warm standby)",
+            "tag www-prod-v001 drydock:state=standby drydock:expires-at=1003600",
+        ]
+    );
+}
+
+#[test]
+fn history_records_fit_elb_tags_and_read_back() {
+    let by = "https://jenkins.example.com/job/www/42/?x=1&y=2";
+    let (k, v) = history_record("v007", "ami-0abc", 1700000000, "ok", Some("r.example.com/www:1.4.2"), by);
+    assert_eq!(k, "drydock:release:v007");
+    assert!(v.chars().all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c)), "{v}");
+    let r = parse_history(&k, &v).unwrap();
+    assert_eq!((r.number, r.ami.as_str(), r.at, r.failed), (7, "ami-0abc", 1700000000, false));
+    assert_eq!(r.image.as_deref(), Some("r.example.com/www:1.4.2"));
+    assert_eq!(r.by.as_deref(), Some("https://jenkins.example.com/job/www/42/_x=1_y=2"));
+    let long = "x".repeat(300);
+    let (_, v) = history_record("v001", "ami-1", 1, "failed", Some(&long), &long);
+    assert!(v.len() <= 256);
+    let r = parse_history("drydock:release:v001", &v).unwrap();
+    assert!(r.failed && r.ami == "ami-1", "the head survives truncation");
+    assert_eq!(parse_history("drydock:cluster", "x"), None);
+}
+
+#[test]
+fn a_standby_brought_back_that_fails_becomes_the_standby_again() {
+    let mut standby = group(1, "ami-a", GroupState::Standby, 2, false);
+    standby.suspended = true;
+    let snap = snapshot(vec![standby, group(2, "ami-b", GroupState::Live, 2, true)]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-a", &snap);
+    assert_eq!(
+        p.compensation.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        [
+            "detach www-prod-v001 from ELB www-prod",
+            "scale www-prod-v001 to 2 (min 1, max 4)",
+            "suspend the scaling processes of www-prod-v001 (warm standby)",
+            "tag www-prod-v001 drydock:state=standby",
+        ],
+        "not failed, not scaled to 0: still a rollback target"
+    );
+}

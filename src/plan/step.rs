@@ -1,0 +1,319 @@
+//! The steps of a plan: data that a dry run prints (text and JSON) and the executor
+//! runs, one cloud action or wait each.
+
+use serde::Serialize;
+
+/// Scaling processes suspended on a warm standby: nothing launches, terminates, replaces
+/// or re-registers its instances while it waits for a rollback.
+pub const STANDBY_PROCESSES: [&str; 8] = [
+    "Launch",
+    "Terminate",
+    "HealthCheck",
+    "ReplaceUnhealthy",
+    "AZRebalance",
+    "AlarmNotification",
+    "ScheduledActions",
+    "AddToLoadBalancer",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LaunchTemplateSpec {
+    pub name: String,
+    pub ami: String,
+    pub instance_type: String,
+    pub instance_profile: Option<String>,
+    pub volume_size_gib: u32,
+    pub root_device: String,
+    pub security_groups: Vec<String>,
+    /// Non-secret runtime settings written to /etc/drydock/runtime.env at boot.
+    pub runtime_env: Vec<(String, String)>,
+    /// The launch template's user data, rendered when the plan is made, so that a dry
+    /// run shows what will run.
+    pub user_data: UserData,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A rendered user-data script: its digest in every plan, its text with `-v` (and in
+/// the request).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UserData {
+    #[serde(skip)]
+    pub text: String,
+    pub sha256: String,
+}
+
+impl UserData {
+    pub fn new(text: String) -> Self {
+        use sha2::{Digest as _, Sha256};
+        let sha256 = Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        Self { text, sha256 }
+    }
+}
+
+/// The builder instance of a bake.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BuilderSpec {
+    pub base_ami: String,
+    pub base_name: String,
+    pub root_device: String,
+    pub instance_type: String,
+    pub subnet: String,
+    pub security_groups: Vec<String>,
+    pub instance_profile: Option<String>,
+    pub volume_size_gib: u32,
+    pub kms_key_id: Option<String>,
+    /// The bootstrap: installs the init job, pulls the image, powers off.
+    pub user_data: UserData,
+    pub tags: Vec<(String, String)>,
+}
+
+/// An instance a step acts on: known when the plan is made, or the builder that an
+/// earlier step of the same plan launches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Instance {
+    Id(String),
+    Launched,
+}
+
+impl std::fmt::Display for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Instance::Id(i) => write!(f, "builder {i}"),
+            Instance::Launched => f.write_str("the builder"),
+        }
+    }
+}
+
+/// An AMI a step acts on: known when the plan is made, or the one that an earlier step
+/// of the same plan creates or copies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ami {
+    Id(String),
+    Created,
+}
+
+impl std::fmt::Display for Ami {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ami::Id(a) => f.write_str(a),
+            Ami::Created => f.write_str("the new image"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupSpec {
+    pub name: String,
+    pub launch_template: String,
+    pub min: u32,
+    pub desired: u32,
+    pub max: u32,
+    pub elb: String,
+    pub subnets: Vec<String>,
+    pub grace_period_s: u64,
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    CreateElb {
+        elb: String,
+        port: u16,
+        protocol: String,
+        instance_port: u16,
+        health_check: String,
+        subnets: Vec<String>,
+        security_groups: Vec<String>,
+        tags: Vec<(String, String)>,
+    },
+    SetHealthCheck {
+        elb: String,
+        target: String,
+    },
+    CreateLaunchTemplate(LaunchTemplateSpec),
+    DeleteLaunchTemplate {
+        name: String,
+    },
+    CreateGroup(GroupSpec),
+    WaitInService {
+        group: String,
+        elb: String,
+        count: u32,
+        timeout_s: u64,
+    },
+    Attach {
+        group: String,
+        elb: String,
+    },
+    Detach {
+        group: String,
+        elb: String,
+    },
+    Suspend {
+        group: String,
+    },
+    Resume {
+        group: String,
+    },
+    ScaleTo {
+        group: String,
+        min: u32,
+        desired: u32,
+        max: u32,
+    },
+    Tag {
+        group: String,
+        tags: Vec<(String, String)>,
+        /// More groups tagged in the same call (CreateOrUpdateTags takes several): the
+        /// switch tags the new release live and the old one standby at once.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        more: Vec<(String, Vec<(String, String)>)>,
+    },
+    DeleteGroup {
+        group: String,
+    },
+    /// A line of the cluster's history, kept as a tag of its ELB (which is never deleted),
+    /// so that `history` and rollback to a collected release survive `gc`.
+    Record {
+        elb: String,
+        key: String,
+        value: String,
+    },
+    /// gc: history records beyond the newest kept.
+    Unrecord {
+        elb: String,
+        keys: Vec<String>,
+    },
+    /// gc: an unused AMI and its snapshots.
+    DeregisterImage {
+        ami: String,
+        name: String,
+    },
+    /// gc: a builder older than twice the bake timeout; bake: a leftover builder of an
+    /// earlier run, or (in `finally`) this bake's own builder.
+    TerminateBuilder {
+        instance: Instance,
+    },
+    /// bake: run the builder with the bootstrap as its user data.
+    LaunchBuilder(BuilderSpec),
+    /// bake: until the builder has powered itself off (the bootstrap succeeded).
+    WaitBuilderStopped {
+        instance: Instance,
+        timeout_s: u64,
+        /// Where the timeout is set, for the error that says it ran out.
+        timeout_setting: String,
+    },
+    /// bake: CreateImage from the stopped builder; the image and its snapshots tagged.
+    CreateImage {
+        instance: Instance,
+        name: String,
+        description: String,
+        tags: Vec<(String, String)>,
+    },
+    /// bake and promote: until the image is available.
+    WaitImageAvailable {
+        ami: Ami,
+        timeout_s: u64,
+    },
+    /// promote to another account: launch permission on the AMI and create-volume
+    /// permission on its snapshots, granted in the source account.
+    ShareImage {
+        ami: String,
+        account: String,
+    },
+    /// promote to another region: an encrypted copy, made in the target region.
+    CopyImage {
+        ami: String,
+        from_region: String,
+        name: String,
+        tags: Vec<(String, String)>,
+    },
+}
+
+impl Step {
+    /// Waits change nothing: no lease check is needed before them.
+    pub fn is_wait(&self) -> bool {
+        matches!(self, Step::WaitInService { .. } | Step::WaitBuilderStopped { .. } | Step::WaitImageAvailable { .. })
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::CreateElb { elb, port, protocol, instance_port, health_check, .. } => {
+                write!(f, "create ELB {elb} ({protocol}:{port} -> {instance_port}, health check {health_check})")
+            }
+            Step::SetHealthCheck { elb, target } => {
+                write!(f, "set the health check of ELB {elb} to {target}")
+            }
+            Step::CreateLaunchTemplate(t) => write!(
+                f,
+                "create launch template {} ({}, {}, user data sha256 {})",
+                t.name,
+                t.ami,
+                t.instance_type,
+                &t.user_data.sha256[..12]
+            ),
+            Step::DeleteLaunchTemplate { name } => write!(f, "delete launch template {name}"),
+            Step::CreateGroup(g) => write!(
+                f,
+                "create group {} ({} instances, min {}, max {}) behind ELB {}",
+                g.name, g.desired, g.min, g.max, g.elb
+            ),
+            Step::WaitInService { group, elb, count, timeout_s } => {
+                write!(
+                    f,
+                    "wait until all {count} instances of {group} are InService in ELB {elb} (timeout {timeout_s}s)"
+                )
+            }
+            Step::Attach { group, elb } => write!(f, "attach {group} to ELB {elb}"),
+            Step::Detach { group, elb } => write!(f, "detach {group} from ELB {elb}"),
+            Step::Suspend { group } => {
+                write!(f, "suspend the scaling processes of {group} (warm standby)")
+            }
+            Step::Resume { group } => write!(f, "resume the scaling processes of {group}"),
+            Step::ScaleTo { group, min, desired, max } => {
+                write!(f, "scale {group} to {desired} (min {min}, max {max})")
+            }
+            Step::Tag { group, tags, more } => {
+                let one = |g: &str, t: &[(String, String)]| {
+                    let t: Vec<String> = t.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("{g} {}", t.join(" "))
+                };
+                let all: Vec<String> =
+                    std::iter::once(one(group, tags)).chain(more.iter().map(|(g, t)| one(g, t))).collect();
+                write!(f, "tag {}", all.join("; "))
+            }
+            Step::DeleteGroup { group } => write!(f, "delete group {group}"),
+            Step::Record { elb, key, .. } => write!(f, "record {key} in the history on ELB {elb}"),
+            Step::Unrecord { elb, keys } => write!(f, "forget {} old history record(s) on ELB {elb}", keys.len()),
+            Step::DeregisterImage { ami, name } => write!(f, "deregister {ami} ({name}) and delete its snapshots"),
+            Step::TerminateBuilder { instance } => write!(f, "terminate {instance}"),
+            Step::LaunchBuilder(b) => write!(
+                f,
+                "launch a {} builder from {} ({}) in {} with the bootstrap (user data sha256 {})",
+                b.instance_type,
+                b.base_ami,
+                b.base_name,
+                b.subnet,
+                &b.user_data.sha256[..12]
+            ),
+            Step::WaitBuilderStopped { instance, timeout_s, .. } => {
+                write!(f, "wait until {instance} has powered off (timeout {timeout_s}s)")
+            }
+            Step::CreateImage { instance, name, .. } => {
+                write!(f, "create image {name} from {instance}; tag it and its snapshots")
+            }
+            Step::WaitImageAvailable { ami, timeout_s } => {
+                write!(f, "wait until {ami} is available (timeout {timeout_s}s)")
+            }
+            Step::ShareImage { ami, account } => write!(f, "share {ami} and its snapshots with account {account}"),
+            Step::CopyImage { ami, from_region, name, .. } => {
+                write!(f, "copy {ami} ({name}) from {from_region}, encrypted")
+            }
+        }
+    }
+}

@@ -1,0 +1,308 @@
+"""The real guest: drydock bakes an AMI on a real Debian 12 machine and deploys it.
+
+Run it through `make test-guest` (tests/guest/run.sh): as root, inside a network namespace
+of its own, with the base root filesystem built. The world, all on this namespace's
+127.0.0.1:
+
+- a registry (Debian's docker-registry, TLS with a throwaway CA) holding the image
+  registry.guest.test/drydock/hello (tests/guest/image.py);
+- the AWS emulator (tests/moto, whose GetConsoleOutput shows the real consoles:
+  tests/guest/moto_console.py);
+- the guest driver (tests/guest/driver.py), which boots every instance of the emulator
+  with systemd-nspawn from its AMI's disk, cloud-init running its user data;
+- drydock itself, `bake` and `deploy` as a user runs them, with tests/guest/tree.
+
+The tests run in order and build on each other: bake, look at the AMI's disk, deploy it,
+the instance serves, survives a crash of its container, its unit verifies; then a bake
+whose bootstrap fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+
+from driver import Driver  # noqa: E402
+
+REGISTRY_HOST = "registry.guest.test"
+REPO = "drydock/hello"
+TAG = "1.0.0"
+MISSING_TAG = "9.9.9-not-pushed"
+BASE_AMI = "ami-785db401"
+TREE = os.path.join(HERE, "tree")
+HOST_PORT = 8080
+TIMINGS: dict[str, float] = {}
+
+
+def fail_loudly(why: str) -> None:
+    pytest.fail(f"the real guest cannot run here: {why}. Run it as root with `make test-guest`.", pytrace=False)
+
+
+class World:
+    def __init__(self) -> None:
+        if os.geteuid() != 0:
+            fail_loudly("not root (systemd-nspawn, network namespaces and docker need root)")
+        self.netns = os.environ.get("GUEST_NETNS")
+        self.rootfs = os.environ.get("GUEST_ROOTFS")
+        self.work = os.environ.get("GUEST_WORK")
+        if not (self.netns and self.rootfs and self.work):
+            fail_loudly("GUEST_NETNS, GUEST_ROOTFS and GUEST_WORK are not set (tests/guest/run.sh sets them)")
+        for tool in ("systemd-nspawn", "docker-registry", "openssl", "nsenter"):
+            if shutil.which(tool) is None:
+                fail_loudly(f"{tool} is not installed (tests/guest/setup.sh installs it)")
+        self.drydock_bin = os.environ.get("DRYDOCK_BIN", os.path.join(ROOT, "target/debug/drydock"))
+        if not os.access(self.drydock_bin, os.X_OK):
+            fail_loudly(f"{self.drydock_bin} is not built")
+        self.procs: list[subprocess.Popen] = []
+        self.log_file = open(os.path.join(self.work, "guest.log"), "a", buffering=1)
+        self.t0 = time.monotonic()
+
+    def log(self, msg: str) -> None:
+        self.log_file.write(f"{time.monotonic() - self.t0:8.1f} {msg}\n")
+
+    # -- registry ------------------------------------------------------------------------
+    def start_registry(self) -> None:
+        d = os.path.join(self.work, "registry")
+        os.makedirs(d, exist_ok=True)
+        self.ca = os.path.join(d, "ca.crt")
+
+        def ssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=drydock guest test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "registry.key", "-out", "registry.csr",
+            "-subj", f"/CN={REGISTRY_HOST}")
+        with open(os.path.join(d, "san.ext"), "w") as f:
+            f.write(f"subjectAltName=DNS:{REGISTRY_HOST},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        ssl("x509", "-req", "-in", "registry.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "registry.crt", "-days", "2", "-extfile", "san.ext")
+        cfg = os.path.join(d, "config.yml")
+        with open(cfg, "w") as f:
+            f.write(
+                "version: 0.1\nlog:\n  level: warn\n"
+                f"storage:\n  filesystem:\n    rootdirectory: {d}/data\n"
+                "http:\n  addr: 127.0.0.1:443\n"
+                f"  tls:\n    certificate: {d}/registry.crt\n    key: {d}/registry.key\n"
+            )
+        log = open(os.path.join(d, "registry.log"), "w")
+        self.procs.append(subprocess.Popen(["docker-registry", "serve", cfg], stdout=log, stderr=log))
+        import ssl as ssl_mod
+
+        ctx = ssl_mod.create_default_context(cafile=self.ca)
+        for _ in range(100):
+            try:
+                urllib.request.urlopen("https://127.0.0.1/v2/", context=ctx, timeout=2).close()
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the registry did not answer on 127.0.0.1:443")
+        out = subprocess.run(
+            [sys.executable, os.path.join(HERE, "image.py"), "--registry", "https://127.0.0.1", "--ca", self.ca,
+             "--repo", REPO, TAG],
+            check=True, capture_output=True, text=True,
+        )
+        self.log(f"pushed {REGISTRY_HOST}/{REPO}:{TAG} ({out.stdout.strip()})")
+
+    # -- emulator and driver -----------------------------------------------------------------
+    def start_emulator(self) -> None:
+        self.console_dir = os.path.join(self.work, "console")
+        p = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "moto_console.py"), "--console-dir", self.console_dir,
+             "--host", "127.0.0.1", "--port", "0"],
+            stdout=subprocess.PIPE, stderr=open(os.path.join(self.work, "moto.log"), "w"), text=True,
+        )
+        self.procs.append(p)
+        line = p.stdout.readline()
+        if not line.startswith("READY "):
+            raise RuntimeError(f"the emulator did not start: {line!r}")
+        self.endpoint = f"http://127.0.0.1:{int(line.split()[1])}"
+        self.driver = Driver(
+            endpoint=self.endpoint, work=self.work, base_rootfs=self.rootfs, base_amis={BASE_AMI},
+            registry_host=REGISTRY_HOST, ca_file=self.ca, console_dir=self.console_dir, log=self.log,
+        )
+        self.driver.start()
+
+    def control(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.endpoint + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r)
+
+    def drydock(self, *args: str, timeout: float) -> tuple[subprocess.CompletedProcess, float]:
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "DRYDOCK_POLL_INTERVAL": "500ms",
+            "NO_COLOR": "1",
+        }
+        t = time.monotonic()
+        cmd = [self.drydock_bin, "-C", TREE, "--endpoint-url", self.endpoint, "--output", "json", *args]
+        try:
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            pytest.fail(f"drydock {' '.join(args)} did not finish within {timeout:.0f} s\n"
+                        f"stderr so far:\n{e.stderr}\nguests: {self.driver.summary()}")
+        dt = time.monotonic() - t
+        self.log(f"drydock {' '.join(args)}: exit {r.returncode} in {dt:.1f} s\n{r.stderr}")
+        return r, dt
+
+    def close(self) -> None:
+        if hasattr(self, "driver"):
+            self.driver.close()
+        for p in reversed(self.procs):
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        with open(os.path.join(self.work, "timings.json"), "w") as f:
+            json.dump(TIMINGS, f, indent=1)
+        self.log_file.close()
+
+
+@pytest.fixture(scope="module")
+def world():
+    w = World()
+    try:
+        t = time.monotonic()
+        w.start_registry()
+        w.start_emulator()
+        TIMINGS["world_setup_s"] = round(time.monotonic() - t, 1)
+        yield w
+    finally:
+        w.close()
+
+
+def http_get(path: str, timeout: float = 2) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{HOST_PORT}{path}", timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, ""
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return 0, ""
+
+
+def result(r: subprocess.CompletedProcess) -> dict:
+    try:
+        return json.loads(r.stdout)["results"][0]
+    except (ValueError, KeyError, IndexError):
+        raise AssertionError(f"no JSON result (exit {r.returncode}):\n{r.stdout}\n{r.stderr}")
+
+
+def parse_env(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+# ---- the tests, in order ------------------------------------------------------------------
+
+def test_bake_on_a_real_builder(world):
+    r, dt = world.drydock("bake", "hello", "--image-tag", TAG, "--env", "guest", timeout=300)
+    builders = [g for g in world.driver.guests.values() if g.role == "builder"]
+    console = builders[-1].console_text() if builders else ""
+    assert r.returncode == 0, f"bake failed:\n{r.stderr}\nconsole:\n{console[-4000:]}"
+    res = result(r)
+    assert res["outcome"] == "baked", res
+    world.ami = res["ami"]
+    assert "drydock-bake: OK" in console, console[-4000:]
+    TIMINGS["bake_s"] = round(dt, 1)
+    TIMINGS["builder_boot_to_poweroff_s"] = round(builders[-1].ended - builders[-1].started, 1)
+
+
+def test_the_ami_holds_the_enabled_unit_and_the_image(world):
+    needs(world, "ami", "baked AMI")
+    disk = world.driver.wait(lambda: world.driver.amis.get(world.ami), 30, f"the disk of {world.ami}")
+    unit = os.path.join(disk, "etc/systemd/system/drydock-hello.service")
+    assert os.path.isfile(unit)
+    wants = os.path.join(disk, "etc/systemd/system/multi-user.target.wants/drydock-hello.service")
+    assert os.path.islink(wants) and os.readlink(wants) == "/etc/systemd/system/drydock-hello.service"
+    with open(os.path.join(disk, "var/lib/docker/image/overlay2/repositories.json")) as f:
+        repos = json.load(f)["Repositories"]
+    assert f"{REGISTRY_HOST}/{REPO}:{TAG}" in repos.get(f"{REGISTRY_HOST}/{REPO}", {}), repos
+    with open(os.path.join(disk, "etc/drydock/hello.env")) as f:
+        assert "HELLO_GREETING=baked-hello" in f.read().splitlines()
+    # Nothing of one instance's life: the release's settings come with each instance.
+    assert not os.path.exists(os.path.join(disk, "etc/drydock/runtime.env"))
+
+
+def needs(world, attr: str, what: str):
+    if not hasattr(world, attr):
+        pytest.fail(f"no {what}: an earlier test failed", pytrace=False)
+    return getattr(world, attr)
+
+
+def test_deploy_the_ami_and_it_serves(world):
+    needs(world, "ami", "baked AMI")
+    # The emulator's ELB reports the release healthy only once the real guest answers its
+    # health check, so the deploy waits for the machine, as it does on AWS.
+    world.control("POST", "/drydock-shim/unhealthy", {
+        "amis": [world.ami], "description": "the real guest has not answered its health check yet"})
+    healthy = threading.Event()
+    timing: dict[str, float] = {}
+
+    def watch() -> None:
+        g = world.driver.wait(
+            lambda: next((g for g in world.driver.guests.values() if g.image == world.ami), None), 120,
+            "an instance of the AMI")
+        world.driver.wait(lambda: g.state == "running", 120, f"{g.iid} to boot")
+        while http_get("/health")[0] != 200:
+            time.sleep(0.1)
+            if g.state != "running":
+                return
+        timing["boot_to_health_s"] = time.monotonic() - g.started
+        world.control("DELETE", "/drydock-shim/unhealthy")
+        world.instance = g
+        healthy.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    r, dt = world.drydock("deploy", "hello", "--env", "guest", "--image-tag", TAG, timeout=240)
+    assert r.returncode == 0, f"deploy failed:\n{r.stderr}\nguests: {world.driver.summary()}"
+    assert result(r)["outcome"] == "deployed"
+    assert healthy.is_set()
+    TIMINGS["deploy_s"] = round(dt, 1)
+    TIMINGS["instance_boot_to_health_s"] = round(timing["boot_to_health_s"], 1)
+    status, body = http_get("/env")
+    assert status == 200
+    env = parse_env(body)
+    # The baked settings reach the container.
+    assert env.get("HELLO_GREETING") == "baked-hello", body
+
+
+def test_a_killed_container_is_restarted(world):
+    g = needs(world, "instance", "serving instance")
+    before = world.driver.exec(g, "docker", "inspect", "-f", "{{.Id}}", "drydock-hello").stdout.strip()
+    t = time.monotonic()
+    world.driver.exec(g, "docker", "kill", "drydock-hello")
+
+    def restarted():
+        r = world.driver.exec(g, "docker", "inspect", "-f", "{{.Id}}", "drydock-hello", check=False)
+        return r.returncode == 0 and r.stdout.strip() != before and http_get("/health")[0] == 200
+
+    world.driver.wait(restarted, 60, "the container to be restarted after docker kill")
+    TIMINGS["restart_after_kill_s"] = round(time.monotonic() - t, 1)
+
+
+def test_the_unit_verifies_inside_the_guest(world):
+    r = world.driver.exec(needs(world, "instance", "serving instance"), "systemd-analyze", "verify", "/etc/systemd/system/drydock-hello.service",
+                          check=False)
+    assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), r.stdout + r.stderr
