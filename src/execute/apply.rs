@@ -68,7 +68,7 @@ impl Executor<'_> {
                 }
             }
             Step::DeleteLaunchTemplate { name } => groups::delete_launch_template(c, name).await,
-            Step::CreateGroup(g) => match groups::create_group(c, g).await {
+            Step::CreateGroup(g) => match self.create_group(g).await {
                 // A group of this name for the same launch template and AMI is ours (the
                 // answer to our create was lost) or a racer's for the same release: both
                 // are the release this plan wants. Anything else is a race we lost.
@@ -159,6 +159,36 @@ impl Executor<'_> {
         r.map_err(|e| self.failed(e))
     }
 
+    /// CreateAutoScalingGroup, patient with a launch template that Auto Scaling cannot see
+    /// yet: right after CreateLaunchTemplate, AWS may answer ValidationError "…launch
+    /// template … does not exist" (eventual consistency). Retried for up to a minute.
+    async fn create_group(&self, g: &crate::plan::GroupSpec) -> Result<(), CloudError> {
+        let until = deadline(Duration::from_secs(60));
+        let mut nap = Duration::from_millis(200);
+        loop {
+            match groups::create_group(self.cloud, g).await {
+                Err(e)
+                    if e.is("ValidationError")
+                        && e.message.contains("launch template")
+                        && e.message.contains("does not exist")
+                        && std::time::Instant::now() + nap < until =>
+                {
+                    self.out.progress(&format!(
+                        "{}: {} is not visible to Auto Scaling yet; retrying in {} ms",
+                        self.label,
+                        g.launch_template,
+                        nap.as_millis()
+                    ));
+                    if self.interrupt.sleep(nap, &self.label).await.is_err() {
+                        return Err(e);
+                    }
+                    nap = (nap * 2).min(Duration::from_secs(5));
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// Until every instance of `group` (and `count` of them) is InService in `elb`.
     pub(super) async fn wait_in_service(
         &self,
@@ -175,17 +205,24 @@ impl Executor<'_> {
     async fn wait_loop(&self, group: &str, elb_name: &str, count: u32, timeout_s: u64) -> Result<(), Error> {
         let until = deadline(Duration::from_secs(timeout_s));
         let mut last_count = None;
+        let mut seen = false;
         let mut last_seen = (Vec::new(), Default::default());
         let what = format!("waiting for {group}");
         let ready = self
             .waiter()
             .until(until, &what, async || {
                 let Some((_, ids)) = self.watch.instances(group, self.poll / 2).await? else {
-                    return Err(CloudError::other(
-                        "DescribeAutoScalingGroups",
-                        format!("group {group} disappeared while waiting for it"),
-                    ));
+                    // Not listed yet right after CreateAutoScalingGroup is eventual
+                    // consistency; gone after it was seen is not.
+                    if seen {
+                        return Err(CloudError::other(
+                            "DescribeAutoScalingGroups",
+                            format!("group {group} disappeared while waiting for it"),
+                        ));
+                    }
+                    return Ok(Poll::Pending);
                 };
+                seen = true;
                 let health = elb::instance_health(self.cloud, elb_name).await?;
                 let in_service = ids.iter().filter(|i| health.get(*i).is_some_and(|h| h.in_service)).count();
                 if ids.len() as u64 >= u64::from(count) && in_service as u64 >= u64::from(count) {
@@ -277,7 +314,9 @@ impl Executor<'_> {
                 Ok(match images::describe(self.cloud, ami).await? {
                     Some((ImageState::Pending, _)) => Poll::Pending,
                     Some((s, _)) => Poll::Ready(Some(s)),
-                    None => Poll::Ready(None),
+                    // Not found right after CreateImage or CopyImage is eventual
+                    // consistency, not a failure: a failed image shows as `failed`.
+                    None => Poll::Pending,
                 })
             })
             .await?;

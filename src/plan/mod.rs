@@ -8,6 +8,8 @@ pub mod bake;
 pub mod deploy;
 pub mod gc;
 pub mod history;
+#[cfg(test)]
+mod model_tests;
 pub mod promote;
 pub mod rollback;
 pub mod step;

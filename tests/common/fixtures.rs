@@ -28,6 +28,13 @@ impl Emulated {
         Emulated { guest: None, moto, sdk, tree: ExampleTree::new() }
     }
 
+    /// An emulator started with the shim's world flags (e.g. `--time-scale 30`).
+    pub fn in_world(flags: &[&str]) -> Self {
+        let moto = Moto::start_with(flags);
+        let sdk = moto.sdk();
+        Emulated { guest: None, moto, sdk, tree: ExampleTree::new() }
+    }
+
     /// The guest runs for the whole test.
     pub fn with_guest() -> Self {
         let mut e = Self::new();

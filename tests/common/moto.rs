@@ -117,6 +117,19 @@ impl Moto {
         v.as_array().map(|a| a.iter().filter(|r| r["client"] == "drydock").cloned().collect()).unwrap_or_default()
     }
 
+    /// drydock's requests as (action, the resource it names): see the recorder's `name`.
+    pub fn requests_named(&self) -> Vec<(String, Option<String>)> {
+        let v = self.control("GET", "/drydock-shim/requests", None);
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|r| r["client"] == "drydock")
+                    .map(|r| (r["action"].as_str().unwrap_or("").to_owned(), r["name"].as_str().map(str::to_owned)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn count(&self, action: &str) -> usize {
         self.requests().iter().filter(|(_, a)| a == action).count()
     }

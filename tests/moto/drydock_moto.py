@@ -113,6 +113,23 @@ def _credential_parts(credential: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+# The request parameters that name the resource a request acts on, in order of preference.
+NAME_PARAMS = (
+    "LaunchTemplateName",
+    "AutoScalingGroupName",
+    "AutoScalingGroupNames.member.1",
+    "LoadBalancerName",
+    "LoadBalancerNames.member.1",
+    "Tags.member.1.ResourceId",
+    "ImageId",
+    "SourceImageId",
+    "InstanceId.1",
+    "LaunchTemplateId",
+    "ResourceId.1",
+    "SnapshotId",
+)
+
+
 def _read_form_body(environ: dict[str, Any]) -> bytes | None:
     """Read an x-www-form-urlencoded body and put it back for moto."""
     if not environ.get("CONTENT_TYPE", "").startswith(
@@ -244,6 +261,7 @@ def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
         region = _region(query["X-Amz-Credential"][0])
 
     params = {k: v[0] for k, v in query.items()}
+    form: dict[str, list[str]] = {}
     body = _read_form_body(environ)
     if body:
         form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -264,9 +282,18 @@ def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
         client = "boto3"
     else:
         client = "other"
+    # What the request acts on, so that a test can tell drydock's lease lock (a launch
+    # template named drydock-lock-…) from a release's template, and the like.
+    name = None
+    for param in NAME_PARAMS:
+        value = (form.get(param) or query.get(param) or [None])[0]
+        if value:
+            name = value
+            break
     entry: dict[str, Any] = {
         "service": service,
         "action": action,
+        "name": name,
         "t": time.time(),
         "client": client,
         "key": key,

@@ -363,10 +363,12 @@ def test_recorder_counts_and_clears(which: str, request: pytest.FixtureRequest) 
         ("elasticloadbalancing", "DescribeLoadBalancers"),
     ]
     for r in recorded:
-        assert set(r) == {"service", "action", "t", "client", "key", "status", "throttled", "fault"}
+        assert set(r) == {"service", "action", "name", "t", "client", "key", "status", "throttled", "fault"}
         assert r["client"] == "boto3" and r["key"] == "testing"
         assert r["status"] == 200 and r["throttled"] is False and r["fault"] is None
         assert isinstance(r["t"], float) and before - 1 <= r["t"] <= after + 1
+    # What each request acts on: the image RunInstances launches from, none for the lists.
+    assert [r["name"] for r in recorded] == [aws.amis[0], aws.amis[0], None, None]
 
     status, _ = server.control("DELETE", "/drydock-shim/requests")
     assert status == 200

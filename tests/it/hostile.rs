@@ -1,0 +1,238 @@
+//! drydock in an emulator that behaves like AWS at its worst (the shim's world,
+//! tests/moto/README.md): time passes (boot 90 s, two health-check rounds, image and
+//! instance state changes, at 30× speed), requests are throttled at AWS's rates, reads
+//! lag writes, and faults hit drydock's writes: throttling, 5xx, delays and responses that
+//! are lost after the write happened. Every run ends in a converged state, checked the
+//! same way each time; a failed run is followed by a re-run, as a Jenkins retry would.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::aws::{filter, live_instances, tag};
+use crate::common::fixtures::Emulated;
+
+/// AWS's clock at 30×, its rate limits, and reads 300 ms behind writes.
+const WORLD: [&str; 7] = ["--time-scale", "30", "--boot", "90", "--throttle", "--consistency-ms", "300"];
+
+/// The writes of a deploy and a rollback: the ones a fault may hit.
+const WRITES: [&str; 12] = [
+    "CreateLoadBalancer",
+    "ConfigureHealthCheck",
+    "CreateLaunchTemplate",
+    "CreateAutoScalingGroup",
+    "AttachLoadBalancers",
+    "DetachLoadBalancers",
+    "SuspendProcesses",
+    "ResumeProcesses",
+    "CreateOrUpdateTags",
+    "AddTags",
+    "DeleteLaunchTemplate",
+    "UpdateAutoScalingGroup",
+];
+
+/// The end state every run must leave for `cluster` behind ELB `cluster`: one live group,
+/// in the ELB with all its instances InService; no other group in the ELB; no group left
+/// `deploying`; a launch template only for a group that exists; the lease released; no
+/// builder running. Reads lag writes in this world, as on AWS: the state must be reached
+/// within a few consistency windows, and every check must hold at once.
+#[track_caller]
+fn assert_converged(fx: &Emulated, cluster: &str, live_release: &str) {
+    let mut last = String::new();
+    let done = (0..100).any(|_| {
+        match converged(fx, cluster, live_release) {
+            Ok(()) => return true,
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        false
+    });
+    assert!(done, "{cluster} did not converge to {live_release}: {last}");
+}
+
+fn converged(fx: &Emulated, cluster: &str, live_release: &str) -> Result<(), String> {
+    let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
+    let groups: Vec<_> =
+        fx.sdk.groups().into_iter().filter(|g| tag(g, "drydock:cluster").as_deref() == Some(cluster)).collect();
+    let names: Vec<String> = groups.iter().filter_map(|g| g.auto_scaling_group_name().map(str::to_owned)).collect();
+    let live: Vec<_> = groups.iter().filter(|g| tag(g, "drydock:state").as_deref() == Some("live")).collect();
+    check(live.len() == 1, format!("{} live groups of {cluster}: {names:?}", live.len()))?;
+    let live = live[0];
+    check(live.auto_scaling_group_name() == Some(live_release), format!("{names:?}"))?;
+    check(live.load_balancer_names() == [cluster.to_owned()], format!("{live_release} is not in the ELB"))?;
+    let serving = fx.sdk.in_service(cluster);
+    for i in live_instances(live) {
+        check(serving.contains(&i), format!("{i} of {live_release} is not InService: {serving:?}"))?;
+    }
+    for g in &groups {
+        let n = g.auto_scaling_group_name().unwrap_or_default();
+        if n != live_release {
+            check(g.load_balancer_names().is_empty(), format!("{n} is still in the ELB"))?;
+        }
+        check(tag(g, "drydock:state").as_deref() != Some("deploying"), format!("{n} is left deploying"))?;
+    }
+    for lt in fx.sdk.launch_template_names() {
+        if lt.starts_with(&format!("{cluster}-v")) {
+            check(names.contains(&lt), format!("launch template {lt} has no group: {names:?}"))?;
+        }
+        check(lt != format!("drydock-lock-{cluster}"), "the lease is not released".into())?;
+    }
+    let out = fx
+        .sdk
+        .block(fx.sdk.ec2.describe_instances().filters(filter("tag:drydock:role", "builder")).send())
+        .map_err(|e| e.to_string())?;
+    let running: Vec<_> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| {
+            i.state().and_then(|s| s.name()).is_some_and(|s| s.as_str() == "running" || s.as_str() == "pending")
+        })
+        .filter_map(|i| i.instance_id())
+        .collect();
+    check(running.is_empty(), format!("builders left running: {running:?}"))
+}
+
+/// Runs `args` until it succeeds (at most `tries` times): the crash-only promise is that
+/// a re-run converges. Every failure must name what happened (an AWS code or the state).
+fn until_ok(fx: &Emulated, args: &[&str], tries: usize) -> serde_json::Value {
+    let mut last = None;
+    for _ in 0..tries {
+        let run = fx.run_json(args);
+        assert_ne!(run.code, Some(101), "no panic: {run:?}");
+        if run.code == Some(0) {
+            return run.json();
+        }
+        assert!(matches!(run.code, Some(1) | Some(3) | Some(4)), "{args:?}: {run:?}");
+        last = Some(run);
+    }
+    panic!("{args:?} did not converge in {tries} runs; last: {last:?}");
+}
+
+#[test]
+fn the_lifecycle_converges_on_aws_time_with_throttling_and_lagging_reads() {
+    let fx = Emulated::in_world(&WORLD);
+    let amis = fx.bake(&[("www", "1.0.0"), ("www", "1.0.1")]);
+    assert_ne!(amis[0], amis[1]);
+    let first = until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0"], 1);
+    assert_eq!(first["results"][0]["outcome"], "deployed", "{first}");
+    assert_converged(&fx, "www-staging", "www-staging-v001");
+    let second = until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.1"], 1);
+    assert_eq!(second["results"][0]["outcome"], "deployed", "{second}");
+    assert_converged(&fx, "www-staging", "www-staging-v002");
+    let back = until_ok(&fx, &["rollback", "www", "--env", "staging"], 1);
+    assert_eq!(back["results"][0]["outcome"], "rolled_back", "{back}");
+    assert_converged(&fx, "www-staging", "www-staging-v001");
+    let again = until_ok(&fx, &["rollback", "www", "--env", "staging"], 1);
+    assert_eq!(again["results"][0]["outcome"], "unchanged", "a finished rollback is not undone: {again}");
+    assert_converged(&fx, "www-staging", "www-staging-v001");
+    let promoted = until_ok(&fx, &["promote", "www", "--from", "staging", "--to", "prod"], 1);
+    assert_eq!(promoted["results"][0]["outcome"], "deployed", "{promoted}");
+    assert_converged(&fx, "www-prod", "www-prod-v001");
+    until_ok(&fx, &["gc", "--env", "staging"], 1);
+    assert_converged(&fx, "www-staging", "www-staging-v001");
+    let stats = fx.moto.control("GET", "/drydock-shim/stats?by=client", None);
+    // One process stays inside AWS's rates: nothing it sent was throttled.
+    assert_eq!(stats["clients"]["drydock"]["throttled"], 0, "{stats}");
+}
+
+#[test]
+fn deploy_and_rollback_converge_under_every_fault() {
+    for (i, kind) in ["throttle", "503", "delay", "drop"].into_iter().enumerate() {
+        let fx = Emulated::in_world(&["--time-scale", "30", "--boot", "90"]);
+        fx.bake(&[("www", "1.0.0"), ("www", "1.0.1")]);
+        until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0"], 1);
+        let rule = json!({"kind": kind, "actions": WRITES, "clients": ["drydock"], "rate": 0.3, "delay_ms": 1500});
+        fx.moto.control("POST", "/drydock-shim/faults", Some(&json!({"rules": [rule], "seed": 7 + i})));
+        until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.1"], 4);
+        assert_converged(&fx, "www-staging", "www-staging-v002");
+        until_ok(&fx, &["rollback", "www", "--env", "staging"], 4);
+        assert_converged(&fx, "www-staging", "www-staging-v001");
+        // Run once more: a retried rollback job changes nothing.
+        let again = until_ok(&fx, &["rollback", "www", "--env", "staging"], 4);
+        assert_eq!(again["results"][0]["outcome"], "unchanged", "{kind}: {again}");
+        assert_converged(&fx, "www-staging", "www-staging-v001");
+        let injected = fx.moto.control("GET", "/drydock-shim/faults", None);
+        assert!(injected["injected"].as_u64().unwrap_or(0) > 0, "{kind}: the fault hit something: {injected}");
+    }
+}
+
+/// Each (held action, armed after) of a second deploy and of a rollback: the request is
+/// blocked before AWS sees it, drydock is killed with `kill -9`, and a re-run converges.
+const KILL_POINTS: [(&str, Option<&str>); 9] = [
+    ("CreateLaunchTemplate", None),
+    ("CreateLaunchTemplate", Some("CreateLaunchTemplate")),
+    ("CreateAutoScalingGroup", None),
+    ("DescribeInstanceHealth", Some("CreateAutoScalingGroup")),
+    ("CreateOrUpdateTags", None),
+    ("AddTags", None),
+    ("DetachLoadBalancers", None),
+    ("SuspendProcesses", None),
+    ("DeleteLaunchTemplate", None),
+];
+
+const ROLLBACK_KILL_POINTS: [(&str, Option<&str>); 5] = [
+    ("ResumeProcesses", None),
+    ("AttachLoadBalancers", None),
+    ("CreateOrUpdateTags", None),
+    ("DetachLoadBalancers", None),
+    ("SuspendProcesses", None),
+];
+
+/// Starts `args`, waits until it is blocked on the held request, kills it with `kill -9`,
+/// releases the hold (the held request is never processed) and re-runs `args` with a
+/// short lease TTL until it succeeds: a dead holder's lease is taken over.
+fn kill_at(fx: &Emulated, args: &[&str], action: &str, after: Option<&str>) {
+    match after {
+        Some(a) => fx.moto.hold_after(action, a),
+        None => fx.moto.hold(action),
+    }
+    let mut bg = crate::common::fixtures::Background::spawn(&mut fx.json_cmd(args));
+    crate::common::fixtures::eventually(&format!("{args:?} reaches {action}"), Duration::from_secs(60), || {
+        bg.assert_running(action);
+        (fx.moto.held() >= 1).then_some(())
+    });
+    bg.kill9();
+    let _ = bg.finish(Duration::from_secs(10));
+    fx.moto.release_hold();
+    let mut last = None;
+    for _ in 0..40 {
+        let mut cmd = fx.json_cmd(args);
+        let run = crate::common::run(cmd.env("DRYDOCK_LEASE_TTL", "1s"), Duration::from_secs(120));
+        assert_ne!(run.code, Some(101), "{run:?}");
+        match run.code {
+            Some(0) => return,
+            // The dead run's lease: fresh for up to a TTL, then taken over.
+            Some(3) => {
+                last = Some(run);
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            _ => panic!("{args:?} after kill -9 at {action}: {run:?}"),
+        }
+    }
+    panic!("{args:?} after kill -9 at {action}: the lease was never taken over: {last:?}");
+}
+
+#[test]
+fn kill_9_at_every_write_of_a_deploy_and_a_rollback_then_a_rerun_converges() {
+    for (action, after) in KILL_POINTS {
+        let fx = Emulated::new();
+        fx.bake(&[("www", "1.0.0"), ("www", "1.0.1")]);
+        until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0"], 1);
+        kill_at(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.1"], action, after);
+        assert_converged(&fx, "www-staging", "www-staging-v002");
+        let groups = fx.sdk.group_names();
+        assert_eq!(groups.len(), 2, "killed at {action}: one group per AMI, no duplicate: {groups:?}");
+    }
+    let fx = Emulated::new();
+    fx.bake(&[("www", "1.0.0"), ("www", "1.0.1")]);
+    until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0"], 1);
+    until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.1"], 1);
+    for (action, after) in ROLLBACK_KILL_POINTS {
+        kill_at(&fx, &["rollback", "www", "--env", "staging", "--to", "v001"], action, after);
+        assert_converged(&fx, "www-staging", "www-staging-v001");
+        // Back to v002 for the next kill point, by naming it.
+        until_ok(&fx, &["rollback", "www", "--env", "staging", "--to", "v002"], 1);
+        assert_converged(&fx, "www-staging", "www-staging-v002");
+    }
+}
