@@ -150,10 +150,8 @@ pub fn policy() -> Value {
                 "Sid": "DrydockLaunchInto", "Effect": "Allow", "Action": BUILDER_LAUNCH,
                 "Resource": [ec2("image"), ec2("subnet"), ec2("security-group"), ec2("network-interface")]
             },
-            {
-                "Sid": "DrydockRequireImdsV2", "Effect": "Deny", "Action": BUILDER_LAUNCH, "Resource": ec2("instance"),
-                "Condition": {"StringNotEquals": {"ec2:MetadataHttpTokens": "required"}}
-            },
+            // No Deny on IMDSv1: a base may need it (`[base] imds = "v1-allowed"`), for its
+            // builder and, through the AMI's tag, its launch templates.
             {
                 "Sid": "DrydockRequireEncryptedVolumes", "Effect": "Deny", "Action": BUILDER_LAUNCH,
                 "Resource": ec2("volume"),

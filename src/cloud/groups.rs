@@ -193,7 +193,11 @@ pub async fn create_launch_template(
         .user_data(aws_smithy_types::base64::encode(user_data))
         .metadata_options(
             LaunchTemplateInstanceMetadataOptionsRequest::builder()
-                .http_tokens(LaunchTemplateHttpTokensState::Required)
+                .http_tokens(if t.imds_v1_allowed {
+                    LaunchTemplateHttpTokensState::Optional
+                } else {
+                    LaunchTemplateHttpTokensState::Required
+                })
                 .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
                 .http_put_response_hop_limit(2)
                 .build(),

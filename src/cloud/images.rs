@@ -190,6 +190,9 @@ pub struct DeployableImage {
     pub root_device: String,
     pub image: Option<String>,
     pub service: Option<String>,
+    /// Tagged `drydock:imds=v1-allowed` at bake: its base's cloud-init predates IMDSv2, so
+    /// its launch templates must allow IMDSv1.
+    pub imds_v1_allowed: bool,
 }
 
 fn deployable(i: &Image) -> DeployableImage {
@@ -199,6 +202,7 @@ fn deployable(i: &Image) -> DeployableImage {
         root_device: i.root_device_name().unwrap_or("/dev/sda1").to_owned(),
         image: tag("drydock:image"),
         service: tag("drydock:service"),
+        imds_v1_allowed: tag("drydock:imds").as_deref() == Some("v1-allowed"),
     }
 }
 

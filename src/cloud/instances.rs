@@ -78,7 +78,7 @@ pub async fn launch(cloud: &Cloud, s: &BuilderSpec, client_token: &str) -> Cloud
         .instance_initiated_shutdown_behavior(ShutdownBehavior::Stop)
         .metadata_options(
             InstanceMetadataOptionsRequest::builder()
-                .http_tokens(HttpTokensState::Required)
+                .http_tokens(if s.imds_v1_allowed { HttpTokensState::Optional } else { HttpTokensState::Required })
                 .http_endpoint(InstanceMetadataEndpointState::Enabled)
                 .http_put_response_hop_limit(2)
                 .build(),
@@ -164,4 +164,23 @@ pub async fn console_tail(cloud: &Cloud, id: &str, lines: usize) -> Option<Strin
 /// Every builder of the region that is not terminated, for gc.
 pub async fn all_builders(cloud: &Cloud) -> CloudResult<Vec<ObservedBuilder>> {
     describe_builders(cloud, ec2_filter("instance-state-name", &["pending", "running", "stopping", "stopped"])).await
+}
+
+/// The whole console output of an instance as EC2 keeps it (the newest, where the
+/// instance type supports it); None when there is none yet. For the bake's failure watch.
+pub async fn console_output(cloud: &Cloud, id: &str) -> CloudResult<Option<String>> {
+    let out = cloud
+        .gate
+        .ec2(Api::Ec2Read)
+        .await
+        .get_console_output()
+        .instance_id(id)
+        .latest(true)
+        .send()
+        .await
+        .map_err(|e| aws_error("GetConsoleOutput", e))?;
+    Ok(out
+        .output()
+        .and_then(|raw| aws_smithy_types::base64::decode(raw).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
 }

@@ -117,6 +117,10 @@ pub async fn run(tree: &Tree, global: &Global, args: &BakeArgs, out: &Reporter, 
     if let Some(u) = &build_url {
         image_tags.push(("drydock:build".into(), u.clone()));
     }
+    // `[base] imds = "v1-allowed"`: tagged on the AMI, so that its launch templates allow it too.
+    if recipe.imds == crate::config::Imds::V1Allowed {
+        image_tags.push(("drydock:imds".into(), "v1-allowed".into()));
+    }
     let request = BakeRequest {
         service: s.to_owned(),
         ami_name: ami_name.to_string(),
@@ -131,6 +135,7 @@ pub async fn run(tree: &Tree, global: &Global, args: &BakeArgs, out: &Reporter, 
             instance_profile: env.bake.instance_profile.clone(),
             volume_size_gib: env.bake.volume_size_gib,
             kms_key_id: env.bake.kms_key_id.clone(),
+            imds_v1_allowed: recipe.imds == crate::config::Imds::V1Allowed,
             user_data: UserData::new(art.bootstrap.clone()),
             tags: vec![
                 ("Name".into(), format!("drydock-builder {s} {}", image.pin)),

@@ -50,6 +50,7 @@ pub async fn roll(
                     ami: &ami.id,
                     image: ami.image.as_deref(),
                     root_device: Some(&ami.root_device),
+                    imds_v1_allowed: ami.imds_v1_allowed,
                     health_timeout_s: health_timeout.unwrap_or(svc.health_timeout).as_secs(),
                     now: now(),
                     deployed_by: &by,

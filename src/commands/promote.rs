@@ -160,6 +160,9 @@ async fn promote_one(
                 image: src.image.image.as_deref(),
                 // A copy keeps the source's block device mapping.
                 root_device: Some(&src.image.root_device),
+                // The IMDS mode of the AMI's base, read in the source account: a shared
+                // AMI's tags are not visible to the target.
+                imds_v1_allowed: src.image.imds_v1_allowed,
                 health_timeout_s: svc.health_timeout.as_secs(),
                 now: now(),
                 deployed_by: &by,

@@ -55,10 +55,10 @@ pub async fn run(
             };
             let target =
                 choose(&snap, &history, to, cluster.as_str()).map_err(|m| Error::Failed(format!("{label}: {m}")))?;
-            let (ami, image, root_device) = match &target {
-                RollbackTarget::AlreadyLive { ami, .. } => (ami.clone(), None, None),
+            let (ami, image, root_device, imds_v1_allowed) = match &target {
+                RollbackTarget::AlreadyLive { ami, .. } => (ami.clone(), None, None, false),
                 // The group exists, with its launch template: no new instance spec is needed.
-                RollbackTarget::Group { ami, image, .. } => (ami.clone(), image.clone(), None),
+                RollbackTarget::Group { ami, image, .. } => (ami.clone(), image.clone(), None, false),
                 RollbackTarget::Collected { number, ami, image } => {
                     let found = images::deployable_by_id(&cloud, ami)
                         .await
@@ -68,7 +68,7 @@ pub async fn run(
                                 "{label}: v{number:03} was collected and its AMI {ami} is gone too; bake its image again and deploy it"
                             ))
                         })?;
-                    (ami.clone(), image.clone().or(found.image), Some(found.root_device))
+                    (ami.clone(), image.clone().or(found.image), Some(found.root_device), found.imds_v1_allowed)
                 }
             };
             let by = deployed_by();
@@ -79,6 +79,7 @@ pub async fn run(
                 ami: &ami,
                 image: image.as_deref(),
                 root_device: root_device.as_deref(),
+                imds_v1_allowed,
                 health_timeout_s: svc.health_timeout.as_secs(),
                 now: now(),
                 deployed_by: &by,

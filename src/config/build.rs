@@ -96,6 +96,19 @@ pub fn recipe(src: &Source, service: ServiceName, r: raw::Recipe) -> Result<Reci
             env.insert(k.clone(), v.clone());
         }
     }
+    let mut imds = Some(Imds::V2);
+    let mut docker = None;
+    if let Some(b) = &r.base {
+        imds = match b.imds.as_deref() {
+            None | Some("v2") => Some(Imds::V2),
+            Some("v1-allowed") => Some(Imds::V1Allowed),
+            Some(o) => {
+                c.err(&["base", "imds"], format!("{o:?} is not a metadata mode: \"v2\" (IMDSv2 required, the default) or \"v1-allowed\" (for a base whose cloud-init predates IMDSv2) is allowed"));
+                None
+            }
+        };
+        docker = b.docker.as_deref().and_then(|v| c.ok(&["base", "docker"], DockerVersion::parse(v)));
+    }
     let base = match c.required(&["base"], r.base) {
         None => None,
         Some(b) => match (b.ami_id, b.owner, b.name) {
@@ -142,8 +155,10 @@ pub fn recipe(src: &Source, service: ServiceName, r: raw::Recipe) -> Result<Reci
             }
         }
     };
-    match (image, init, container_port, host_port, base) {
-        (Some(image), Some(init), Some(container_port), Some(host_port), Some(base)) if c.errors.is_empty() => {
+    match (image, init, container_port, host_port, base, imds) {
+        (Some(image), Some(init), Some(container_port), Some(host_port), Some(base), Some(imds))
+            if c.errors.is_empty() =>
+        {
             Ok(Recipe {
                 service,
                 file: src.display.clone(),
@@ -155,6 +170,8 @@ pub fn recipe(src: &Source, service: ServiceName, r: raw::Recipe) -> Result<Reci
                 args,
                 env,
                 base,
+                imds,
+                docker,
                 healthcheck,
             })
         }

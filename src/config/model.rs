@@ -45,7 +45,71 @@ pub struct Recipe {
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub base: BaseAmi,
+    /// `[base] imds`: how the base's instances reach their metadata (builder and launch
+    /// template alike).
+    pub imds: Imds,
+    /// `[base] docker`: the Docker version that the base's instances run (e.g. `1.6`), as
+    /// declared: the job's docker flags are checked against it (rendering gives an upstart
+    /// base 1.6 when none is declared: Ubuntu 14.04's docker.io, which the bootstrap installs).
+    pub docker: Option<DockerVersion>,
     pub healthcheck: Option<Healthcheck>,
+}
+
+/// The instance metadata service mode of a base AMI's instances.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Imds {
+    /// IMDSv2 only (session tokens required): the default, for every cloud-init since 19.1.
+    #[default]
+    V2,
+    /// IMDSv1 allowed too: for legacy bases whose cloud-init predates IMDSv2 (Ubuntu
+    /// 14.04's 0.7.5), which cannot read their user data otherwise.
+    V1Allowed,
+}
+
+impl Imds {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Imds::V2 => "v2",
+            Imds::V1Allowed => "v1-allowed",
+        }
+    }
+}
+
+/// A Docker version, `major.minor[.patch]`, ordered numerically.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DockerVersion(pub u32, pub u32, pub u32);
+
+impl DockerVersion {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split('.').collect();
+        let num = |p: &str| p.parse::<u32>().ok().filter(|_| !p.is_empty() && p.len() <= 4);
+        match parts.as_slice() {
+            [a, b] => num(a).zip(num(b)).map(|(a, b)| DockerVersion(a, b, 0)),
+            [a, b, c] => match (num(a), num(b), num(c)) {
+                (Some(a), Some(b), Some(c)) => Some(DockerVersion(a, b, c)),
+                _ => None,
+            },
+            _ => None,
+        }
+        .ok_or_else(|| {
+            format!("{s:?} is not a Docker version: major.minor or major.minor.patch, e.g. \"1.6\" or \"20.10.24\"")
+        })
+    }
+}
+
+impl std::fmt::Display for DockerVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Since 17.03 the minor is a two-digit month: 17.07, 20.10.
+        if self.0 >= 17 {
+            write!(f, "{}.{:02}", self.0, self.1)?;
+        } else {
+            write!(f, "{}.{}", self.0, self.1)?;
+        }
+        if self.2 != 0 {
+            write!(f, ".{}", self.2)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -28,6 +28,8 @@ pub struct Base {
     pub ami_id: Option<String>,
     pub owner: Option<String>,
     pub name: Option<String>,
+    pub imds: Option<String>,
+    pub docker: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -178,3 +178,20 @@ fn a_directory_that_is_not_a_tree_is_refused() {
     let errs = load_err(d.path());
     assert!(errs[0].message.contains("neither amis/ nor environments/"));
 }
+
+#[test]
+fn base_imds_and_docker() {
+    let t = load(&example_dir()).expect("example tree");
+    let www = &t.recipes[&ServiceName::parse("www").unwrap()];
+    assert_eq!((www.imds, www.docker), (Imds::V1Allowed, Some(DockerVersion(1, 12, 0))));
+    let bookmarks = &t.recipes[&ServiceName::parse("bookmarks").unwrap()];
+    assert_eq!((bookmarks.imds, bookmarks.docker), (Imds::V2, None), "v2 by default, Docker unknown");
+
+    let recipe = RECIPE.replace("[base]\n", "[base]\nimds = \"v1\"\ndocker = \"latest\"\n");
+    let d = tree_with(&[("amis/api.toml", &recipe), ("environments/dev.toml", ENV)]);
+    let errs = load_err(d.path());
+    let keys: Vec<(&str, Option<usize>)> = errs.iter().map(|e| (e.key.as_str(), e.line)).collect();
+    assert_eq!(keys, [("base.imds", Some(5)), ("base.docker", Some(6))], "{errs:?}");
+    assert!(errs[0].message.contains("\"v1-allowed\""), "{}", errs[0].message);
+    assert!(errs[1].message.contains("is not a Docker version"), "{}", errs[1].message);
+}

@@ -4,6 +4,7 @@
 
 pub mod bake;
 pub mod cluster;
+pub mod console;
 pub mod duration;
 pub mod image;
 pub mod lease;

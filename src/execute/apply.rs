@@ -275,7 +275,18 @@ impl Executor<'_> {
             .until(deadline(Duration::from_secs(timeout_s)), &what, async || {
                 Ok(match instances::instance_state(self.cloud, id).await? {
                     Some(s @ (InstanceState::Stopped | InstanceState::ShuttingDown | InstanceState::Terminated)) => {
-                        Poll::Ready(s)
+                        Poll::Ready(Ok(s))
+                    }
+                    // The bootstrap failed (its ERR trap printed the marker on the console):
+                    // the builder will never power off, so fail now rather than at the
+                    // timeout. A failed read of the console is not the authority: the
+                    // state is.
+                    Some(InstanceState::Running) => {
+                        let console = instances::console_output(self.cloud, id).await.ok().flatten();
+                        match console.and_then(|c| crate::domain::console::bootstrap_failure(&c, 20)) {
+                            Some(f) => Poll::Ready(Err(f)),
+                            None => Poll::Pending,
+                        }
                     }
                     // None: not visible yet right after RunInstances (eventual consistency).
                     _ => Poll::Pending,
@@ -289,11 +300,17 @@ impl Executor<'_> {
                 .unwrap_or_default()
         };
         match seen {
-            Some(InstanceState::Stopped) => {
+            Some(Ok(InstanceState::Stopped)) => {
                 self.out.progress(&format!("{}: builder {id} has powered off", self.label));
                 Ok(())
             }
-            Some(_) => Err(Error::Failed(format!(
+            Some(Err(f)) => Err(Error::Failed(format!(
+                "{}: the bootstrap failed on builder {id} ({}); no AMI was created; console output ends:\n{}",
+                self.label,
+                f.line,
+                f.context.join("\n")
+            ))),
+            Some(Ok(_)) => Err(Error::Failed(format!(
                 "{}: builder {id} was terminated before it powered off, so the bootstrap did not finish; no AMI was created{}",
                 self.label,
                 console().await

@@ -147,6 +147,7 @@ mod tests {
                 instance_profile: None,
                 volume_size_gib: 8,
                 kms_key_id: None,
+                imds_v1_allowed: false,
                 user_data: UserData::new("#!/bin/bash".into()),
                 tags: vec![],
             }),

@@ -25,6 +25,8 @@ pub struct DeployRequest<'a> {
     pub security_groups: &'a [String],
     /// Extra tags for the new group (e.g. `drydock:promoted-from`).
     pub extra_tags: Vec<(String, String)>,
+    /// The AMI's base cannot use IMDSv2 (its `drydock:imds` tag).
+    pub imds_v1_allowed: bool,
 }
 
 fn tag(k: &str, v: impl Into<String>) -> (String, String) {
@@ -281,6 +283,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
                     runtime_env,
                     user_data: super::UserData::new(user_data),
                     tags: tags.clone(),
+                    imds_v1_allowed: req.imds_v1_allowed,
                 }));
             }
             tags.push(tag("drydock:state", "deploying"));

@@ -31,6 +31,9 @@ pub struct LaunchTemplateSpec {
     /// run shows what will run.
     pub user_data: UserData,
     pub tags: Vec<(String, String)>,
+    /// IMDSv1 allowed besides IMDSv2: for an AMI whose base's cloud-init predates IMDSv2.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub imds_v1_allowed: bool,
 }
 
 /// A rendered user-data script: its digest in every plan, its text with `-v` (and in
@@ -62,6 +65,9 @@ pub struct BuilderSpec {
     pub instance_profile: Option<String>,
     pub volume_size_gib: u32,
     pub kms_key_id: Option<String>,
+    /// IMDSv1 allowed besides IMDSv2 (`[base] imds = "v1-allowed"`, for bases whose
+    /// cloud-init predates IMDSv2).
+    pub imds_v1_allowed: bool,
     /// The bootstrap: installs the init job, pulls the image, powers off.
     pub user_data: UserData,
     pub tags: Vec<(String, String)>,

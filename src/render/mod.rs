@@ -3,13 +3,15 @@
 //! variable is an error, not an empty string) and without HTML escaping (these are shell,
 //! init and nginx files, where `&amp;` would be a bug).
 
+mod docker;
 mod init;
 mod nginx;
+pub mod upstart_check;
 
 use handlebars::Handlebars;
 use serde::Serialize;
 
-pub use init::{render_init, InitArtifacts, BAKE_FORMAT};
+pub use init::{render_init, InitArtifacts, BAKE_FORMAT, RUNTIME_ENV_FILE};
 pub use nginx::{placeholder_dns, render_routes, RouteTarget};
 
 /// A template that could not be compiled or rendered, with the file it came from.
@@ -31,10 +33,13 @@ pub(crate) fn render<T: Serialize>(source_name: &str, text: &str, ctx: &T) -> Re
 #[cfg(test)]
 mod tests;
 
-const RUNTIME: &str = include_str!("templates/runtime.sh.hbs");
+const RUNTIME: &str = include_str!("templates/runtime-user-data.yaml.hbs");
 
-/// The launch template's user data: the release's runtime settings, written to
-/// /etc/drydock/runtime.env at boot. `env` holds validated names and values only.
+/// The launch template's user data: the release's runtime settings, which cloud-init
+/// writes to /etc/drydock/runtime.env at boot (`#cloud-config` write_files: its first
+/// stage, before network-online.target and so before the init job starts). `env` holds
+/// validated names and values only: a value is printable ASCII without quotes, so it is
+/// literal in the YAML block.
 pub fn runtime_user_data(release: &str, env: &[(String, String)]) -> Result<String, RenderError> {
     #[derive(Serialize)]
     struct Ctx<'a> {

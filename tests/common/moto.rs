@@ -39,7 +39,13 @@ impl Moto {
 
     /// `--stock` etc.
     pub fn start_with(extra: &[&str]) -> Self {
-        let script = super::example_root().join("tests/moto/drydock_moto.py");
+        Self::start_script("tests/moto/drydock_moto.py", extra)
+    }
+
+    /// Another script that serves the shim, e.g. tests/guest/moto_console.py (the shim
+    /// whose GetConsoleOutput answers from files: `--console-dir DIR`).
+    pub fn start_script(script: &str, extra: &[&str]) -> Self {
+        let script = super::example_root().join(script);
         let mut child = Command::new(python())
             .arg(script)
             .args(["--host", "127.0.0.1", "--port", "0"])

@@ -54,6 +54,7 @@ class Guest:
     role: str  # "builder" or "instance"
     recipe: str | None
     dir: str
+    tags: dict[str, str] = field(default_factory=dict)
     state: str = "booting"  # booting, running, stopped, failed, terminated
     proc: subprocess.Popen | None = None
     rc: int | None = None
@@ -168,7 +169,7 @@ class Driver:
 
     def launch(self, iid: str, image: str, tags: dict[str, str]) -> None:
         role = "builder" if tags.get("drydock:role") == "builder" else "instance"
-        g = Guest(iid, image, role, tags.get("drydock:recipe"), os.path.join(self.work, "instances", iid))
+        g = Guest(iid, image, role, tags.get("drydock:recipe"), os.path.join(self.work, "instances", iid), tags)
         with self.lock:
             self.guests[iid] = g
         ud = self.ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")

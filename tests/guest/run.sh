@@ -20,9 +20,13 @@ rootfs_s=$(($(date +%s) - started))
 drydock=${DRYDOCK_BIN:-$root/target/debug/drydock}
 [ -x "$drydock" ] || { echo "test-guest: FAILED: $drydock is not built (cargo build)" >&2; exit 1; }
 
+# The machines' disks live in a tmpfs: copying a disk takes a second, and dropping them
+# all is one umount (deleting 2 GB of small files from this disk takes minutes).
 work=$base/run
-rm -rf "$work"
+! mountpoint -q "$work" || umount "$work"
+rm -rf "$work" "$base/last-run"
 mkdir -p "$work"
+mount -t tmpfs -o size=8g,mode=0755 drydock-guest "$work"
 ns=drydock-guest-$$
 cleanup() {
   # Whatever still runs in our namespace (guests, registry, emulator) is ours: stop it.
@@ -30,6 +34,13 @@ cleanup() {
   pids=$(ip netns pids "$ns" 2>/dev/null || true)
   [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
   ip netns delete "$ns" 2>/dev/null || true
+  # Keep the logs and the consoles (not the disks) for a look afterwards.
+  mkdir -p "$base/last-run"
+  cp "$work"/*.log "$work"/timings.json "$base/last-run/" 2>/dev/null || true
+  for c in "$work"/instances/*/console.log; do
+    [ -f "$c" ] && cp "$c" "$base/last-run/console-$(basename "$(dirname "$c")").log"
+  done
+  umount "$work" 2>/dev/null || umount -l "$work" 2>/dev/null || true
 }
 trap cleanup EXIT
 ip netns add "$ns"
@@ -44,8 +55,6 @@ rc=$?
 set -e
 echo "test-guest: base root filesystem ${rootfs_s} s; total $(($(date +%s) - started)) s; $(cat "$work/timings.json" 2>/dev/null | tr -d '\n ')" >&2
 if [ $rc != 0 ]; then
-  echo "test-guest: FAILED (logs: $work/guest.log, consoles: $work/instances/*/console.log)" >&2
-else
-  rm -rf "$work/instances" "$work/amis"   # the machines' disks; kept after a failure
+  echo "test-guest: FAILED (logs and consoles: $base/last-run/)" >&2
 fi
 exit $rc

@@ -13,8 +13,9 @@ of its own, with the base root filesystem built. The world, all on this namespac
 - drydock itself, `bake` and `deploy` as a user runs them, with tests/guest/tree.
 
 The tests run in order and build on each other: bake, look at the AMI's disk, deploy it,
-the instance serves, survives a crash of its container, its unit verifies; then a bake
-whose bootstrap fails.
+the instance serves, survives a crash of its container, its unit verifies; a bake whose
+bootstrap fails runs on a second machine beside the first bake, and the last test checks
+how it was reported.
 """
 
 from __future__ import annotations
@@ -145,8 +146,8 @@ class World:
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.load(r)
 
-    def drydock(self, *args: str, timeout: float) -> tuple[subprocess.CompletedProcess, float]:
-        env = {
+    def drydock_env(self) -> dict[str, str]:
+        return {
             **os.environ,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -155,10 +156,14 @@ class World:
             "DRYDOCK_POLL_INTERVAL": "500ms",
             "NO_COLOR": "1",
         }
+
+    def cmd(self, *args: str) -> list[str]:
+        return [self.drydock_bin, "-C", TREE, "--endpoint-url", self.endpoint, "--output", "json", *args]
+
+    def drydock(self, *args: str, timeout: float) -> tuple[subprocess.CompletedProcess, float]:
         t = time.monotonic()
-        cmd = [self.drydock_bin, "-C", TREE, "--endpoint-url", self.endpoint, "--output", "json", *args]
         try:
-            r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+            r = subprocess.run(self.cmd(*args), env=self.drydock_env(), capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as e:
             pytest.fail(f"drydock {' '.join(args)} did not finish within {timeout:.0f} s\n"
                         f"stderr so far:\n{e.stderr}\nguests: {self.driver.summary()}")
@@ -217,8 +222,22 @@ def parse_env(text: str) -> dict[str, str]:
 # ---- the tests, in order ------------------------------------------------------------------
 
 def test_bake_on_a_real_builder(world):
+    # The failing bake (last test) runs on a second builder meanwhile: two machines at once.
+    started = time.monotonic()
+    failing = subprocess.Popen(
+        world.cmd("bake", "hello", "--image-tag", MISSING_TAG, "--env", "guest"),
+        env=world.drydock_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    world.failing = {"proc": failing, "started": started}
+
+    def collect() -> None:
+        world.failing["out"], world.failing["err"] = failing.communicate()
+        world.failing["elapsed"] = time.monotonic() - started
+
+    world.failing["thread"] = threading.Thread(target=collect, daemon=True)
+    world.failing["thread"].start()
     r, dt = world.drydock("bake", "hello", "--image-tag", TAG, "--env", "guest", timeout=300)
-    builders = [g for g in world.driver.guests.values() if g.role == "builder"]
+    builders = [g for g in world.driver.guests.values()
+                if g.role == "builder" and g.tags.get("drydock:image", "").endswith(f":{TAG}")]
     console = builders[-1].console_text() if builders else ""
     assert r.returncode == 0, f"bake failed:\n{r.stderr}\nconsole:\n{console[-4000:]}"
     res = result(r)
@@ -241,8 +260,14 @@ def test_the_ami_holds_the_enabled_unit_and_the_image(world):
     assert f"{REGISTRY_HOST}/{REPO}:{TAG}" in repos.get(f"{REGISTRY_HOST}/{REPO}", {}), repos
     with open(os.path.join(disk, "etc/drydock/hello.env")) as f:
         assert "HELLO_GREETING=baked-hello" in f.read().splitlines()
-    # Nothing of one instance's life: the release's settings come with each instance.
+    # Nothing of one instance's life: the release's settings come with each instance, and
+    # the seal (after cloud-init had finished) left none of the builder's cloud-init state.
     assert not os.path.exists(os.path.join(disk, "etc/drydock/runtime.env"))
+    cloud = os.path.join(disk, "var/lib/cloud")
+    left = [p for p in ("instance", "instances", "data", "sem") if os.path.lexists(os.path.join(cloud, p))]
+    assert left == [], f"cloud-init state of the builder in the AMI: {left}"
+    assert not os.path.exists(os.path.join(disk, "var/log/cloud-init.log"))
+    assert not os.path.exists(os.path.join(disk, "etc/systemd/system/drydock-seal.service"))
 
 
 def needs(world, attr: str, what: str):
@@ -284,8 +309,16 @@ def test_deploy_the_ami_and_it_serves(world):
     status, body = http_get("/env")
     assert status == 200
     env = parse_env(body)
-    # The baked settings reach the container.
+    # The baked settings and the release's (from the launch template's user data) reach
+    # the container; for a name in both, the release's value wins, once.
     assert env.get("HELLO_GREETING") == "baked-hello", body
+    assert env.get("DRYDOCK_ENV") == "guest", body
+    assert env.get("DRYDOCK_RELEASE") == "v001", body
+    assert env.get("DRYDOCK_IMAGE") == f"{REGISTRY_HOST}/{REPO}:{TAG}", body
+    assert body.count("DRYDOCK_ENV=") == 1, body
+    # The merged file is root's only, on tmpfs (/run), not on the disk.
+    g = world.instance
+    assert world.driver.exec(g, "stat", "-c", "%a %U", "/run/drydock/hello.env").stdout.split() == ["600", "root"]
 
 
 def test_a_killed_container_is_restarted(world):
@@ -306,3 +339,30 @@ def test_the_unit_verifies_inside_the_guest(world):
     r = world.driver.exec(needs(world, "instance", "serving instance"), "systemd-analyze", "verify", "/etc/systemd/system/drydock-hello.service",
                           check=False)
     assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), r.stdout + r.stderr
+
+
+def test_a_failing_bootstrap_is_reported_at_once(world):
+    # A tag that the registry does not have: `docker pull` fails in the bootstrap. The
+    # builder keeps running (it never powers off); drydock must read the failure on its
+    # console within a poll, not wait out bake.timeout (10 minutes here). Started with the
+    # first bake, on a second machine.
+    f = needs(world, "failing", "failing bake")
+    p = f["proc"]
+    f["thread"].join(timeout=max(1, 300 - (time.monotonic() - f["started"])))
+    if "elapsed" not in f:
+        p.kill()
+        f["thread"].join()
+        pytest.fail(f"the failing bake was not reported within 300 s:\n{f['err']}")
+    out, err, dt = f["out"], f["err"], f["elapsed"]
+    world.log(f"drydock bake hello --image-tag {MISSING_TAG}: exit {p.returncode}\n{err}")
+    assert p.returncode == 1, f"exit {p.returncode}:\n{err}"
+    e = json.loads(out)["error"]
+    assert e["exit_code"] == 1, e
+    msg = e["message"]
+    assert "drydock-bake: FAILED at line" in msg, msg
+    assert f"{REGISTRY_HOST}/{REPO}:{MISSING_TAG}" in msg and "not found" in msg, msg
+    builder = next(g for g in world.driver.guests.values()
+                   if g.role == "builder" and g.tags.get("drydock:image", "").endswith(f":{MISSING_TAG}"))
+    # drydock terminated it; the driver killed the machine.
+    world.driver.wait(lambda: builder.state == "terminated", 30, f"{builder.iid} to be terminated")
+    TIMINGS["failed_bake_s"] = round(dt, 1)

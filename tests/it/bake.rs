@@ -104,12 +104,19 @@ fn check_guest(sdk: &Sdk, id: &str, image: &str, job_path: &str) {
     assert!(ud.contains(&format!("cat > {job_path} <<'DRYDOCK_EOF'")), "installs the job at {job_path}");
     assert!(ud.contains(&format!(" {image} ")) || ud.contains(&format!(" {image}\n")), "the job runs the pinned image");
     assert!(!ud.contains(&format!("{WWW}:latest")));
-    assert!(ud.trim_end().ends_with("shutdown -h now"), "powers off at the end");
-    // IMDSv2 required (checked on the instance: RunInstances carries the options itself).
+    // It powers off from a job that runs once cloud-init has finished (the seal).
+    assert!(
+        ud.contains("\nsystemctl start --no-block drydock-seal.service\n")
+            || ud.contains("\nstart on stopped cloud-final\n"),
+        "seals and powers off after cloud-init"
+    );
+    // IMDSv2 required (checked on the instance: RunInstances carries the options itself),
+    // except for the example's upstart bases (Ubuntu 14.04), which say `imds = "v1-allowed"`.
+    let tokens = if job_path.starts_with("/etc/init/") { "optional" } else { "required" };
     let out = sdk.block(sdk.ec2.describe_instances().instance_ids(id).send()).expect("describe");
     let inst = out.reservations()[0].instances()[0].clone();
     let md = inst.metadata_options().expect("metadata options");
-    assert_eq!(md.http_tokens().map(|t| t.as_str()), Some("required"), "IMDSv2 required");
+    assert_eq!(md.http_tokens().map(|t| t.as_str()), Some(tokens), "IMDS mode of the base");
     // The root volume is encrypted (moto applies RunInstances' block device mapping; its
     // CreateImage snapshot does not carry encryption, so the volume is where to look).
     let vol_ids: Vec<String> = inst
@@ -184,6 +191,8 @@ fn a_bake_gives_a_tagged_private_ami_and_terminates_its_builder() {
     assert!(image_tag(ami, "drydock:recipe").as_deref().is_some_and(|r| r.len() == 64 && name.ends_with(&r[..12])));
     assert!(image_tag(ami, "drydock:base-ami").as_deref().is_some_and(|b| b.starts_with("ami-")));
     assert!(image_tag(ami, "drydock:baked-at").as_deref().is_some_and(|t| t.ends_with('Z')));
+    // Its base (Ubuntu 14.04) predates IMDSv2: launch templates of this AMI allow IMDSv1.
+    assert_eq!(image_tag(ami, "drydock:imds").as_deref(), Some("v1-allowed"));
     no_live_builder(&sdk);
     assert!(builders(&sdk).iter().any(|(b, _)| b == &id), "the builder is terminated, not vanished");
 }
@@ -321,4 +330,45 @@ fn bad_input_is_refused_without_any_request() {
         assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
     }
     assert_eq!(moto.requests(), vec![], "no AWS request at all");
+}
+
+/// A bootstrap that fails prints `drydock-bake: FAILED …` on the console: the bake reads the
+/// console (GetConsoleOutput) at each poll while the builder runs and fails at once, long
+/// before bake.timeout, with the lines that led to it. The emulator answers each console
+/// from a file here (tests/guest/moto_console.py), as it does for the real guest.
+#[test]
+fn a_failure_on_the_console_fails_the_bake_within_a_poll() {
+    let consoles = tempfile::tempdir().expect("tempdir");
+    let dir = consoles.path().display().to_string();
+    let moto = Moto::start_script("tests/guest/moto_console.py", &["--console-dir", &dir]);
+    let sdk = moto.sdk();
+    let tree = ExampleTree::new();
+    let started = Instant::now();
+    let mut bg = Background::spawn(&mut bake(&moto, &tree, "www", "1.0.9"));
+    let id = running_builder(&sdk, &mut bg);
+    // Running, with a console that shows no failure yet: the bake keeps waiting.
+    std::fs::write(consoles.path().join(format!("{id}.log")), "drydock-bake: start www\n").expect("console");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(bg.child.try_wait().expect("wait").is_none(), "the bake waits while the bootstrap runs");
+    std::fs::write(
+        consoles.path().join(format!("{id}.log")),
+        "\u{1b}[0;32m  OK  \u{1b}[0m] Started docker.service\r\n\
+         docker pull registry.example.com/dramafever/www:1.0.9\n\
+         Error response from daemon: manifest unknown\n\
+         drydock-bake: FAILED at line 37 (exit 1)\n\
+         cloud-init[133]: drydock-bake: FAILED at line 37 (exit 1)\n",
+    )
+    .expect("console");
+    let run = bg.finish(Duration::from_secs(60));
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("the bootstrap failed on builder {id} (drydock-bake: FAILED at line 37 (exit 1))")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("\nError response from daemon: manifest unknown\n"), "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30), "failed at once, not at bake.timeout (20m)");
+    assert!(sdk.our_images().is_empty(), "no AMI");
+    no_live_builder(&sdk);
 }

@@ -339,6 +339,14 @@ fn cross_account_promote_deploys_the_shared_ami_in_the_target_account() {
     let g = fx.prod.must_group("www-prod-v001");
     assert_eq!(tag(&g, "drydock:state").as_deref(), Some("live"));
     assert_eq!(tag(&g, "drydock:ami").as_deref(), Some(ami.as_str()), "prod runs the staging AMI itself");
+    // www's base predates IMDSv2: prod's launch template allows IMDSv1 too, although prod's
+    // account does not see the shared AMI's drydock:imds tag (drydock asks the source).
+    let lt = fx
+        .prod
+        .block(fx.prod.ec2.describe_launch_template_versions().launch_template_name("www-prod-v001").send())
+        .expect("launch template");
+    let tokens = lt.launch_template_versions()[0].launch_template_data().and_then(|d| d.metadata_options());
+    assert_eq!(tokens.and_then(|m| m.http_tokens()).map(|t| t.as_str()), Some("optional"));
     assert_eq!(tag(&g, "drydock:image"), Some(format!("{WWW}:1.0.0")));
     let from = tag(&g, "drydock:promoted-from").expect("drydock:promoted-from");
     assert!(from.contains("staging") && from.contains(&ami), "promoted-from names the source: {from}");

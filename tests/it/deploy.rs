@@ -232,8 +232,9 @@ fn a_first_deploy_creates_the_elb_and_a_tagged_hardened_release() {
     assert!(tag(&g, "drydock:deployed-by").is_some_and(|v| !v.is_empty()));
     assert_eq!(tag(&g, "drydock:previous"), None);
 
-    // Its launch template: IMDSv2 required and an encrypted root (moto does not apply
-    // MetadataOptions to instances, so the template's data is what to check).
+    // Its launch template: the AMI's IMDS mode and an encrypted root (moto does not apply
+    // MetadataOptions to instances, so the template's data is what to check). www's base,
+    // Ubuntu 14.04, predates IMDSv2: its AMI is tagged drydock:imds=v1-allowed.
     let versions = fx
         .sdk
         .block(fx.sdk.ec2.describe_launch_template_versions().launch_template_name("www-staging-v001").send())
@@ -242,8 +243,8 @@ fn a_first_deploy_creates_the_elb_and_a_tagged_hardened_release() {
     assert_eq!(data.image_id(), Some(ami.as_str()));
     assert_eq!(
         data.metadata_options().and_then(|m| m.http_tokens()).map(|t| t.as_str()),
-        Some("required"),
-        "IMDSv2 required"
+        Some("optional"),
+        "IMDSv1 allowed, as the AMI's base needs"
     );
     let bdm = data.block_device_mappings();
     assert!(!bdm.is_empty(), "a root volume mapping");

@@ -872,7 +872,7 @@ fn the_iam_policy_grants_every_request_of_a_whole_workflow() {
     assert_eq!(policy["Version"], "2012-10-17");
     let mut granted = BTreeSet::new();
     for s in policy["Statement"].as_array().expect("statements") {
-        // Deny statements (IMDSv2, encrypted volumes) grant nothing.
+        // Deny statements (encrypted volumes) grant nothing.
         if s["Effect"] == "Deny" {
             continue;
         }

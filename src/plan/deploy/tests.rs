@@ -84,6 +84,7 @@ fn plan(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot) -> Plan {
         subnets: &subnets,
         security_groups: &sgs,
         extra_tags: vec![],
+        imds_v1_allowed: false,
     };
     plan_deploy(svc, &req, snap).unwrap()
 }
@@ -318,6 +319,7 @@ fn release_numbers_run_out_at_999() {
         subnets: &[],
         security_groups: &[],
         extra_tags: vec![],
+        imds_v1_allowed: false,
     };
     assert_eq!(plan_deploy(&svc(Standby::Warm, 2), &req, &snap), Err(PlanError::NumbersExhausted("www-prod".into())));
 }
