@@ -12,7 +12,7 @@ use aws_sdk_ec2::types::{
 
 use super::pace::Api;
 use super::{aws_error, ec2_filter, ec2_tag, Cloud, CloudResult};
-use crate::domain::cluster::{GroupState, ObservedGroup};
+use crate::domain::cluster::{GroupState, ObservedGroup, TemplateOf};
 use crate::domain::ClusterName;
 use crate::plan::{GroupSpec, LaunchTemplateSpec};
 
@@ -122,30 +122,25 @@ impl ObservedGroupRaw {
             deployed_by: self.tags.get("drydock:deployed-by").cloned(),
             previous: self.tags.get("drydock:previous").cloned(),
             rolled_back_from: self.tags.get("drydock:rolled-back-from").filter(|v| !v.is_empty()).cloned(),
+            settings: self.tags.get("drydock:settings").filter(|v| !v.is_empty()).cloned(),
             launch_template: self.launch_template.clone(),
         })
     }
 }
 
-/// Release launch templates of one cluster: number → AMI tag.
-pub async fn cluster_launch_templates(
-    cloud: &Cloud,
-    cluster: &ClusterName,
-) -> CloudResult<BTreeMap<u16, Option<String>>> {
+/// Release launch templates of one cluster: number → what it is for (AMI and settings).
+pub async fn cluster_launch_templates(cloud: &Cloud, cluster: &ClusterName) -> CloudResult<BTreeMap<u16, TemplateOf>> {
     let by = launch_templates_tagged(cloud, "drydock:cluster", cluster.as_str()).await?;
     Ok(by
         .get(cluster.as_str())
         .into_iter()
         .flatten()
-        .filter_map(|(name, ami)| cluster.parse_release(name).map(|r| (r.number, ami.clone())))
+        .filter_map(|(name, t)| cluster.parse_release(name).map(|r| (r.number, t.clone())))
         .collect())
 }
 
-/// Release launch templates of an environment as (name, ami tag), by cluster.
-pub async fn launch_templates(
-    cloud: &Cloud,
-    env: &str,
-) -> CloudResult<BTreeMap<String, Vec<(String, Option<String>)>>> {
+/// Release launch templates of an environment as (name, what it is for), by cluster.
+pub async fn launch_templates(cloud: &Cloud, env: &str) -> CloudResult<BTreeMap<String, Vec<(String, TemplateOf)>>> {
     launch_templates_tagged(cloud, "drydock:env", env).await
 }
 
@@ -153,8 +148,8 @@ async fn launch_templates_tagged(
     cloud: &Cloud,
     key: &str,
     value: &str,
-) -> CloudResult<BTreeMap<String, Vec<(String, Option<String>)>>> {
-    let mut out: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();
+) -> CloudResult<BTreeMap<String, Vec<(String, TemplateOf)>>> {
+    let mut out: BTreeMap<String, Vec<(String, TemplateOf)>> = BTreeMap::new();
     let filter = ec2_filter(&format!("tag:{key}"), &[value]);
     let mut pages =
         cloud.gate.ec2_pages(Api::Ec2Read, |c| c.describe_launch_templates().filters(filter).into_paginator().send());
@@ -163,7 +158,8 @@ async fn launch_templates_tagged(
         for t in page.launch_templates() {
             let tag = |k: &str| t.tags().iter().find(|x| x.key() == Some(k)).and_then(|x| x.value()).map(str::to_owned);
             if let (Some(cluster), Some(name)) = (tag("drydock:cluster"), t.launch_template_name()) {
-                out.entry(cluster).or_default().push((name.to_owned(), tag("drydock:ami")));
+                let of = TemplateOf { ami: tag("drydock:ami"), settings: tag("drydock:settings") };
+                out.entry(cluster).or_default().push((name.to_owned(), of));
             }
         }
     }

@@ -19,7 +19,7 @@ use crate::domain::{ClusterName, Duration, ImageRef, ImageTag, Pin, ServiceName}
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::Reporter;
-use crate::plan::deploy::{plan_deploy, DeployRequest};
+use crate::plan::deploy::{plan_deploy, settings_digest, DeployRequest};
 
 /// Rolls `ami` out as the next release of `service` (deploy and promote): lease, observe,
 /// plan, execute.
@@ -44,6 +44,7 @@ pub async fn roll(
                     .await
                     .map_err(|e| Error::cloud(format!("{label}: observing {cluster}"), e))?;
                 let by = deployed_by();
+                let settings = settings_digest(&svc.env, &svc.secrets);
                 let req = DeployRequest {
                     service,
                     env: &env.name,
@@ -51,6 +52,7 @@ pub async fn roll(
                     image: ami.image.as_deref(),
                     root_device: Some(&ami.root_device),
                     imds_v1_allowed: ami.imds_v1_allowed,
+                    settings: &settings,
                     health_timeout_s: health_timeout.unwrap_or(svc.health_timeout).as_secs(),
                     now: now(),
                     deployed_by: &by,

@@ -113,7 +113,7 @@ pub async fn run(
                 );
             }
             for (_, lts) in groups::launch_templates(&cloud, other.name.as_str()).await.map_err(fail)? {
-                used.extend(lts.into_iter().filter(|(n, _)| !deleted.contains(n)).filter_map(|(_, ami)| ami));
+                used.extend(lts.into_iter().filter(|(n, _)| !deleted.contains(n)).filter_map(|(_, t)| t.ami));
             }
         }
         let amis = images::ours(&cloud).await.map_err(fail)?;

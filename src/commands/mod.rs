@@ -121,7 +121,18 @@ pub fn prerender(tree: &Tree, env: &Environment, services: &[ServiceName], route
             crate::render::render_init(tree, recipe, &image).map_err(usage)?;
             runtime.push(("DRYDOCK_IMAGE".to_owned(), image.to_string()));
         }
-        crate::render::runtime_user_data(&format!("{cluster}-v000"), &runtime).map_err(usage)?;
+        // As plan::deploy renders it: the environment's settings after drydock's own, and
+        // the secrets' references.
+        let svc = env.services.get(s);
+        runtime.extend(
+            svc.into_iter()
+                .flat_map(|svc| &svc.env)
+                .filter(|(k, _)| !k.starts_with("DRYDOCK_"))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        let none = std::collections::BTreeMap::new();
+        let secrets = svc.map(|svc| &svc.secrets).unwrap_or(&none);
+        crate::render::runtime_user_data(&format!("{cluster}-v000"), &runtime, secrets).map_err(usage)?;
     }
     if routes {
         let targets: Vec<crate::render::RouteTarget> = env

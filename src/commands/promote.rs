@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::execute::Lease;
 use crate::interrupt::Interrupt;
 use crate::output::Reporter;
-use crate::plan::deploy::{plan_deploy, DeployRequest};
+use crate::plan::deploy::{plan_deploy, settings_digest, DeployRequest};
 use crate::plan::promote::{carry_steps, with_carry, Carry};
 use crate::plan::{Outcome, Plan};
 
@@ -153,6 +153,8 @@ async fn promote_one(
                 .await
                 .map_err(|e| Error::cloud(format!("{label}: observing {cluster}"), e))?;
             let by = deployed_by();
+            // The target's own settings: promote carries the AMI, never the source's settings.
+            let settings = settings_digest(&svc.env, &svc.secrets);
             let req = DeployRequest {
                 service,
                 env: &to.name,
@@ -163,6 +165,7 @@ async fn promote_one(
                 // The IMDS mode of the AMI's base, read in the source account: a shared
                 // AMI's tags are not visible to the target.
                 imds_v1_allowed: src.image.imds_v1_allowed,
+                settings: &settings,
                 health_timeout_s: svc.health_timeout.as_secs(),
                 now: now(),
                 deployed_by: &by,

@@ -16,7 +16,7 @@ use crate::domain::ClusterName;
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::Reporter;
-use crate::plan::deploy::DeployRequest;
+use crate::plan::deploy::{group_settings, settings_digest, DeployRequest};
 use crate::plan::history::parse_history;
 use crate::plan::rollback::{choose, plan_rollback, RollbackTarget};
 
@@ -73,6 +73,14 @@ pub async fn run(
             };
             let by = deployed_by();
             let from = snap.live().map(|l| l.name.clone()).unwrap_or_default();
+            // A group comes back with the settings it ran with (its launch template's); a
+            // collected release is deployed again with the environment's settings now.
+            let settings = match &target {
+                RollbackTarget::AlreadyLive { group, .. } | RollbackTarget::Group { group, .. } => {
+                    snap.group(group).map(group_settings).unwrap_or_default()
+                }
+                RollbackTarget::Collected { .. } => settings_digest(&svc.env, &svc.secrets),
+            };
             let req = DeployRequest {
                 service: &service,
                 env: &env.name,
@@ -80,6 +88,7 @@ pub async fn run(
                 image: image.as_deref(),
                 root_device: root_device.as_deref(),
                 imds_v1_allowed,
+                settings: &settings,
                 health_timeout_s: svc.health_timeout.as_secs(),
                 now: now(),
                 deployed_by: &by,

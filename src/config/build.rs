@@ -470,6 +470,27 @@ fn service_env(
     let instance_profile =
         s.instance_profile.and_then(|v| c.ok(&p("instance_profile"), words::aws_name(&v).map(str::to_owned)));
     let volume = c.count(&p("volume_size"), s.volume_size.or(Some(8)), (1, 16384));
+    let mut env_settings = BTreeMap::new();
+    for (k, v) in &s.env {
+        let path = ["services", key, "env", k.as_str()];
+        let k_ok = c.ok(&path, words::env_name(k)).is_some();
+        let v_ok = c.ok(&path, words::env_value(v)).is_some();
+        if k_ok && v_ok {
+            env_settings.insert(k.clone(), v.clone());
+        }
+    }
+    let mut secrets = BTreeMap::new();
+    for (k, v) in &s.secrets {
+        let path = ["services", key, "secrets", k.as_str()];
+        // The name is a plain env name here: its value is a reference, never a secret.
+        let k_ok = c.ok(&path, crate::domain::words::env_var_name(k)).is_some();
+        if env_settings.contains_key(k) {
+            c.err(&path, format!("{k} is both a setting ([services.{key}.env]) and a secret: give it one source"));
+        }
+        if let (true, Some(r)) = (k_ok, c.ok(&path, crate::domain::secret::SecretRef::parse(v))) {
+            secrets.insert(k.clone(), r);
+        }
+    }
     if c.errors.len() != before {
         return None;
     }
@@ -487,6 +508,8 @@ fn service_env(
         elb_name: elb_name?,
         instance_profile,
         volume_size_gib: volume?,
+        env: env_settings,
+        secrets,
     })
 }
 

@@ -266,6 +266,11 @@ pub struct ServiceEnv {
     pub elb_name: ElbName,
     pub instance_profile: Option<String>,
     pub volume_size_gib: u32,
+    /// Runtime settings: they travel in the release's user data, never in the AMI, and
+    /// override the recipe's baked env.
+    pub env: BTreeMap<String, String>,
+    /// Secrets by reference, resolved on the instance at every start of the service.
+    pub secrets: BTreeMap<String, crate::domain::secret::SecretRef>,
 }
 
 /// A user template file of the config tree.

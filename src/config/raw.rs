@@ -110,6 +110,12 @@ pub struct Service {
     pub elb_name: Option<String>,
     pub instance_profile: Option<String>,
     pub volume_size: Option<i64>,
+    /// Runtime settings of the service in this environment (override the recipe's env).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Secrets by reference: NAME = "ssm:/path" or "secretsmanager:<id>[#key]".
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

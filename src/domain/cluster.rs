@@ -60,6 +60,8 @@ pub struct ObservedGroup {
     pub previous: Option<String>,
     /// Set when a rollback made this release live: the release it rolled back from.
     pub rolled_back_from: Option<String>,
+    /// The digest of the runtime settings it runs with (`drydock:settings`).
+    pub settings: Option<String>,
     pub launch_template: Option<String>,
 }
 
@@ -78,6 +80,20 @@ pub struct InstanceHealth {
     pub description: String,
 }
 
+/// What a release launch template is for: its `drydock:ami` and `drydock:settings` tags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TemplateOf {
+    pub ami: Option<String>,
+    pub settings: Option<String>,
+}
+
+impl TemplateOf {
+    /// The settings digest, a template without the tag having had no settings.
+    pub fn settings(&self) -> String {
+        self.settings.clone().unwrap_or_else(|| super::settings::settings_digest(&BTreeMap::new(), &BTreeMap::new()))
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterSnapshot {
     pub elb: Option<ObservedElb>,
@@ -87,7 +103,7 @@ pub struct ClusterSnapshot {
     pub health: BTreeMap<String, InstanceHealth>,
     /// Release launch templates (`<cluster>-vNNN`) by number, with their AMI; may exist
     /// without a group when a run was killed between the two creations.
-    pub launch_templates: BTreeMap<u16, Option<String>>,
+    pub launch_templates: BTreeMap<u16, TemplateOf>,
 }
 
 impl ClusterSnapshot {

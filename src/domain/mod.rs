@@ -9,6 +9,8 @@ pub mod duration;
 pub mod image;
 pub mod lease;
 pub mod names;
+pub mod secret;
+pub mod settings;
 pub mod words;
 
 pub use duration::Duration;

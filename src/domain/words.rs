@@ -58,17 +58,26 @@ pub fn secret_marker(name: &str) -> Option<&'static str> {
         .copied()
 }
 
-pub fn env_name(s: &str) -> Result<&str, String> {
+/// The grammar of an environment variable name alone (a secret's name is one).
+pub fn env_var_name(s: &str) -> Result<&str, String> {
     let mut chars = s.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
         && s.len() <= 128
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    if !ok {
-        return Err(format!("{s:?} is not allowed: {ENV_NAME_RULE}"));
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!("{s:?} is not allowed: {ENV_NAME_RULE}"))
     }
+}
+
+/// A name for a plain (non-secret) setting: the grammar, and no name that looks like a
+/// credential.
+pub fn env_name(s: &str) -> Result<&str, String> {
+    env_var_name(s)?;
     if let Some(m) = secret_marker(s) {
         return Err(format!(
-            "{s:?} looks like a secret (contains {m}): secrets must not be baked into an AMI or its user data; {SECRETS_BELONG}"
+            "{s:?} looks like a secret (contains {m}): secrets must not be baked into an AMI or its user data; {SECRETS_BELONG} in the environment file (NAME = \"ssm:/path\")"
         ));
     }
     Ok(s)

@@ -7,6 +7,7 @@ use super::{instances, GroupSpec, LaunchTemplateSpec, Outcome, Plan, PlanError, 
 use crate::config::{ServiceEnv, Standby};
 use crate::domain::cluster::{ClusterSnapshot, GroupState, ObservedGroup};
 use crate::domain::{ClusterName, ElbName, EnvName, ServiceName};
+use std::collections::BTreeMap;
 
 /// What to deploy, and the facts the planner needs that are not in the config.
 pub struct DeployRequest<'a> {
@@ -27,6 +28,10 @@ pub struct DeployRequest<'a> {
     pub extra_tags: Vec<(String, String)>,
     /// The AMI's base cannot use IMDSv2 (its `drydock:imds` tag).
     pub imds_v1_allowed: bool,
+    /// The digest of the runtime settings the release runs with (`settings_digest`): a
+    /// release is the same only for the same AMI *and* settings. Deploy and promote pass
+    /// the environment's; a rollback passes the digest of the group it brings back.
+    pub settings: &'a str,
 }
 
 fn tag(k: &str, v: impl Into<String>) -> (String, String) {
@@ -105,6 +110,13 @@ pub fn new_capacity(svc: &ServiceEnv, live: Option<&ObservedGroup>) -> (u32, u32
     (svc.capacity.min, desired, svc.capacity.max.max(desired))
 }
 
+pub use crate::domain::settings::settings_digest;
+
+/// The settings digest a group runs with.
+pub fn group_settings(g: &ObservedGroup) -> String {
+    g.settings.clone().unwrap_or_else(|| settings_digest(&BTreeMap::new(), &BTreeMap::new()))
+}
+
 pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnapshot) -> Result<Plan, PlanError> {
     let cluster = ClusterName::new(req.service, req.env);
     let elb: &ElbName = &svc.elb_name;
@@ -148,14 +160,15 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             message,
         };
 
+    // The release this request asks for: its AMI with its settings.
+    let same = |g: &ObservedGroup| g.ami.as_deref() == Some(req.ami) && group_settings(g) == req.settings;
+
     // Groups attached to the ELB that are neither live nor for this AMI: left by an
     // abandoned run. Taken out (after the new release serves) and marked failed.
     let strays: Vec<&ObservedGroup> = snap
         .groups
         .iter()
-        .filter(|g| {
-            g.attached && Some(g.name.as_str()) != live.map(|l| l.name.as_str()) && g.ami.as_deref() != Some(req.ami)
-        })
+        .filter(|g| g.attached && Some(g.name.as_str()) != live.map(|l| l.name.as_str()) && !same(g))
         .collect();
     let retire = |g: &ObservedGroup| {
         vec![
@@ -176,7 +189,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     };
 
     // Already live: nothing to roll.
-    if let Some(l) = live.filter(|l| l.ami.as_deref() == Some(req.ami)) {
+    if let Some(l) = live.filter(|l| same(l)) {
         for g in &strays {
             steps.extend(settle(g));
         }
@@ -190,12 +203,8 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
 
     let (min, desired, max) = new_capacity(svc, live);
     // Failed releases of this AMI are removed: a new attempt gets a new number.
-    let target = snap
-        .groups
-        .iter()
-        .filter(|g| g.ami.as_deref() == Some(req.ami) && g.state != GroupState::Failed)
-        .max_by_key(|g| g.number);
-    for g in snap.groups.iter().filter(|g| g.ami.as_deref() == Some(req.ami) && g.state == GroupState::Failed) {
+    let target = snap.groups.iter().filter(|g| same(g) && g.state != GroupState::Failed).max_by_key(|g| g.number);
+    for g in snap.groups.iter().filter(|g| same(g) && g.state == GroupState::Failed) {
         steps.push(Step::DeleteGroup { group: g.name.clone() });
         steps.push(Step::DeleteLaunchTemplate { name: g.launch_template.clone().unwrap_or_else(|| g.name.clone()) });
     }
@@ -228,11 +237,11 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
                 .launch_templates
                 .iter()
                 .filter(|(n, _)| !snap.groups.iter().any(|g| g.number == **n))
-                .map(|(n, ami)| (*n, ami.clone()))
+                .map(|(n, t)| (*n, t.ami.as_deref() == Some(req.ami) && t.settings() == req.settings))
                 .collect::<Vec<_>>();
-            let reuse = orphan.iter().find(|(_, ami)| ami.as_deref() == Some(req.ami)).map(|(n, _)| *n);
-            for (n, ami) in &orphan {
-                if ami.as_deref() != Some(req.ami) {
+            let reuse = orphan.iter().find(|(_, ours)| *ours).map(|(n, _)| *n);
+            for (n, ours) in &orphan {
+                if !ours {
                     steps.push(Step::DeleteLaunchTemplate { name: cluster.release(*n).to_string() });
                 }
             }
@@ -255,6 +264,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
                 tag("drydock:cluster", cluster.as_str()),
                 tag("drydock:release", version.clone()),
                 tag("drydock:ami", req.ami),
+                tag("drydock:settings", req.settings),
             ];
             if let Some(i) = req.image {
                 tags.push(tag("drydock:image", i));
@@ -268,9 +278,13 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
                 if let Some(i) = req.image {
                     runtime_env.push(("DRYDOCK_IMAGE".to_owned(), i.to_owned()));
                 }
+                // The environment's settings, after drydock's own (they cannot override them).
+                runtime_env.extend(
+                    svc.env.iter().filter(|(k, _)| !k.starts_with("DRYDOCK_")).map(|(k, v)| (k.clone(), v.clone())),
+                );
                 let root_device =
                     req.root_device.ok_or_else(|| PlanError::Unknown(format!("the root device of {}", req.ami)))?;
-                let user_data = crate::render::runtime_user_data(&name, &runtime_env)
+                let user_data = crate::render::runtime_user_data(&name, &runtime_env, &svc.secrets)
                     .map_err(|e| PlanError::Render(e.to_string()))?;
                 steps.push(Step::CreateLaunchTemplate(LaunchTemplateSpec {
                     name: name.clone(),

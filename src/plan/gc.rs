@@ -116,6 +116,8 @@ mod tests {
             elb_name: ElbName::parse("www-prod").unwrap(),
             instance_profile: None,
             volume_size_gib: 8,
+            env: Default::default(),
+            secrets: Default::default(),
         }
     }
 
@@ -137,6 +139,7 @@ mod tests {
             deployed_by: None,
             previous: None,
             rolled_back_from: None,
+            settings: None,
             launch_template: Some(format!("www-prod-v{n:03}")),
         }
     }

@@ -99,6 +99,7 @@ impl World {
                 deployed_by: None,
                 previous: tag("drydock:previous"),
                 rolled_back_from: tag("drydock:rolled-back-from"),
+                settings: tag("drydock:settings"),
                 launch_template: Some(name.clone()),
             });
         }
@@ -106,7 +107,8 @@ impl World {
         for (name, ami) in &self.templates {
             if let Some((_, n)) = name.rsplit_once("-v") {
                 if let Ok(n) = n.parse() {
-                    s.launch_templates.insert(n, Some(ami.clone()));
+                    s.launch_templates
+                        .insert(n, crate::domain::cluster::TemplateOf { ami: Some(ami.clone()), settings: None });
                 }
             }
         }
@@ -198,6 +200,8 @@ fn svc(standby: Standby, keep: u32) -> ServiceEnv {
         elb_name: ElbName::parse("www-prod").unwrap(),
         instance_profile: None,
         volume_size_gib: 8,
+        env: Default::default(),
+        secrets: Default::default(),
     }
 }
 
@@ -219,6 +223,7 @@ fn plan(svc: &ServiceEnv, w: &World, op: &Op) -> Result<(Plan, Option<String>), 
         image: None,
         root_device: Some("/dev/sda1"),
         imds_v1_allowed: false,
+        settings: NO_SETTINGS,
         health_timeout_s: 600,
         now: 1_000_000,
         deployed_by: "model",
@@ -335,3 +340,6 @@ fn random_deploys_rollbacks_and_crashes_keep_capacity_and_never_roll_forward() {
         }
     }
 }
+
+/// The digest of no settings (what a group without the tag ran with).
+const NO_SETTINGS: &str = "e3b0c44298fc";

@@ -138,6 +138,7 @@ mod tests {
             deployed_by: None,
             previous: None,
             rolled_back_from: None,
+            settings: None,
             launch_template: None,
         }
     }

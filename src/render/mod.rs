@@ -40,12 +40,19 @@ const RUNTIME: &str = include_str!("templates/runtime-user-data.yaml.hbs");
 /// stage, before network-online.target and so before the init job starts). `env` holds
 /// validated names and values only: a value is printable ASCII without quotes, so it is
 /// literal in the YAML block.
-pub fn runtime_user_data(release: &str, env: &[(String, String)]) -> Result<String, RenderError> {
+pub fn runtime_user_data(
+    release: &str,
+    env: &[(String, String)],
+    secrets: &std::collections::BTreeMap<String, crate::domain::secret::SecretRef>,
+) -> Result<String, RenderError> {
     #[derive(Serialize)]
     struct Ctx<'a> {
         release: &'a str,
         lines: Vec<String>,
+        /// `NAME=reference` lines: where the instance reads each secret, never a value.
+        secrets: Vec<String>,
     }
     let lines = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    render("built-in runtime user data", RUNTIME, &Ctx { release, lines })
+    let secrets = secrets.iter().map(|(k, r)| format!("{k}={r}")).collect();
+    render("built-in runtime user data", RUNTIME, &Ctx { release, lines, secrets })
 }

@@ -254,10 +254,18 @@ fn the_container_gets_the_baked_then_the_release_settings() {
 #[test]
 fn runtime_user_data_is_cloud_config_write_files() {
     let env = vec![("DRYDOCK_ENV".to_owned(), "prod".to_owned()), ("URL".to_owned(), "http://x/a?b=c#d: e".to_owned())];
-    let ud = runtime_user_data("www-prod-v007", &env).unwrap();
+    let secrets = std::collections::BTreeMap::from([(
+        "DB_PASSWORD".to_owned(),
+        crate::domain::secret::SecretRef::parse("ssm:/www/prod/db").unwrap(),
+    )]);
+    let ud = runtime_user_data("www-prod-v007", &env, &secrets).unwrap();
     assert!(ud.starts_with("#cloud-config\n"), "{ud}");
-    assert!(ud.ends_with(
+    assert!(ud.contains(
         "write_files:\n  - path: /etc/drydock/runtime.env\n    owner: root:root\n    permissions: '0644'\n    content: |\n      DRYDOCK_ENV=prod\n      URL=http://x/a?b=c#d: e\n"
+    ), "{ud}");
+    // The secret's reference, never a value, for the instance to read at each start.
+    assert!(ud.ends_with(
+        "  - path: /etc/drydock/secrets.ref\n    owner: root:root\n    permissions: '0644'\n    content: |\n      # NAME=reference, resolved with the instance's role at every start of the service\n      DB_PASSWORD=ssm:/www/prod/db\n"
     ), "{ud}");
     assert!(ud.contains("www-prod-v007"));
     assert_eq!(RUNTIME_ENV_FILE, "/etc/drydock/runtime.env");

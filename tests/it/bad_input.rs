@@ -989,6 +989,18 @@ fn cases() -> Vec<Case> {
             "holds a password in a URL (user:password@): it would be baked into the AMI or its user data; secrets belong in SSM Parameter Store or Secrets Manager",
         ),
         Case::config(
+            "environment setting with a password in a URL",
+            replace(STAGING, r#"FEATURE_NEW_PLAYER = "on""#, r#"DATABASE_URL = "postgres://admin:pw@db/www""#),
+            "services.www.env.DATABASE_URL",
+            "holds a password in a URL",
+        ),
+        Case::config(
+            "environment setting named like credentials",
+            replace(STAGING, r#"FEATURE_NEW_PLAYER = "on""#, r#"DB_CREDENTIALS = "admin""#),
+            "services.www.env.DB_CREDENTIALS",
+            "secrets belong in SSM Parameter Store or Secrets Manager, referenced from [services.<name>.secrets]",
+        ),
+        Case::config(
             "a count that does not fit a TOML integer",
             replace(STAGING, "max = 4", "max = 99999999999999999999999"),
             "services.www.max",

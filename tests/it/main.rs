@@ -19,4 +19,5 @@ mod lifecycle;
 mod operator;
 mod plan_matches;
 mod routes;
+mod settings;
 mod snapshots;

@@ -21,6 +21,8 @@ fn svc(standby: Standby, keep: u32) -> ServiceEnv {
         elb_name: ElbName::parse("www-prod").unwrap(),
         instance_profile: None,
         volume_size_gib: 8,
+        env: Default::default(),
+        secrets: Default::default(),
     }
 }
 
@@ -42,6 +44,7 @@ fn group(n: u16, ami: &str, state: GroupState, desired: u32, attached: bool) -> 
         deployed_by: None,
         previous: None,
         rolled_back_from: None,
+        settings: None,
         launch_template: Some(format!("www-prod-v{n:03}")),
     }
 }
@@ -85,6 +88,7 @@ fn plan(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot) -> Plan {
         security_groups: &sgs,
         extra_tags: vec![],
         imds_v1_allowed: false,
+        settings: NO_SETTINGS,
     };
     plan_deploy(svc, &req, snap).unwrap()
 }
@@ -229,8 +233,8 @@ fn a_killed_deploy_resumes_its_group() {
 #[test]
 fn a_launch_template_without_its_group_is_reused_or_removed() {
     let mut snap = snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true)]);
-    snap.launch_templates.insert(1, Some("ami-a".into()));
-    snap.launch_templates.insert(2, Some("ami-b".into()));
+    snap.launch_templates.insert(1, crate::domain::cluster::TemplateOf { ami: Some("ami-a".into()), settings: None });
+    snap.launch_templates.insert(2, crate::domain::cluster::TemplateOf { ami: Some("ami-b".into()), settings: None });
     let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
     assert_eq!(p.release.as_deref(), Some("www-prod-v002"));
     assert!(!lines(&p).iter().any(|s| s.starts_with("create launch template")), "{:#?}", lines(&p));
@@ -320,6 +324,7 @@ fn release_numbers_run_out_at_999() {
         security_groups: &[],
         extra_tags: vec![],
         imds_v1_allowed: false,
+        settings: NO_SETTINGS,
     };
     assert_eq!(plan_deploy(&svc(Standby::Warm, 2), &req, &snap), Err(PlanError::NumbersExhausted("www-prod".into())));
 }
@@ -377,3 +382,6 @@ fn a_standby_brought_back_that_fails_becomes_the_standby_again() {
         "not failed, not scaled to 0: still a rollback target"
     );
 }
+
+/// The digest of no settings (what a group without the tag ran with).
+const NO_SETTINGS: &str = "e3b0c44298fc";
