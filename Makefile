@@ -18,13 +18,13 @@ demo: setup build
 	@bash tests/tools/demo.sh
 
 # One build of the tests, then every suite: Rust unit and integration tests (they start
-# their own emulators), then the fidelity shim's own tests. (The real guest, `make
-# test-guest`, is not in it yet: it has not been run against the new executor.) The
+# their own emulators), then the fidelity shim's own tests, then the real guest. The
 # feature test-hooks lets the tests fix drydock's clock (src/clock.rs); a normal build
 # has no such hook.
 test: setup
 	$(CARGO) test --locked --no-fail-fast --features test-hooks
 	.venv/bin/python -m pytest tests/moto -q
+	$(MAKE) test-guest
 
 # The real guest (README, "The real guest"): a bake and a deploy on real Debian 12
 # machines booted with systemd-nspawn. Needs root; installs what it needs.
@@ -37,6 +37,7 @@ bench: setup build
 	@bash tests/tools/bench-bake.sh
 	@bash tests/tools/bench-deploy.sh
 	@bash tests/tools/bench-rollback.sh
+	@bash tests/tools/bench-world.sh
 
 lint: fmt clippy
 

@@ -76,13 +76,24 @@ pub enum Command {
     Routes(RoutesArgs),
     /// Expire standby groups, delete old releases and unused AMIs, reap orphaned builders
     Gc(GcArgs),
-    /// Print the least-privilege IAM policy drydock needs
-    IamPolicy,
+    /// Print the least-privilege IAM policy drydock needs (or, with --instance, that of a
+    /// service's instances in one environment)
+    IamPolicy(IamPolicyArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
     /// Print the man page (roff)
     #[command(hide = true)]
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// The instance role's policy of this service: exactly its secrets, and its ECR image
+    #[arg(long, value_name = "SERVICE", requires = "env")]
+    pub instance: Option<String>,
+    /// The environment of --instance
+    #[arg(long, value_name = "ENV", requires = "instance")]
+    pub env: Option<String>,
 }
 
 #[derive(Debug, Args)]

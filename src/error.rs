@@ -20,7 +20,7 @@ pub enum Error {
     Cloud { doing: String, source: CloudError },
     /// The new release did not get healthy in time: every instance that was not
     /// InService, with the ELB's reason. Exit 1 (the previous release keeps serving).
-    #[error("{}", unhealthy_message(doing, elb, group, *expected, *in_service, *timeout_s, reasons, *never_launched))]
+    #[error("{}", unhealthy_message(doing, elb, group, *expected, *in_service, *timeout_s, reasons, *never_launched, early.as_deref()))]
     Unhealthy {
         doing: String,
         elb: String,
@@ -30,6 +30,8 @@ pub enum Error {
         timeout_s: u64,
         reasons: Vec<InstanceReason>,
         never_launched: u32,
+        /// Failed before the timeout because the release was certainly broken.
+        early: Option<Box<FailedEarly>>,
     },
     /// The cluster's lease is held by a live operation. Exit 3.
     #[error("{doing}: cluster {cluster} is busy: {operation} by {holder} (heartbeat {age_s} s ago); try again when it is done")]
@@ -59,6 +61,15 @@ pub struct InstanceReason {
     pub description: String,
 }
 
+/// A release failed before its health timeout: every instance had been failing its
+/// health checks for longer than `fail_after_s` (`domain::health`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedEarly {
+    /// Seconds since the wait began.
+    pub after_s: u64,
+    pub fail_after_s: u64,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn unhealthy_message(
     doing: &str,
@@ -69,11 +80,24 @@ fn unhealthy_message(
     timeout_s: u64,
     reasons: &[InstanceReason],
     never_launched: u32,
+    early: Option<&FailedEarly>,
 ) -> String {
-    let mut msg = format!(
-        "{doing}: ELB {elb}: {} of {expected} instances of {group} not InService after {timeout_s}s",
-        expected.saturating_sub(in_service)
-    );
+    let not = expected.saturating_sub(in_service);
+    let mut msg = match early {
+        None => {
+            format!("{doing}: ELB {elb}: {not} of {expected} instances of {group} not InService after {timeout_s}s")
+        }
+        Some(e) => format!(
+            "{doing}: ELB {elb}: {not} of {expected} instances of {group} not InService; failed early after {}s \
+             of the {timeout_s}s health timeout: every instance has failed its health checks (OutOfService, \
+             ReasonCode Instance) without a break for longer than {}s (the grace period + {} × {}s of failed \
+             checks), so the release will not get healthy",
+            e.after_s,
+            e.fail_after_s,
+            crate::domain::health::UNHEALTHY_THRESHOLD,
+            crate::domain::health::INTERVAL_S
+        ),
+    };
     if !reasons.is_empty() {
         let r: Vec<String> = reasons
             .iter()
@@ -167,11 +191,32 @@ mod tests {
                 InstanceReason { instance: "i-2".into(), state: "not registered".into(), description: String::new() },
             ],
             never_launched: 0,
+            early: None,
         };
         assert_eq!(u.exit_code(), 1);
         assert_eq!(
             u.to_string(),
             "deploy www to prod: ELB www-prod: 2 of 3 instances of www-prod-v002 not InService after 600s: i-1: OutOfService: Instance has failed at least the UnhealthyThreshold number of health checks consecutively.; i-2: not registered with the ELB"
+        );
+        let early = Error::Unhealthy {
+            doing: "deploy www to prod".into(),
+            elb: "www-prod".into(),
+            group: "www-prod-v002".into(),
+            expected: 1,
+            in_service: 0,
+            timeout_s: 600,
+            reasons: vec![InstanceReason {
+                instance: "i-1".into(),
+                state: "OutOfService".into(),
+                description: "Instance is in stopped state.".into(),
+            }],
+            never_launched: 0,
+            early: Some(Box::new(FailedEarly { after_s: 332, fail_after_s: 330 })),
+        };
+        assert_eq!(early.exit_code(), 1);
+        assert_eq!(
+            early.to_string(),
+            "deploy www to prod: ELB www-prod: 1 of 1 instances of www-prod-v002 not InService; failed early after 332s of the 600s health timeout: every instance has failed its health checks (OutOfService, ReasonCode Instance) without a break for longer than 330s (the grace period + 3 × 10s of failed checks), so the release will not get healthy: i-1: OutOfService: Instance is in stopped state."
         );
         assert_eq!(Error::NeedsAttention("x".into()).exit_code(), 4);
         assert_eq!(Error::Interrupted("x".into()).exit_code(), 130);

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod execute;
 pub mod iam;
+pub mod instance_policy;
 pub mod interrupt;
 pub mod nginx_test;
 pub mod output;
@@ -38,7 +39,7 @@ pub fn command_name(c: &Command) -> &'static str {
         Command::History(_) => "history",
         Command::Routes(_) => "routes",
         Command::Gc(_) => "gc",
-        Command::IamPolicy => "iam-policy",
+        Command::IamPolicy(_) => "iam-policy",
         Command::Completions(_) => "completions",
         Command::Man => "man",
     }
@@ -75,7 +76,22 @@ pub async fn run(cli: Cli, out: &Reporter) -> Result<()> {
             let interrupt = interrupt::Interrupt::install();
             commands::gc::run(&tree, &cli.global, a, out, interrupt, &cli.command).await
         }
-        Command::IamPolicy => {
+        Command::IamPolicy(a) if a.instance.is_some() => {
+            let tree = load()?;
+            let env = commands::environment(&tree, &commands::parse_env(a.env.as_deref().unwrap_or(""))?)?;
+            let service = commands::parse_service(a.instance.as_deref().unwrap_or(""))?;
+            commands::env_service(env, &service)?;
+            let p = instance_policy::policy(
+                &env.services[&service],
+                tree.recipe(&service),
+                &env.region,
+                env.account_id.as_deref(),
+            );
+            let text = serde_json::to_string_pretty(&p).map_err(|e| Error::Failed(e.to_string()))? + "\n";
+            out.result(&text, &p);
+            Ok(())
+        }
+        Command::IamPolicy(_) => {
             let p = iam::policy();
             let text = serde_json::to_string_pretty(&p).map_err(|e| Error::Failed(e.to_string()))? + "\n";
             out.result(&text, &p);

@@ -54,14 +54,17 @@ pub async fn describe_one(cloud: &Cloud, name: &str) -> CloudResult<Option<Obser
     }
 }
 
-/// Health checks: every 10 s, 5 s timeout, 2 to become healthy, 3 to become unhealthy.
+/// Health checks: every 10 s, 5 s timeout, 2 to become healthy, 3 to become unhealthy
+/// (the constants of `domain::health`, which the fail-early rule reads too).
 fn health_check(target: &str) -> CloudResult<HealthCheck> {
+    use crate::domain::health::{HEALTHY_THRESHOLD, INTERVAL_S, UNHEALTHY_THRESHOLD};
+    let n = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
     HealthCheck::builder()
         .target(target)
-        .interval(10)
+        .interval(n(INTERVAL_S))
         .timeout(5)
-        .healthy_threshold(2)
-        .unhealthy_threshold(3)
+        .healthy_threshold(n(HEALTHY_THRESHOLD))
+        .unhealthy_threshold(n(UNHEALTHY_THRESHOLD))
         .build()
         .map_err(|e| build_err("ConfigureHealthCheck", e))
 }
@@ -154,6 +157,7 @@ pub async fn instance_health(cloud: &Cloud, name: &str) -> CloudResult<BTreeMap<
                 InstanceHealth {
                     in_service: state == "InService",
                     state,
+                    reason_code: s.reason_code().unwrap_or_default().to_owned(),
                     description: s.description().unwrap_or_default().to_owned(),
                 },
             )

@@ -13,6 +13,7 @@ use crate::domain::cluster::{GroupState, ObservedGroup};
 use crate::domain::{ClusterName, ServiceName};
 use crate::error::{Error, Result};
 use crate::output::{table, timestamp, Reporter};
+use crate::plan::deploy::{group_settings, settings_digest};
 
 pub(super) fn failed(what: &str, e: CloudError) -> Error {
     Error::cloud(what, e)
@@ -98,6 +99,8 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                     "release": version(&l.name), "asg": l.name, "ami": l.ami, "image": l.image,
                     "healthy": in_service, "desired": l.desired,
                     "deployed_at": l.deployed_at.map(timestamp), "deployed_by": l.deployed_by,
+                    "settings": group_settings(l),
+                    "settings_current": group_settings(l) == settings_digest(&svc.env, &svc.secrets),
                 })
             });
             let standby_json: Vec<Value> = standby
@@ -106,7 +109,7 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                     json!({
                         "release": version(&g.name), "asg": g.name, "ami": g.ami, "image": g.image,
                         "mode": if g.desired > 0 { "warm" } else { "cold" }, "desired": g.desired,
-                        "expires_at": g.expires_at.map(timestamp),
+                        "expires_at": g.expires_at.map(timestamp), "settings": group_settings(g),
                     })
                 })
                 .collect();
@@ -124,6 +127,18 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                 live.as_ref().and_then(|l| l.image.as_deref()).map(short_image).unwrap_or_else(|| "-".into()),
                 live.as_ref().and_then(|l| l.ami.clone()).unwrap_or_else(|| "-".into()),
                 live.as_ref().map(|l| format!("{in_service}/{}", l.desired)).unwrap_or_else(|| "-".into()),
+                // The live release's settings digest; `*` when the environment file now says
+                // other settings (the next deploy makes a new release).
+                live.as_ref()
+                    .map(|l| {
+                        let d = group_settings(l);
+                        if d == settings_digest(&svc.env, &svc.secrets) {
+                            d
+                        } else {
+                            format!("{d}*")
+                        }
+                    })
+                    .unwrap_or_else(|| "-".into()),
                 if standby.is_empty() {
                     "-".into()
                 } else {
@@ -145,7 +160,7 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
             ]);
         }
     }
-    let text = table(&["ENV", "SERVICE", "LIVE", "IMAGE", "AMI", "HEALTHY", "STANDBY", "ELB DNS"], &rows);
+    let text = table(&["ENV", "SERVICE", "LIVE", "IMAGE", "AMI", "HEALTHY", "SETTINGS", "STANDBY", "ELB DNS"], &rows);
     out.result(&text, &json!({"command": "status", "env": args.env, "results": results}));
     Ok(())
 }

@@ -502,6 +502,7 @@ fn service_env(
         health_check: health?,
         health_timeout: health_timeout?,
         grace_period: grace_period?,
+        fail_early: s.fail_early.unwrap_or(true),
         keep_releases: keep_releases?,
         standby: standby?,
         standby_ttl: standby_ttl?,

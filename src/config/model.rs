@@ -260,6 +260,9 @@ pub struct ServiceEnv {
     pub health_check: HealthCheckTarget,
     pub health_timeout: Duration,
     pub grace_period: Duration,
+    /// Fail a release whose instances are certainly broken before `health_timeout`
+    /// (`domain::health`); on unless set to false.
+    pub fail_early: bool,
     pub keep_releases: u32,
     pub standby: Standby,
     pub standby_ttl: Duration,

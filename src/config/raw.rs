@@ -104,6 +104,7 @@ pub struct Service {
     pub health_check: Option<String>,
     pub health_timeout: Option<String>,
     pub grace_period: Option<String>,
+    pub fail_early: Option<bool>,
     pub keep_releases: Option<i64>,
     pub standby: Option<String>,
     pub standby_ttl: Option<String>,

@@ -93,6 +93,19 @@ fn minimal_tree_gets_documented_defaults() {
     assert_eq!(s.standby, Standby::Warm);
     assert_eq!(s.listener.port, 80);
     assert_eq!(s.grace_period.as_secs(), 300);
+    assert!(s.fail_early, "failing early is on by default");
+}
+
+#[test]
+fn fail_early_can_be_turned_off_per_service() {
+    let env = ENV.replace("max = 3", "max = 3\nfail_early = false");
+    let d = tree_with(&[("amis/api.toml", RECIPE), ("environments/dev.toml", &env)]);
+    let t = load(d.path()).expect("valid");
+    let e = &t.environments[&EnvName::parse("dev").unwrap()];
+    assert!(!e.services[&ServiceName::parse("api").unwrap()].fail_early);
+    let bad = ENV.replace("max = 3", "max = 3\nfail_early = \"yes\"");
+    let d = tree_with(&[("amis/api.toml", RECIPE), ("environments/dev.toml", &bad)]);
+    assert!(!load_err(d.path()).is_empty(), "a boolean only");
 }
 
 #[test]

@@ -77,6 +77,9 @@ pub struct ObservedElb {
 pub struct InstanceHealth {
     pub in_service: bool,
     pub state: String,
+    /// `ELB` (the ELB's side, e.g. registration in progress), `Instance` (the instance
+    /// fails its checks or is not running) or `N/A`.
+    pub reason_code: String,
     pub description: String,
 }
 

@@ -6,6 +6,7 @@ pub mod bake;
 pub mod cluster;
 pub mod console;
 pub mod duration;
+pub mod health;
 pub mod image;
 pub mod lease;
 pub mod names;

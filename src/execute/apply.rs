@@ -6,7 +6,8 @@ use super::wait::{deadline, Poll, Waiter};
 use super::{Executor, Produced};
 use crate::cloud::{elb, groups, images, instances, CloudError};
 use crate::domain::bake::{ImageState, InstanceState};
-use crate::error::{Error, InstanceReason};
+use crate::domain::health::FailingSince;
+use crate::error::{Error, FailedEarly, InstanceReason};
 use crate::plan::{Ami, Instance, Step, STANDBY_PROCESSES};
 
 impl Executor<'_> {
@@ -196,14 +197,27 @@ impl Executor<'_> {
         elb_name: &str,
         count: u32,
         timeout_s: u64,
+        fail_after_s: Option<u64>,
     ) -> Result<(), Error> {
-        let r = self.wait_loop(group, elb_name, count, timeout_s).await;
+        let r = self.wait_loop(group, elb_name, count, timeout_s, fail_after_s).await;
         self.watch.forget(group).await;
         r
     }
 
-    async fn wait_loop(&self, group: &str, elb_name: &str, count: u32, timeout_s: u64) -> Result<(), Error> {
+    /// Until every instance is InService (`Ok`), the timeout, or (with `fail_after_s`)
+    /// until every instance has failed its health checks without a break for longer than
+    /// that: the rule of `domain::health`, which fails a certainly broken release early.
+    async fn wait_loop(
+        &self,
+        group: &str,
+        elb_name: &str,
+        count: u32,
+        timeout_s: u64,
+        fail_after_s: Option<u64>,
+    ) -> Result<(), Error> {
+        let began = std::time::Instant::now();
         let until = deadline(Duration::from_secs(timeout_s));
+        let mut failing = FailingSince::default();
         let mut last_count = None;
         let mut seen = false;
         let mut last_seen = (Vec::new(), Default::default());
@@ -226,7 +240,14 @@ impl Executor<'_> {
                 let health = elb::instance_health(self.cloud, elb_name).await?;
                 let in_service = ids.iter().filter(|i| health.get(*i).is_some_and(|h| h.in_service)).count();
                 if ids.len() as u64 >= u64::from(count) && in_service as u64 >= u64::from(count) {
-                    return Ok(Poll::Ready(()));
+                    return Ok(Poll::Ready(None));
+                }
+                if let Some(a) = fail_after_s {
+                    if failing.observe(began.elapsed(), &ids, &health, Duration::from_secs(a)) {
+                        last_seen = (ids, health);
+                        let after_s = began.elapsed().as_secs();
+                        return Ok(Poll::Ready(Some(Box::new(FailedEarly { after_s, fail_after_s: a }))));
+                    }
                 }
                 if last_count != Some(in_service) {
                     self.out.step(&self.label, &format!("{in_service}/{count} instances of {group} InService"));
@@ -236,12 +257,16 @@ impl Executor<'_> {
                 Ok(Poll::Pending)
             })
             .await?;
-        if ready.is_some() {
-            let all = if count == 1 { "the instance of".to_owned() } else { format!("all {count} instances of") };
-            let verb = if count == 1 { "is" } else { "are" };
-            self.out.step(&self.label, &format!("{all} {group} {verb} InService"));
-            return Ok(());
-        }
+        let early = match ready {
+            Some(None) => {
+                let all = if count == 1 { "the instance of".to_owned() } else { format!("all {count} instances of") };
+                let verb = if count == 1 { "is" } else { "are" };
+                self.out.step(&self.label, &format!("{all} {group} {verb} InService"));
+                return Ok(());
+            }
+            Some(early) => early,
+            None => None,
+        };
         let (ids, health) = last_seen;
         let reasons: Vec<InstanceReason> = ids
             .iter()
@@ -265,6 +290,7 @@ impl Executor<'_> {
             timeout_s,
             reasons,
             never_launched: count.saturating_sub(u32::try_from(ids.len()).unwrap_or(u32::MAX)),
+            early,
         })
     }
 

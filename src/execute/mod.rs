@@ -93,8 +93,8 @@ impl Executor<'_> {
             }
             self.out.step(&self.label, &step.to_string());
             match step {
-                Step::WaitInService { group, elb, count, timeout_s } => {
-                    if let Err(e) = self.wait_in_service(group, elb, *count, *timeout_s).await {
+                Step::WaitInService { group, elb, count, timeout_s, fail_after_s } => {
+                    if let Err(e) = self.wait_in_service(group, elb, *count, *timeout_s, *fail_after_s).await {
                         // The new release never served: take it out, the old one keeps serving.
                         return Err(Stop::Before(self.compensate(plan, e).await));
                     }

@@ -328,6 +328,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         elb: elb_s.clone(),
         count,
         timeout_s: req.health_timeout_s,
+        fail_after_s: svc.fail_early.then(|| crate::domain::health::fail_after_s(svc.grace_period.as_secs())),
     });
     let version = release.rsplit_once("-v").map(|(_, n)| format!("v{n}")).unwrap_or_default();
     let (hkey, hval) = history_record(&version, req.ami, req.now, "ok", req.image, req.deployed_by);
@@ -389,10 +390,15 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         }
     }
     steps.extend(trim(svc, snap, &[release.as_str()], live.map(|l| l.name.as_str())));
-    let message = match live {
+    let mut message = match live {
         Some(l) => format!("{release} replaces {} ({} of {})", l.name, instances(count), req.ami),
         None => format!("{release} is the first release ({} of {})", instances(count), req.ami),
     };
+    // What the release changes in the runtime settings, by digest (`status` shows them).
+    if let Some(l) = live.filter(|l| group_settings(l) != req.settings) {
+        let change = if l.ami.as_deref() == Some(req.ami) { "only the settings change" } else { "settings change" };
+        message.push_str(&format!("; {change}: {} → {}", group_settings(l), req.settings));
+    }
     Ok(base(Outcome::Deployed, Some(release), live.map(|l| l.name.clone()), steps, compensation, message))
 }
 

@@ -110,6 +110,7 @@ mod tests {
             health_check: HealthCheckTarget("TCP:8080".into()),
             health_timeout: Duration::from_secs(600),
             grace_period: Duration::from_secs(300),
+            fail_early: true,
             keep_releases: keep,
             standby: Standby::Warm,
             standby_ttl: Duration::from_secs(3600),

@@ -78,8 +78,15 @@ impl World {
             for i in &instances {
                 let in_service = self.healthy(g);
                 let state = if in_service { "InService" } else { "OutOfService" };
-                s.health
-                    .insert(i.clone(), InstanceHealth { in_service, state: state.into(), description: String::new() });
+                s.health.insert(
+                    i.clone(),
+                    InstanceHealth {
+                        in_service,
+                        state: state.into(),
+                        reason_code: String::new(),
+                        description: String::new(),
+                    },
+                );
             }
             let tag = |k: &str| g.tags.get(k).filter(|v| !v.is_empty()).cloned();
             s.groups.push(ObservedGroup {
@@ -194,6 +201,7 @@ fn svc(standby: Standby, keep: u32) -> ServiceEnv {
         health_check: HealthCheckTarget("HTTP:8080/health".into()),
         health_timeout: Duration::from_secs(600),
         grace_period: Duration::from_secs(300),
+        fail_early: true,
         keep_releases: keep,
         standby,
         standby_ttl: Duration::from_secs(3600),

@@ -149,6 +149,10 @@ pub enum Step {
         elb: String,
         count: u32,
         timeout_s: u64,
+        /// Fail before the timeout once every instance has been OutOfService for failing
+        /// its health checks for longer than this (the grace period + 3 failed checks,
+        /// `domain::health`); None with `fail_early = false`.
+        fail_after_s: Option<u64>,
     },
     Attach {
         group: String,
@@ -269,11 +273,15 @@ impl std::fmt::Display for Step {
                 "create group {} ({} instances, min {}, max {}) behind ELB {}",
                 g.name, g.desired, g.min, g.max, g.elb
             ),
-            Step::WaitInService { group, elb, count, timeout_s } => {
+            Step::WaitInService { group, elb, count, timeout_s, fail_after_s } => {
                 write!(
                     f,
-                    "wait until all {count} instances of {group} are InService in ELB {elb} (timeout {timeout_s}s)"
-                )
+                    "wait until all {count} instances of {group} are InService in ELB {elb} (timeout {timeout_s}s"
+                )?;
+                if let Some(a) = fail_after_s {
+                    write!(f, "; fail early once all have failed their health checks for {a}s")?;
+                }
+                f.write_str(")")
             }
             Step::Attach { group, elb } => write!(f, "attach {group} to ELB {elb}"),
             Step::Detach { group, elb } => write!(f, "detach {group} from ELB {elb}"),

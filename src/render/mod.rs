@@ -3,7 +3,7 @@
 //! variable is an error, not an empty string) and without HTML escaping (these are shell,
 //! init and nginx files, where `&amp;` would be a bug).
 
-mod docker;
+pub mod docker;
 mod init;
 mod nginx;
 pub mod upstart_check;

@@ -356,9 +356,10 @@ def test_a_failing_bootstrap_is_reported_at_once(world):
     out, err, dt = f["out"], f["err"], f["elapsed"]
     world.log(f"drydock bake hello --image-tag {MISSING_TAG}: exit {p.returncode}\n{err}")
     assert p.returncode == 1, f"exit {p.returncode}:\n{err}"
-    e = json.loads(out)["error"]
-    assert e["exit_code"] == 1, e
-    msg = e["message"]
+    # One JSON document, as for every command: the failed result names what happened.
+    r = json.loads(out)["results"][0]
+    assert r["outcome"] == "failed", r
+    msg = r["message"]
     assert "drydock-bake: FAILED at line" in msg, msg
     assert f"{REGISTRY_HOST}/{REPO}:{MISSING_TAG}" in msg and "not found" in msg, msg
     builder = next(g for g in world.driver.guests.values()

@@ -380,6 +380,74 @@ fn an_unhealthy_release_is_taken_out_and_the_old_one_keeps_serving() {
     assert!(!fx.sdk.launch_template_names().contains(LOCK));
 }
 
+/// Issue 13, fail early with certainty: with a grace period of 1 s, a release whose
+/// instances all fail their health checks (OutOfService, ReasonCode Instance) fails once
+/// they have done so for longer than 1 s + 3 × 10 s, far below a 10-minute health
+/// timeout; it is compensated as after a timeout, and the old release keeps serving.
+#[test]
+fn a_certainly_broken_release_fails_early_not_at_the_health_timeout() {
+    let fx = Fx::new();
+    fx.tree
+        .replace(
+            "environments/staging.toml",
+            r#"health_timeout = "10m""#,
+            "health_timeout = \"10m\"\ngrace_period = \"1s\"",
+        )
+        .expect("the www section");
+    let amis = fx.bake(&[("www", "1.0.0"), ("www", "1.1.0")]);
+    fx.deploy_ok("1.0.0");
+    fx.moto.unhealthy(&[&amis[1]]);
+    let dry = fx.deploy(&["www", "--image-tag", "1.1.0", "--health-timeout", "10m", "--dry-run"]);
+    assert!(
+        dry.stdout.replace(char::is_whitespace, "").contains("\"fail_after_s\":31"),
+        "the dry run shows the threshold: {}",
+        dry.stdout
+    );
+    let began = Instant::now();
+    let run = fx.deploy(&["www", "--image-tag", "1.1.0", "--health-timeout", "10m"]);
+    let took = began.elapsed();
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(took >= Duration::from_secs(31), "not before the rule holds: {took:?}");
+    assert!(took < Duration::from_secs(90), "far below the 600 s timeout: {took:?}");
+    let r = only_result(&run);
+    assert_eq!(r["outcome"], "failed");
+    let msg = r["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("failed early after"), "says it failed early: {msg}");
+    assert!(msg.contains("for longer than 31s"), "and why: {msg}");
+    assert!(msg.contains(UNHEALTHY), "the ELB's reason: {msg}");
+
+    let new = fx.must_group("www-staging-v002");
+    assert!(new.load_balancer_names().is_empty(), "v002 detached");
+    assert_eq!(new.desired_capacity(), Some(0));
+    assert_eq!(tag(&new, "drydock:state").as_deref(), Some("failed"));
+    let old = fx.must_group("www-staging-v001");
+    assert_eq!(old.load_balancer_names(), [ELB]);
+    assert_eq!(tag(&old, "drydock:state").as_deref(), Some("live"));
+    assert_eq!(fx.in_service(&old), 2, "v001 serves as before");
+}
+
+/// `fail_early = false`: the same release waits for the whole health timeout.
+#[test]
+fn fail_early_off_waits_for_the_health_timeout() {
+    let fx = Fx::new();
+    fx.tree
+        .replace(
+            "environments/staging.toml",
+            r#"health_timeout = "10m""#,
+            "health_timeout = \"10m\"\ngrace_period = \"0s\"\nfail_early = false",
+        )
+        .expect("the www section");
+    let amis = fx.bake(&[("www", "1.0.0"), ("www", "1.1.0")]);
+    fx.deploy_ok("1.0.0");
+    fx.moto.unhealthy(&[&amis[1]]);
+    let dry = fx.deploy(&["www", "--image-tag", "1.1.0", "--dry-run"]);
+    assert!(dry.stdout.replace(char::is_whitespace, "").contains("\"fail_after_s\":null"), "{}", dry.stdout);
+    let run = fx.deploy(&["www", "--image-tag", "1.1.0", "--health-timeout", "3s"]);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    let msg = only_result(&run)["message"].as_str().unwrap_or_default().to_owned();
+    assert!(msg.contains("not InService after 3s") && !msg.contains("early"), "{msg}");
+}
+
 /// The brief asks for the ELB's reasons on stderr: with `--output json` they are only in
 /// the JSON result on stdout (stderr has progress lines and a summary).
 #[test]

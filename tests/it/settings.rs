@@ -53,6 +53,8 @@ fn settings_travel_in_user_data_and_a_change_of_them_is_a_release() {
     let dry = fx.run_json(&[&deploy[..], &["--dry-run"]].concat());
     assert_eq!(dry.only_result("deploy")["outcome"], "planned", "{dry:?}");
     assert_eq!(dry.only_result("deploy")["release"], "v002", "{dry:?}");
+    let msg = dry.only_result("deploy")["message"].as_str().unwrap_or_default().to_owned();
+    assert!(msg.contains(&format!("only the settings change: {v1} → ")), "the dry run says what changes: {msg}");
     let second = fx.run_json(&deploy);
     let r = second.only_result("deploy");
     assert_eq!(r["outcome"], "deployed", "{second:?}");
@@ -66,6 +68,19 @@ fn settings_travel_in_user_data_and_a_change_of_them_is_a_release() {
     assert_eq!(back.only_result("rollback")["outcome"], "rolled_back", "{back:?}");
     assert_eq!(tag(&fx.sdk.must_group("www-staging-v001"), "drydock:state").as_deref(), Some("live"));
     assert_eq!(settings_tag(&fx, "www-staging-v001"), v1);
+
+    // status shows each release's settings digest.
+    let st = fx.run_json(&["status", "--env", "staging", "www"]);
+    let live = &st.json()["results"][0]["live"];
+    assert_eq!(live["settings"], v1.as_str(), "{live}");
+    assert_eq!(live["settings_current"], false, "the environment file now says other settings: {live}");
+
+    // The instances' policy: exactly this service's secret, nothing broader.
+    let pol = fx.run_json(&["iam-policy", "--instance", "www", "--env", "staging"]).json();
+    let text = pol.to_string();
+    assert!(text.contains("parameter/dramafever/staging/www/db-password"), "{text}");
+    assert!(!text.contains("secretsmanager:GetSecretValue"), "no Secrets Manager secret in staging: {text}");
+    assert!(!text.contains("\"Resource\":\"*\"") || text.contains("ecr:GetAuthorizationToken"), "{text}");
 
     // drydock never asked for a secret's value.
     let services: Vec<String> = fx.moto.requests().into_iter().map(|(s, _)| s).collect();

@@ -15,6 +15,7 @@ fn svc(standby: Standby, keep: u32) -> ServiceEnv {
         health_check: HealthCheckTarget("HTTP:8080/health".into()),
         health_timeout: Duration::from_secs(600),
         grace_period: Duration::from_secs(300),
+        fail_early: true,
         keep_releases: keep,
         standby,
         standby_ttl: Duration::from_secs(3600),
@@ -63,7 +64,12 @@ fn snapshot(groups: Vec<ObservedGroup>) -> ClusterSnapshot {
         for i in &g.instances {
             s.health.insert(
                 i.clone(),
-                InstanceHealth { in_service: g.attached, state: "InService".into(), description: String::new() },
+                InstanceHealth {
+                    in_service: g.attached,
+                    state: "InService".into(),
+                    reason_code: "N/A".into(),
+                    description: String::new(),
+                },
             );
         }
     }
@@ -140,7 +146,7 @@ fn first_deploy_creates_elb_template_and_group() {
             "create ELB www-prod (HTTP:80 -> 8080, health check HTTP:8080/health)",
             "create launch template www-prod-v001 (ami-b, t3.small, user data sha256 …)",
             "create group www-prod-v001 (2 instances, min 1, max 4) behind ELB www-prod",
-            "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s)",
+            "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s; fail early once all have failed their health checks for 330s)",
             "tag www-prod-v001 drydock:state=live",
             "record drydock:release:v001 in the history on ELB www-prod",
         ]
@@ -226,7 +232,7 @@ fn a_killed_deploy_resumes_its_group() {
     assert_eq!(p.release.as_deref(), Some("www-prod-v002"));
     let l = lines(&p);
     assert!(!l.iter().any(|s| s.starts_with("create")), "nothing is created twice: {l:#?}");
-    assert_eq!(l[0], "wait until all 2 instances of www-prod-v002 are InService in ELB www-prod (timeout 600s)");
+    assert_eq!(l[0], "wait until all 2 instances of www-prod-v002 are InService in ELB www-prod (timeout 600s; fail early once all have failed their health checks for 330s)");
     assert!(l.contains(&"detach www-prod-v001 from ELB www-prod".to_owned()));
 }
 
@@ -290,7 +296,7 @@ fn a_warm_standby_of_the_target_ami_is_brought_back_not_recreated() {
         [
             "resume the scaling processes of www-prod-v001",
             "attach www-prod-v001 to ELB www-prod",
-            "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s)"
+            "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s; fail early once all have failed their health checks for 330s)"
         ]
     );
     assert!(l.contains(&"detach www-prod-v002 from ELB www-prod".to_owned()));
@@ -385,3 +391,27 @@ fn a_standby_brought_back_that_fails_becomes_the_standby_again() {
 
 /// The digest of no settings (what a group without the tag ran with).
 const NO_SETTINGS: &str = "e3b0c44298fc";
+
+/// The wait carries the fail-early threshold (grace period + 3 × 10 s), so that a dry
+/// run shows it; `fail_early = false` leaves only the timeout.
+#[test]
+fn the_wait_carries_the_fail_early_threshold_from_the_grace_period() {
+    let wait = |s: &ServiceEnv| {
+        plan(s, "ami-b", &snapshot(vec![]))
+            .steps
+            .into_iter()
+            .find_map(|s| match s {
+                Step::WaitInService { timeout_s, fail_after_s, .. } => Some((timeout_s, fail_after_s)),
+                _ => None,
+            })
+            .expect("a wait")
+    };
+    let table: [(u64, bool, Option<u64>); 4] =
+        [(300, true, Some(330)), (1, true, Some(31)), (0, true, Some(30)), (300, false, None)];
+    for (grace, fail_early, want) in table {
+        let mut s = svc(Standby::Warm, 2);
+        s.grace_period = Duration::from_secs(grace);
+        s.fail_early = fail_early;
+        assert_eq!(wait(&s), (600, want), "grace {grace}s, fail_early {fail_early}");
+    }
+}
