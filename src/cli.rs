@@ -137,7 +137,8 @@ pub struct BakeArgs {
     #[arg(long, value_name = "ENV")]
     pub env: String,
     /// The CI build that asked for this AMI, recorded on it
-    #[arg(long, env = "BUILD_URL", value_name = "URL")]
+    // Its value is not shown in --help: a Jenkins URL may carry credentials.
+    #[arg(long, env = "BUILD_URL", hide_env_values = true, value_name = "URL")]
     pub build_url: Option<String>,
     /// Read only: print whether the AMI would be reused or baked, and the steps
     #[arg(long)]
@@ -282,6 +283,19 @@ mod tests {
         ])
         .is_err());
         assert!(Cli::try_parse_from(["drydock", "render", "init", "www", "--image-tag", "1"]).is_ok());
+    }
+
+    #[test]
+    fn help_does_not_show_the_build_url_value() {
+        let help = Cli::command().find_subcommand_mut("bake").unwrap().render_long_help().to_string();
+        assert!(help.contains("BUILD_URL"), "{help}");
+        let arg = Cli::command()
+            .find_subcommand("bake")
+            .unwrap()
+            .get_arguments()
+            .find(|a| a.get_id() == "build_url")
+            .cloned();
+        assert!(arg.unwrap().is_hide_env_values_set());
     }
 
     #[test]

@@ -1,6 +1,21 @@
 //! The least-privilege IAM policy that `drydock iam-policy` prints: exactly the API
 //! actions drydock calls (a unit test checks this list against the calls in src/cloud/),
-//! scoped by tag where AWS supports it.
+//! each mutating one scoped to drydock's own resources:
+//!
+//! - what drydock creates is tagged at creation, and may only be created so tagged
+//!   (`aws:RequestTag/…`); EC2 tags may only be written by the creating call
+//!   (`ec2:CreateAction`), ELB tags likewise (`elasticloadbalancing:CreateAction`), except
+//!   the lease heartbeat on a lock (`aws:TagKeys`) and the release history on one of
+//!   drydock's ELBs;
+//! - what drydock changes or deletes must carry its tags already (`aws:ResourceTag/…`,
+//!   `autoscaling:ResourceTag/…`), so that it cannot adopt a resource that is not its own
+//!   by tagging it first;
+//! - release groups also by name (`autoScalingGroupName/*-*-vNNN`); EC2 launch template
+//!   ARNs carry the template's id, not its name, so they are scoped by tag only.
+//!
+//! `eval` evaluates these conditions against recorded requests (tests).
+
+pub mod eval;
 
 use serde_json::{json, Value};
 
@@ -57,6 +72,19 @@ pub const LOAD_BALANCERS: [&str; 5] = [
     "elasticloadbalancing:RemoveTags",
 ];
 
+/// KMS, which drydock never calls itself: EC2 does on its behalf when `[bake] kms_key_id`
+/// encrypts the builder's volume (and so the AMI's snapshots) with a customer-managed key,
+/// and when CopyImage re-encrypts. The permissions the EBS encryption guide lists for a
+/// principal that uses a customer-managed key.
+pub const KMS: [&str; 6] = [
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+];
+
 /// Every action drydock calls, sorted and unique.
 pub fn actions() -> Vec<&'static str> {
     let mut v: Vec<&str> = READ
@@ -74,33 +102,157 @@ pub fn actions() -> Vec<&'static str> {
     v
 }
 
+/// EC2 resources of one type, in every region of the account (AMIs and snapshots have no
+/// account in their ARN).
+fn ec2(kind: &str) -> String {
+    match kind {
+        "image" | "snapshot" => format!("arn:aws:ec2:*::{kind}/*"),
+        _ => format!("arn:aws:ec2:*:*:{kind}/*"),
+    }
+}
+
+/// Release groups: `<service>-<env>-vNNN`.
+const RELEASE_GROUPS: &str = "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*-*-v???";
+const LOAD_BALANCER: &str = "arn:aws:elasticloadbalancing:*:*:loadbalancer/*";
+const KMS_KEYS: &str = "arn:aws:kms:*:*:key/*";
+
 pub fn policy() -> Value {
     let mut read: Vec<&str> = READ.to_vec();
     read.sort_unstable();
-    let groups: Vec<&str> = GROUPS.iter().copied().filter(|a| !a.contains(":Describe")).collect();
+    let own_groups: Vec<&str> = GROUPS
+        .iter()
+        .copied()
+        .filter(|a| !a.contains(":Describe") && *a != "autoscaling:CreateAutoScalingGroup")
+        .collect();
+    let present = "*";
     json!({
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "DrydockRead", "Effect": "Allow", "Action": read, "Resource": "*"},
-            {"Sid": "DrydockLaunch", "Effect": "Allow", "Action": BUILDER_LAUNCH, "Resource": "*"},
+            // ---- instances: builders, and the releases' instances (checked when
+            // CreateAutoScalingGroup names a launch template) ----
             {
-                "Sid": "DrydockTerminateBuildersOnly", "Effect": "Allow", "Action": BUILDER_TERMINATE, "Resource": "*",
-                "Condition": {"StringEquals": {"ec2:ResourceTag/drydock:role": "builder"}}
-            },
-            {"Sid": "DrydockImages", "Effect": "Allow", "Action": IMAGES, "Resource": "*"},
-            {"Sid": "DrydockLaunchTemplates", "Effect": "Allow", "Action": LAUNCH_TEMPLATES, "Resource": "*"},
-            {
-                "Sid": "DrydockCreateGroups", "Effect": "Allow",
-                "Action": ["autoscaling:CreateAutoScalingGroup", "autoscaling:CreateOrUpdateTags"], "Resource": "*",
-                "Condition": {"StringLike": {"aws:RequestTag/drydock:cluster": "*"}}
+                "Sid": "DrydockLaunchBuilders", "Effect": "Allow", "Action": BUILDER_LAUNCH,
+                "Resource": [ec2("instance"), ec2("volume")],
+                "Condition": {"StringEquals": {"aws:RequestTag/drydock:role": "builder"}}
             },
             {
-                "Sid": "DrydockOwnGroupsOnly", "Effect": "Allow", "Action": groups, "Resource": "*",
-                "Condition": {"StringLike": {"aws:ResourceTag/drydock:cluster": "*"}}
+                "Sid": "DrydockLaunchReleaseInstances", "Effect": "Allow", "Action": BUILDER_LAUNCH,
+                "Resource": [ec2("instance"), ec2("volume")],
+                "Condition": {"StringLike": {"aws:RequestTag/drydock:cluster": present}}
             },
             {
-                "Sid": "DrydockLoadBalancers", "Effect": "Allow", "Action": LOAD_BALANCERS,
-                "Resource": "arn:aws:elasticloadbalancing:*:*:loadbalancer/*"
+                "Sid": "DrydockLaunchFromOwnTemplates", "Effect": "Allow", "Action": BUILDER_LAUNCH,
+                "Resource": ec2("launch-template"),
+                "Condition": {"StringLike": {"aws:ResourceTag/drydock:cluster": present}}
+            },
+            {
+                "Sid": "DrydockLaunchInto", "Effect": "Allow", "Action": BUILDER_LAUNCH,
+                "Resource": [ec2("image"), ec2("subnet"), ec2("security-group"), ec2("network-interface")]
+            },
+            // No Deny on IMDSv1: a base may need it (`[base] imds = "v1-allowed"`), for its
+            // builder and, through the AMI's tag, its launch templates.
+            {
+                "Sid": "DrydockRequireEncryptedVolumes", "Effect": "Deny", "Action": BUILDER_LAUNCH,
+                "Resource": ec2("volume"),
+                "Condition": {"Bool": {"ec2:Encrypted": "false"}}
+            },
+            {
+                "Sid": "DrydockTerminateBuildersOnly", "Effect": "Allow", "Action": BUILDER_TERMINATE,
+                "Resource": ec2("instance"),
+                "Condition": {"StringEquals": {"aws:ResourceTag/drydock:role": "builder"}}
+            },
+            // ---- EC2 tags: only as a resource is created, and the lease's heartbeat ----
+            {
+                "Sid": "DrydockTagOnCreateOnly", "Effect": "Allow", "Action": ["ec2:CreateTags"],
+                "Resource": [ec2("instance"), ec2("volume"), ec2("image"), ec2("snapshot"), ec2("launch-template")],
+                "Condition": {"StringEquals": {"ec2:CreateAction": ["RunInstances", "CreateImage", "CopyImage", "CreateLaunchTemplate"]}}
+            },
+            {
+                "Sid": "DrydockLeaseHeartbeat", "Effect": "Allow", "Action": ["ec2:CreateTags"],
+                "Resource": ec2("launch-template"),
+                "Condition": {
+                    "StringLike": {"aws:ResourceTag/drydock:lock": present},
+                    "ForAllValues:StringEquals": {"aws:TagKeys": ["drydock:heartbeat"]}
+                }
+            },
+            // ---- AMIs and snapshots ----
+            {
+                "Sid": "DrydockImagesOfBuilders", "Effect": "Allow", "Action": ["ec2:CreateImage"],
+                "Resource": ec2("instance"),
+                "Condition": {"StringEquals": {"aws:ResourceTag/drydock:role": "builder"}}
+            },
+            {
+                "Sid": "DrydockNewImages", "Effect": "Allow", "Action": ["ec2:CreateImage", "ec2:CopyImage"],
+                "Resource": [ec2("image"), ec2("snapshot")],
+                "Condition": {"StringLike": {"aws:RequestTag/drydock:service": present}}
+            },
+            {
+                "Sid": "DrydockOwnImages", "Effect": "Allow",
+                "Action": ["ec2:DeleteSnapshot", "ec2:DeregisterImage", "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute"],
+                "Resource": [ec2("image"), ec2("snapshot")],
+                "Condition": {"StringLike": {"aws:ResourceTag/drydock:service": present}}
+            },
+            // ---- launch templates: releases and locks, both tagged drydock:env ----
+            {
+                "Sid": "DrydockCreateLaunchTemplates", "Effect": "Allow", "Action": ["ec2:CreateLaunchTemplate"],
+                "Resource": ec2("launch-template"),
+                "Condition": {"StringLike": {"aws:RequestTag/drydock:env": present}}
+            },
+            {
+                "Sid": "DrydockDeleteOwnLaunchTemplates", "Effect": "Allow", "Action": ["ec2:DeleteLaunchTemplate"],
+                "Resource": ec2("launch-template"),
+                "Condition": {"StringLike": {"aws:ResourceTag/drydock:env": present}}
+            },
+            // ---- release groups ----
+            {
+                "Sid": "DrydockCreateReleaseGroups", "Effect": "Allow", "Action": ["autoscaling:CreateAutoScalingGroup"],
+                "Resource": RELEASE_GROUPS,
+                "Condition": {"StringLike": {"aws:RequestTag/drydock:cluster": present}}
+            },
+            {
+                "Sid": "DrydockOwnGroupsOnly", "Effect": "Allow", "Action": own_groups, "Resource": RELEASE_GROUPS,
+                "Condition": {
+                    "StringLike": {"autoscaling:ResourceTag/drydock:cluster": present},
+                    "ForAllValues:StringLike": {"aws:TagKeys": ["drydock:*", "Name"]}
+                }
+            },
+            // ---- load balancers ----
+            {
+                "Sid": "DrydockCreateLoadBalancers", "Effect": "Allow", "Action": ["elasticloadbalancing:CreateLoadBalancer"],
+                "Resource": LOAD_BALANCER,
+                "Condition": {"StringLike": {"aws:RequestTag/drydock:cluster": present}}
+            },
+            {
+                "Sid": "DrydockTagNewLoadBalancers", "Effect": "Allow", "Action": ["elasticloadbalancing:AddTags"],
+                "Resource": LOAD_BALANCER,
+                "Condition": {"StringEquals": {"elasticloadbalancing:CreateAction": "CreateLoadBalancer"}}
+            },
+            {
+                "Sid": "DrydockOwnLoadBalancers", "Effect": "Allow",
+                "Action": ["elasticloadbalancing:ConfigureHealthCheck", "elasticloadbalancing:ModifyLoadBalancerAttributes"],
+                "Resource": LOAD_BALANCER,
+                "Condition": {"StringLike": {"aws:ResourceTag/drydock:cluster": present}}
+            },
+            {
+                "Sid": "DrydockReleaseHistory", "Effect": "Allow",
+                "Action": ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+                "Resource": LOAD_BALANCER,
+                "Condition": {
+                    "StringLike": {"aws:ResourceTag/drydock:cluster": present},
+                    "ForAllValues:StringLike": {"aws:TagKeys": ["drydock:release:v*"]}
+                }
+            },
+            // ---- KMS, used by EC2 for drydock: [bake] kms_key_id, encrypted copies ----
+            {
+                "Sid": "DrydockKmsGrantsForEbs", "Effect": "Allow", "Action": ["kms:CreateGrant"], "Resource": KMS_KEYS,
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+            },
+            {
+                "Sid": "DrydockKmsForEbs", "Effect": "Allow",
+                "Action": KMS.iter().filter(|a| **a != "kms:CreateGrant").collect::<Vec<_>>(),
+                "Resource": KMS_KEYS,
+                "Condition": {"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}}
             },
             {
                 "Sid": "DrydockPassInstanceProfiles", "Effect": "Allow", "Action": ["iam:PassRole"], "Resource": "*",
@@ -177,11 +329,20 @@ mod tests {
         let p = policy();
         let stmts = p["Statement"].as_array().unwrap();
         let term = stmts.iter().find(|s| s["Sid"] == "DrydockTerminateBuildersOnly").unwrap();
-        assert_eq!(term["Condition"]["StringEquals"]["ec2:ResourceTag/drydock:role"], "builder");
+        assert_eq!(term["Condition"]["StringEquals"]["aws:ResourceTag/drydock:role"], "builder");
         let all: BTreeSet<&str> =
             stmts.iter().flat_map(|s| s["Action"].as_array().unwrap()).filter_map(|a| a.as_str()).collect();
-        for a in actions() {
+        for a in actions().into_iter().chain(KMS) {
             assert!(all.contains(a), "{a} is granted");
+        }
+        // Only reads (and iam's own, scoped by condition) are granted on every resource
+        // without a condition.
+        for s in stmts {
+            if s["Resource"] == "*" && s["Condition"].is_null() {
+                for a in s["Action"].as_array().unwrap() {
+                    assert!(READ.contains(&a.as_str().unwrap()), "{a} is granted on * without a condition");
+                }
+            }
         }
     }
 }

@@ -109,9 +109,14 @@ fn validate_global(g: &cli::Global) -> Result<()> {
         domain::words::region(r).map_err(|m| Error::Usage(format!("--region: {m}")))?;
     }
     if let Some(u) = &g.endpoint_url {
-        let ok = (u.starts_with("http://") || u.starts_with("https://")) && !u.contains(char::is_whitespace);
-        if !ok {
-            return Err(Error::Usage(format!("--endpoint-url (or AWS_ENDPOINT_URL): {u:?} is not an http(s) URL")));
+        domain::words::endpoint_url(u)
+            .map_err(|m| Error::Usage(format!("--endpoint-url (or AWS_ENDPOINT_URL): {m}")))?;
+    }
+    // The SDK also reads a per-service endpoint (AWS_ENDPOINT_URL_EC2, …): the same rule.
+    for (k, v) in std::env::vars_os() {
+        let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else { continue };
+        if k.starts_with("AWS_ENDPOINT_URL_") && !v.is_empty() {
+            domain::words::endpoint_url(v).map_err(|m| Error::Usage(format!("{k}: {m}")))?;
         }
     }
     Ok(())

@@ -177,8 +177,15 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// Seconds since the epoch as RFC 3339 (UTC).
 pub fn timestamp(secs: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
+    // A time from a tag (external data) past the year 9999 has no RFC 3339 spelling:
+    // humantime's Display would fail, and `to_string` would panic.
+    match u64::try_from(secs) {
+        Ok(s) if s < crate::clock::YEAR_10000 => {
+            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)).to_string()
+        }
+        _ if secs < 0 => "1970-01-01T00:00:00Z".to_owned(),
+        _ => format!("{secs} s after the epoch"),
+    }
 }
 
 #[cfg(test)]
@@ -190,5 +197,8 @@ mod tests {
         let t = table(&["A", "LONGER"], &[vec!["xxxx".into(), "1".into()], vec!["y".into(), "22".into()]]);
         assert_eq!(t, "A     LONGER\nxxxx  1\ny     22\n");
         assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
+        // A tag value past the year 9999 (or i64::MAX) prints instead of panicking.
+        assert_eq!(timestamp(i64::MAX), format!("{} s after the epoch", i64::MAX));
+        assert_eq!(timestamp(-5), "1970-01-01T00:00:00Z");
     }
 }

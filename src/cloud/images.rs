@@ -104,8 +104,20 @@ pub async fn describe(cloud: &Cloud, id: &str) -> CloudResult<Option<(ImageState
     }))
 }
 
-/// CreateImage from a stopped builder, tagged at creation. Snapshots are tagged
-/// separately: a snapshot TagSpecification is not supported everywhere (moto answers 500).
+/// The AMI and its snapshots tagged alike, at creation (CreateImage, CopyImage): the IAM
+/// policy lets drydock tag images and snapshots only as it creates them
+/// (`ec2:CreateAction`), so that it cannot adopt one that is not its own.
+fn image_and_snapshot_tags(tags: &[(String, String)]) -> [TagSpecification; 2] {
+    [ResourceType::Image, ResourceType::Snapshot].map(|t| {
+        let mut spec = TagSpecification::builder().resource_type(t);
+        for (k, v) in tags {
+            spec = spec.tags(ec2_tag(k, v));
+        }
+        spec.build()
+    })
+}
+
+/// CreateImage from a stopped builder; the AMI and its snapshots tagged at creation.
 pub async fn create(
     cloud: &Cloud,
     instance: &str,
@@ -113,10 +125,6 @@ pub async fn create(
     description: &str,
     tags: &[(String, String)],
 ) -> CloudResult<String> {
-    let mut spec = TagSpecification::builder().resource_type(ResourceType::Image);
-    for (k, v) in tags {
-        spec = spec.tags(ec2_tag(k, v));
-    }
     let out = cloud
         .gate
         .ec2(Api::Ec2Write)
@@ -125,13 +133,15 @@ pub async fn create(
         .instance_id(instance)
         .name(name)
         .description(description)
-        .tag_specifications(spec.build())
+        .set_tag_specifications(Some(image_and_snapshot_tags(tags).to_vec()))
         .send()
         .await
         .map_err(|e| aws_error("CreateImage", e))?;
     out.image_id().map(str::to_owned).ok_or_else(|| CloudError::other("CreateImage", "no image id in the answer"))
 }
 
+/// CreateTags on existing resources. Not for images and snapshots: the IAM policy denies
+/// tagging them after creation (tag them in CreateImage/CopyImage).
 pub async fn tag(cloud: &Cloud, resources: &[String], tags: &[(String, String)]) -> CloudResult<()> {
     if resources.is_empty() {
         return Ok(());
@@ -235,8 +245,8 @@ pub async fn find_copy(cloud: &Cloud, source_ami: &str) -> CloudResult<Option<Ob
         .map(|i| ObservedImage { id: i.image_id().unwrap_or_default().to_owned(), state: state(i) }))
 }
 
-/// CopyImage into this client's region (encrypted), tagged by hand: the copy does not
-/// carry the source's tags (AWS does not copy them; nor does the emulator).
+/// CopyImage into this client's region (encrypted), the copy and its snapshots tagged at
+/// creation: the copy does not carry the source's tags (AWS does not copy them).
 pub async fn copy(
     cloud: &Cloud,
     source_region: &str,
@@ -244,6 +254,9 @@ pub async fn copy(
     name: &str,
     tags: &[(String, String)],
 ) -> CloudResult<String> {
+    let mut all = tags.to_vec();
+    all.push(("drydock:copied-from".into(), source_ami.to_owned()));
+    all.push(("drydock:copied-from-region".into(), source_region.to_owned()));
     let out = cloud
         .gate
         .ec2(Api::Ec2Write)
@@ -255,16 +268,11 @@ pub async fn copy(
         .description(format!("drydock: copy of {source_ami} from {source_region}"))
         .encrypted(true)
         .client_token(format!("drydock-copy-{source_ami}"))
+        .set_tag_specifications(Some(image_and_snapshot_tags(&all).to_vec()))
         .send()
         .await
         .map_err(|e| aws_error("CopyImage", e))?;
-    let id =
-        out.image_id().map(str::to_owned).ok_or_else(|| CloudError::other("CopyImage", "no image id in the answer"))?;
-    let mut all = tags.to_vec();
-    all.push(("drydock:copied-from".into(), source_ami.to_owned()));
-    all.push(("drydock:copied-from-region".into(), source_region.to_owned()));
-    tag(cloud, std::slice::from_ref(&id), &all).await?;
-    Ok(id)
+    out.image_id().map(str::to_owned).ok_or_else(|| CloudError::other("CopyImage", "no image id in the answer"))
 }
 
 /// The tags of one image.

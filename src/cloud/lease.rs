@@ -169,7 +169,9 @@ pub async fn acquire(
         }
     }
     match observe(cloud, cluster).await? {
-        Some(l) => Ok(Acquired::Busy { holder: l.holder, operation: l.operation, age_s: now - l.heartbeat }),
+        Some(l) => {
+            Ok(Acquired::Busy { holder: l.holder, operation: l.operation, age_s: now.saturating_sub(l.heartbeat) })
+        }
         None => Err(super::CloudError::other(
             "CreateLaunchTemplate",
             format!("could not take the lease of {cluster}: the lock kept changing hands"),

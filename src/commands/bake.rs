@@ -44,7 +44,9 @@ pub async fn run(tree: &Tree, global: &Global, args: &BakeArgs, out: &Reporter, 
     let recipe = recipe(tree, &service)?;
     let build_url = match &args.build_url {
         Some(u) if !u.is_empty() => {
-            Some(words::build_url(u).map_err(|m| Error::Usage(format!("--build-url: {m}")))?.to_owned())
+            let u = words::build_url(u).map_err(|m| Error::Usage(format!("--build-url: {m}")))?;
+            // Recorded on the AMI and its snapshots: without `user:token@`.
+            Some(words::strip_url_credentials(u))
         }
         _ => None,
     };

@@ -97,12 +97,7 @@ pub async fn run(
         }
         v
     };
-    let health_timeout = args
-        .health_timeout
-        .as_deref()
-        .map(Duration::parse)
-        .transpose()
-        .map_err(|m| Error::Usage(format!("--health-timeout: {m}")))?;
+    let health_timeout = args.health_timeout.as_deref().map(super::parse_health_timeout).transpose()?;
     let tag = args
         .what
         .image_tag

@@ -31,6 +31,13 @@ pub fn parse_pin(pin: &ImagePin) -> Result<Pin> {
     }
 }
 
+/// `--health-timeout`: a duration in the range of `health_timeout` (a deadline past it
+/// would overflow the clock; AWS would not wait that long either).
+pub fn parse_health_timeout(s: &str) -> Result<Duration> {
+    let (min, max) = crate::domain::duration::bounds::HEALTH_TIMEOUT;
+    Duration::parse_within(s, min, max).map_err(|m| Error::Usage(format!("--health-timeout: {m}")))
+}
+
 pub fn parse_service(s: &str) -> Result<ServiceName> {
     ServiceName::parse(s).map_err(|m| Error::Usage(format!("service: {m}")))
 }
@@ -91,9 +98,90 @@ pub fn env_service(env: &Environment, service: &ServiceName) -> Result<()> {
     )))
 }
 
-/// Checks the flags of a command against their grammars and the config tree, before any
-/// AWS call (also for commands whose execution is not built yet).
+/// The tag used to render a service's init job before any AWS call (as `check` does).
+const PRERENDER_TAG: &str = "0.0.0-preflight";
+
+/// Renders, offline and before any AWS call, every template a command will need, so that
+/// a template `check` refuses is refused here too (exit 2) instead of failing after AWS
+/// calls (exit 1): each service's init job and bootstrap (what its AMIs run) and its
+/// runtime user data (every new release's launch template), and, with `routes`, the
+/// environment's nginx routes (with placeholder ELB names, as `check` renders them).
+pub fn prerender(tree: &Tree, env: &Environment, services: &[ServiceName], routes: bool) -> Result<()> {
+    let usage = |e: crate::render::RenderError| Error::Usage(e.to_string());
+    let tag = ImageTag::parse(PRERENDER_TAG).map_err(Error::Usage)?;
+    for s in services {
+        let cluster = crate::domain::ClusterName::new(s, &env.name);
+        let mut runtime = vec![
+            ("DRYDOCK_SERVICE".to_owned(), s.to_string()),
+            ("DRYDOCK_ENV".to_owned(), env.name.to_string()),
+            ("DRYDOCK_RELEASE".to_owned(), "v000".to_owned()),
+        ];
+        if let Some(recipe) = tree.recipe(s) {
+            let image = crate::domain::ImageRef { repo: recipe.image.clone(), pin: Pin::Tag(tag.clone()) };
+            crate::render::render_init(tree, recipe, &image).map_err(usage)?;
+            runtime.push(("DRYDOCK_IMAGE".to_owned(), image.to_string()));
+        }
+        // As plan::deploy renders it: the environment's settings after drydock's own, and
+        // the secrets' references.
+        let svc = env.services.get(s);
+        runtime.extend(
+            svc.into_iter()
+                .flat_map(|svc| &svc.env)
+                .filter(|(k, _)| !k.starts_with("DRYDOCK_"))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        let none = std::collections::BTreeMap::new();
+        let secrets = svc.map(|svc| &svc.secrets).unwrap_or(&none);
+        crate::render::runtime_user_data(&format!("{cluster}-v000"), &runtime, secrets).map_err(usage)?;
+    }
+    if routes {
+        let targets: Vec<crate::render::RouteTarget> = env
+            .services
+            .iter()
+            .map(|(s, se)| crate::render::RouteTarget {
+                service: s.to_string(),
+                elb_name: se.elb_name.to_string(),
+                elb_dns: crate::render::placeholder_dns(se.elb_name.as_str(), &env.region),
+            })
+            .collect();
+        crate::render::render_routes(tree, env, &targets).map_err(usage)?;
+    }
+    Ok(())
+}
+
+/// The services a command names, parsed (every service of the environment with `--all`).
+fn named_services(env: &Environment, list: &[String], all: bool) -> Result<Vec<ServiceName>> {
+    if all {
+        return Ok(env.services.keys().cloned().collect());
+    }
+    list.iter().map(|s| parse_service(s)).collect()
+}
+
+/// Checks the flags of a command against their grammars and the config tree, and renders
+/// the templates it needs (`prerender`), before any AWS call (also for commands whose
+/// execution is not built yet).
 pub fn preflight(tree: &Tree, cmd: &Command) -> Result<()> {
+    check_flags(tree, cmd)?;
+    match cmd {
+        Command::Deploy(a) => {
+            let env = environment(tree, &parse_env(&a.env)?)?;
+            prerender(tree, env, &named_services(env, &a.services, a.all)?, false)
+        }
+        Command::Promote(a) => {
+            let to = environment(tree, &parse_env(&a.to)?)?;
+            prerender(tree, to, &named_services(to, &a.services, false)?, false)
+        }
+        Command::Rollback(a) => {
+            // A release that gc collected is deployed again: a new launch template.
+            let env = environment(tree, &parse_env(&a.env)?)?;
+            prerender(tree, env, &[parse_service(&a.service)?], false)
+        }
+        Command::Routes(a) => prerender(tree, environment(tree, &parse_env(&a.env)?)?, &[], true),
+        _ => Ok(()),
+    }
+}
+
+fn check_flags(tree: &Tree, cmd: &Command) -> Result<()> {
     let services = |env: &Environment, list: &[String]| -> Result<()> {
         for s in list {
             env_service(env, &parse_service(s)?)?;
@@ -111,7 +199,7 @@ pub fn preflight(tree: &Tree, cmd: &Command) -> Result<()> {
                 words::aws_id(ami, "ami").map_err(|m| Error::Usage(format!("--ami: {m}")))?;
             }
             if let Some(d) = &a.health_timeout {
-                Duration::parse(d).map_err(|m| Error::Usage(format!("--health-timeout: {m}")))?;
+                parse_health_timeout(d)?;
             }
         }
         Command::Promote(a) => {

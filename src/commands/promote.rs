@@ -81,7 +81,12 @@ async fn source(
             Some(c) => Carry::Copied { copy: c.id, share_with, source: ami.clone() },
             None => {
                 let tags = images::image_tags(src, &ami).await.map_err(|e| fail("reading the source AMI's tags", e))?;
-                let tags: Vec<(String, String)> = tags.into_iter().filter(|(k, _)| !k.starts_with("aws:")).collect();
+                // Copied to another region: without URL credentials an older drydock recorded.
+                let tags: Vec<(String, String)> = tags
+                    .into_iter()
+                    .filter(|(k, _)| !k.starts_with("aws:"))
+                    .map(|(k, v)| (k, crate::domain::words::strip_url_credentials(&v)))
+                    .collect();
                 let name = tags
                     .iter()
                     .find(|(k, _)| k == "Name")

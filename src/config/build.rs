@@ -6,6 +6,7 @@ use super::model::*;
 use super::raw;
 use super::source::Source;
 use super::ConfigError;
+use crate::domain::duration::bounds;
 use crate::domain::{words, Duration, ElbName, EnvName, ImageRepo, ServiceName};
 
 /// Collects the errors of one file.
@@ -31,10 +32,17 @@ impl<'a> Check<'a> {
     pub fn ok<T>(&mut self, path: &[&str], r: Result<T, String>) -> Option<T> {
         r.map_err(|m| self.err(path, m)).ok()
     }
-    fn duration(&mut self, path: &[&str], v: Option<String>, default: u64) -> Option<Duration> {
+    /// A duration within `bounds` (see `domain::duration::bounds`), or `default`.
+    fn duration(
+        &mut self,
+        path: &[&str],
+        v: Option<String>,
+        default: u64,
+        (min, max): (Duration, Duration),
+    ) -> Option<Duration> {
         match v {
             None => Some(Duration::from_secs(default)),
-            Some(s) => self.ok(path, Duration::parse(&s)),
+            Some(s) => self.ok(path, Duration::parse_within(&s, min, max)),
         }
     }
     fn count(&mut self, path: &[&str], v: Option<i64>, range: (i64, i64)) -> Option<u32> {
@@ -46,6 +54,12 @@ impl<'a> Check<'a> {
         u32::try_from(n).ok()
     }
 }
+
+/// A release group's min, desired and max: during a switch the new release is registered
+/// with the ELB beside the live one at the same capacity, and a classic ELB takes 1,000
+/// registered instances (the default quota "Registered Instances per Classic Load
+/// Balancer"), so each group gets half.
+const MAX_CAPACITY: i64 = 500;
 
 /// `amis/<service>.toml`
 pub fn recipe(src: &Source, service: ServiceName, r: raw::Recipe) -> Result<Recipe, Vec<ConfigError>> {
@@ -130,8 +144,8 @@ pub fn recipe(src: &Source, service: ServiceName, r: raw::Recipe) -> Result<Reci
                 let ok: Vec<_> = cmd.iter().filter_map(|a| c.ok(&["healthcheck", "cmd"], words::word(a))).collect();
                 (ok.len() == cmd.len()).then(|| cmd.clone())
             });
-            let interval = c.duration(&["healthcheck", "interval"], h.interval, 30);
-            let timeout = c.duration(&["healthcheck", "timeout"], h.timeout, 5);
+            let interval = c.duration(&["healthcheck", "interval"], h.interval, 30, bounds::HEALTHCHECK);
+            let timeout = c.duration(&["healthcheck", "timeout"], h.timeout, 5, bounds::HEALTHCHECK);
             let retries = c.count(&["healthcheck", "retries"], h.retries.or(Some(3)), (1, 100));
             match (cmd, interval, timeout, retries) {
                 (Some(cmd), Some(interval), Some(timeout), Some(retries)) => {
@@ -240,7 +254,7 @@ pub fn environment(
         None => Some(None),
         Some(s) => c.ok(&["bake", "subnet"], subnet_ref(&s)).map(Some),
     };
-    let bake_timeout = c.duration(&["bake", "timeout"], b.timeout, 20 * 60);
+    let bake_timeout = c.duration(&["bake", "timeout"], b.timeout, 20 * 60, bounds::BAKE_TIMEOUT);
     let bake_profile =
         b.instance_profile.and_then(|s| c.ok(&["bake", "instance_profile"], words::aws_name(&s).map(str::to_owned)));
     let bake_volume = c.count(&["bake", "volume_size"], b.volume_size.or(Some(8)), (1, 16384));
@@ -273,14 +287,14 @@ pub fn environment(
     if resolvers.is_empty() {
         c.err(&["nginx", "resolver"], "must name at least one DNS server");
     }
-    let resolver_valid = c.duration(&["nginx", "resolver_valid"], n.resolver_valid, 30);
+    let resolver_valid = c.duration(&["nginx", "resolver_valid"], n.resolver_valid, 30, bounds::RESOLVER_VALID);
     let nginx_template =
         n.template.and_then(|t| c.ok(&["nginx", "template"], words::template_name(&t).map(str::to_owned)));
 
     let (ami_retention, keep_amis) = match r.gc {
         None => (Some(Duration::from_secs(14 * 86400)), Some(3)),
         Some(g) => (
-            c.duration(&["gc", "ami_retention"], g.ami_retention, 14 * 86400),
+            c.duration(&["gc", "ami_retention"], g.ami_retention, 14 * 86400, bounds::AMI_RETENTION),
             c.count(&["gc", "keep_amis"], g.keep_amis.or(Some(3)), (1, 100)),
         ),
     };
@@ -371,10 +385,10 @@ fn service_env(
     let instance_type = c
         .required(&p("instance_type"), s.instance_type)
         .and_then(|t| c.ok(&p("instance_type"), words::instance_type(&t).map(str::to_owned)));
-    let min = c.required(&p("min"), s.min).and_then(|v| c.count(&p("min"), Some(v), (0, 1000)));
-    let max = c.required(&p("max"), s.max).and_then(|v| c.count(&p("max"), Some(v), (1, 1000)));
+    let min = c.required(&p("min"), s.min).and_then(|v| c.count(&p("min"), Some(v), (0, MAX_CAPACITY)));
+    let max = c.required(&p("max"), s.max).and_then(|v| c.count(&p("max"), Some(v), (1, MAX_CAPACITY)));
     let desired = match s.desired {
-        Some(v) => c.count(&p("desired"), Some(v), (0, 1000)),
+        Some(v) => c.count(&p("desired"), Some(v), (0, MAX_CAPACITY)),
         None => min,
     };
     let capacity = match (min, desired, max) {
@@ -433,8 +447,8 @@ fn service_env(
     });
     let health =
         c.required(&p("health_check"), s.health_check).and_then(|h| c.ok(&p("health_check"), health_check(&h)));
-    let health_timeout = c.duration(&p("health_timeout"), s.health_timeout, 10 * 60);
-    let grace_period = c.duration(&p("grace_period"), s.grace_period, 5 * 60);
+    let health_timeout = c.duration(&p("health_timeout"), s.health_timeout, 10 * 60, bounds::HEALTH_TIMEOUT);
+    let grace_period = c.duration(&p("grace_period"), s.grace_period, 5 * 60, bounds::GRACE_PERIOD);
     let keep_releases = c.count(&p("keep_releases"), s.keep_releases.or(Some(2)), (0, 20));
     let standby = match s.standby.as_deref() {
         None | Some("warm") => Some(Standby::Warm),
@@ -447,7 +461,7 @@ fn service_env(
             None
         }
     };
-    let standby_ttl = c.duration(&p("standby_ttl"), s.standby_ttl, 3600);
+    let standby_ttl = c.duration(&p("standby_ttl"), s.standby_ttl, 3600, bounds::STANDBY_TTL);
     let cluster = crate::domain::ClusterName::new(service, env);
     let elb_name = match s.elb_name {
         None => Some(ElbName::for_cluster(&cluster)),

@@ -38,7 +38,18 @@ impl Duration {
         Ok(Self(std::time::Duration::from_secs(total)))
     }
 
-    pub fn from_secs(secs: u64) -> Self {
+    /// Parses `s` and checks that it lies in `min..=max`: every duration drydock reads is
+    /// bounded by what AWS and the operation allow, so that no later arithmetic on it (an
+    /// `Instant` deadline, an `i32` of an AWS field, an expiry in seconds) can overflow.
+    pub fn parse_within(s: &str, min: Duration, max: Duration) -> Result<Self, String> {
+        let d = Self::parse(s)?;
+        if d < min || d > max {
+            return Err(format!("{s:?} is out of range: a duration from {min} to {max} is allowed"));
+        }
+        Ok(d)
+    }
+
+    pub const fn from_secs(secs: u64) -> Self {
         Self(std::time::Duration::from_secs(secs))
     }
     pub fn as_secs(&self) -> u64 {
@@ -47,6 +58,37 @@ impl Duration {
     pub fn std(&self) -> std::time::Duration {
         self.0
     }
+}
+
+/// The range each duration of the config and the flags allows: (min, max), and why.
+pub mod bounds {
+    use super::Duration;
+
+    const MINUTE: u64 = 60;
+    const HOUR: u64 = 60 * MINUTE;
+    const DAY: u64 = 24 * HOUR;
+
+    /// `health_timeout`, `--health-timeout`: the wait for a new release to be InService
+    /// holds the cluster's lease and keeps the old release serving; a release that is not
+    /// healthy within a day never will be.
+    pub const HEALTH_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(DAY));
+    /// `grace_period`: the group's HealthCheckGracePeriod (an Int32 of seconds in the API,
+    /// which documents no tighter bound). 2 h, as long as a launch lifecycle hook may hold
+    /// an instance (HeartbeatTimeout is 30 to 7200 s): a longer grace only hides failures,
+    /// since ELB health is ignored meanwhile.
+    pub const GRACE_PERIOD: (Duration, Duration) = (Duration::from_secs(0), Duration::from_secs(2 * HOUR));
+    /// `[bake] timeout`: a builder that has not powered off in 4 hours is stuck (and costs
+    /// money); the bootstrap only pulls one image.
+    pub const BAKE_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(4 * HOUR));
+    /// `standby_ttl`: how long a standby group is kept for rollback; a month at most (it
+    /// is paid for while it waits).
+    pub const STANDBY_TTL: (Duration, Duration) = (Duration::from_secs(0), Duration::from_secs(30 * DAY));
+    /// `[nginx] resolver_valid`: ELB addresses change; a longer cache defeats the resolver.
+    pub const RESOLVER_VALID: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(HOUR));
+    /// `[gc] ami_retention`: up to ten years.
+    pub const AMI_RETENTION: (Duration, Duration) = (Duration::from_secs(0), Duration::from_secs(3650 * DAY));
+    /// `[healthcheck] interval` and `timeout` (Docker's `--health-interval`/`--health-timeout`).
+    pub const HEALTHCHECK: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(HOUR));
 }
 
 impl fmt::Display for Duration {
@@ -81,6 +123,39 @@ mod tests {
         }
         for bad in ["", "10", "m", "10x", "1.5m", "-5s", "10 m", "99999999999999999999d"] {
             assert!(Duration::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parse_within_bounds_the_value_and_names_the_range() {
+        let (min, max) = bounds::HEALTH_TIMEOUT;
+        assert_eq!(Duration::parse_within("10m", min, max).unwrap().as_secs(), 600);
+        assert_eq!(Duration::parse_within("1d", min, max).unwrap().as_secs(), 86400);
+        // The value of issue 12: parses (it fits a u64 of seconds), overflows an Instant.
+        let e = Duration::parse_within("106751991167301d", min, max).unwrap_err();
+        assert!(e.contains("\"106751991167301d\" is out of range: a duration from 1s to 1d is allowed"), "{e}");
+        assert!(Duration::parse_within("0s", min, max).unwrap_err().contains("out of range"));
+        assert!(Duration::parse_within("1d1s", min, max).is_err());
+        assert!(Duration::parse_within("soon", min, max).unwrap_err().contains("not a valid duration"));
+        let (min, max) = bounds::GRACE_PERIOD;
+        assert!(Duration::parse_within("7200s", min, max).is_ok());
+        assert!(Duration::parse_within("7201s", min, max).is_err());
+    }
+
+    #[test]
+    fn every_bound_fits_the_arithmetic_done_with_it() {
+        for (min, max) in [
+            bounds::HEALTH_TIMEOUT,
+            bounds::GRACE_PERIOD,
+            bounds::BAKE_TIMEOUT,
+            bounds::STANDBY_TTL,
+            bounds::RESOLVER_VALID,
+            bounds::AMI_RETENTION,
+            bounds::HEALTHCHECK,
+        ] {
+            assert!(min <= max);
+            assert!(i32::try_from(max.as_secs()).is_ok(), "{max} fits an AWS Integer field");
+            assert!(std::time::Instant::now().checked_add(max.std()).is_some());
         }
     }
 }

@@ -35,7 +35,8 @@ pub fn judge(lease: Option<&ObservedLease>, now: i64, ttl_s: i64) -> LeaseVerdic
     match lease {
         None => LeaseVerdict::Free,
         Some(l) => {
-            let age_s = now - l.heartbeat;
+            // The heartbeat is a tag value (external data): no overflow on a wild one.
+            let age_s = now.saturating_sub(l.heartbeat);
             if age_s > ttl_s {
                 LeaseVerdict::Stale { id: l.id.clone(), holder: l.holder.clone(), age_s }
             } else {
@@ -73,5 +74,9 @@ mod tests {
         );
         // A clock behind the holder's is not negative age.
         assert!(matches!(judge(Some(&l), 900, 120), LeaseVerdict::Busy { age_s: 0, .. }));
+        // A heartbeat tag far outside any clock neither panics nor keeps the lock forever.
+        let wild = |heartbeat| ObservedLease { heartbeat, ..l.clone() };
+        assert!(matches!(judge(Some(&wild(i64::MIN)), 1000, 120), LeaseVerdict::Stale { age_s: i64::MAX, .. }));
+        assert!(matches!(judge(Some(&wild(i64::MAX)), -1000, 120), LeaseVerdict::Busy { age_s: 0, .. }));
     }
 }

@@ -24,8 +24,39 @@ pub fn word(s: &str) -> Result<&str, String> {
 
 pub const ENV_NAME_RULE: &str = "an environment variable name is [A-Z_][A-Z0-9_]{0,127} (POSIX, upper case)";
 
-/// Names that look like credentials: secrets never go into user data or an AMI.
-const SECRET_MARKERS: [&str; 7] = ["SECRET", "PASSWORD", "PASSWD", "TOKEN", "PRIVATE_KEY", "API_KEY", "ACCESS_KEY"];
+/// Where secrets go instead of `env`: the end of every refusal of a secret.
+pub const SECRETS_BELONG: &str =
+    "secrets belong in SSM Parameter Store or Secrets Manager, referenced from [services.<name>.secrets]";
+
+/// Parts of names that look like credentials (anywhere in the name): secrets never go
+/// into user data, an AMI or a tag.
+const SECRET_MARKERS: [&str; 11] = [
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PASSPHRASE",
+    "TOKEN",
+    "CREDENTIAL",
+    "PRIVATE_KEY",
+    "PRIVATEKEY",
+    "API_KEY",
+    "APIKEY",
+    "ACCESS_KEY",
+];
+
+/// Short markers that are credentials only as a whole `_`-separated word of the name
+/// (`MYSQL_PWD`, `GITHUB_AUTH`, but not `AUTHOR_NAME`).
+const SECRET_WORDS: [&str; 3] = ["PWD", "AUTH", "PASS"];
+
+/// The marker that makes `name` look like a secret, if any.
+pub fn secret_marker(name: &str) -> Option<&'static str> {
+    let upper = name.to_ascii_uppercase();
+    SECRET_MARKERS
+        .iter()
+        .find(|m| upper.contains(*m))
+        .or_else(|| SECRET_WORDS.iter().find(|w| upper.split('_').any(|part| part == **w)))
+        .copied()
+}
 
 /// The grammar of an environment variable name alone (a secret's name is one).
 pub fn env_var_name(s: &str) -> Result<&str, String> {
@@ -44,23 +75,66 @@ pub fn env_var_name(s: &str) -> Result<&str, String> {
 /// credential.
 pub fn env_name(s: &str) -> Result<&str, String> {
     env_var_name(s)?;
-    if let Some(m) = SECRET_MARKERS.iter().find(|m| s.contains(*m)) {
+    if let Some(m) = secret_marker(s) {
         return Err(format!(
-            "{s:?} looks like a secret (contains {m}): secrets must not be baked into an AMI or its user data; keep it in SSM Parameter Store or Secrets Manager and reference it from [services.<name>.secrets] in the environment file (NAME = \"ssm:/path\")"
+            "{s:?} looks like a secret (contains {m}): secrets must not be baked into an AMI or its user data; {SECRETS_BELONG} in the environment file (NAME = \"ssm:/path\")"
         ));
     }
     Ok(s)
+}
+
+/// The `user:password` parts of every `scheme://user:password@host` in `s` (a password,
+/// or a userinfo that is nothing but a token, e.g. `https://ghp_…@github.com`).
+fn url_userinfos(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        let tail = &rest[i + 3..];
+        let end = tail.find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace()).unwrap_or(tail.len());
+        if let Some(at) = tail[..end].rfind('@') {
+            out.push(&tail[..at]);
+        }
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// `s` with the userinfo (`user:password@`) of every URL in it removed: what may be
+/// written to a tag, a lock or a log. `https://bob:hunter2@ci.example.com/job/1/` becomes
+/// `https://ci.example.com/job/1/`; text that holds no URL is returned as it is.
+pub fn strip_url_credentials(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail.find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace()).unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => out.push_str(&authority[at + 1..]),
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 pub const ENV_VALUE_RULE: &str = "an environment value is up to 1024 printable ASCII characters without quotes, $, backticks, backslashes, ;, &, |, <, >, parentheses or braces";
 
 pub fn env_value(s: &str) -> Result<&str, String> {
     let ok = s.len() <= 1024 && s.chars().all(|c| (' '..='~').contains(&c) && !"'\"$`\\;&|<>(){}".contains(c));
-    if ok {
-        Ok(s)
-    } else {
-        Err(format!("{s:?} is not allowed: {ENV_VALUE_RULE}"))
+    if !ok {
+        return Err(format!("{s:?} is not allowed: {ENV_VALUE_RULE}"));
     }
+    // A user name alone (`postgres://app@db/www`) is no secret; a password is.
+    if url_userinfos(s).iter().any(|u| u.contains(':')) {
+        return Err(format!(
+            "{:?} holds a password in a URL (user:password@): it would be baked into the AMI or its user data; {SECRETS_BELONG}",
+            strip_url_credentials(s)
+        ));
+    }
+    Ok(s)
 }
 
 pub const INSTANCE_TYPE_RULE: &str =
@@ -276,6 +350,7 @@ pub const BUILD_URL_RULE: &str =
     "a build URL is an http(s) URL of at most 256 printable characters without spaces or quotes";
 
 /// `--build-url` / `BUILD_URL`: recorded as an AMI tag value (AWS allows 256 characters).
+/// Check it, then write `strip_url_credentials` of it: a Jenkins URL may carry `user:token@`.
 pub fn build_url(s: &str) -> Result<&str, String> {
     let ok = (s.starts_with("http://") || s.starts_with("https://"))
         && s.len() <= 256
@@ -283,8 +358,34 @@ pub fn build_url(s: &str) -> Result<&str, String> {
     if ok {
         Ok(s)
     } else {
-        Err(format!("{s:?} is not a valid build URL: {BUILD_URL_RULE}"))
+        Err(format!("{:?} is not a valid build URL: {BUILD_URL_RULE}", strip_url_credentials(s)))
     }
+}
+
+pub const ENDPOINT_RULE: &str = "an endpoint is an http:// or https:// URL with a host and an optional port from 1 to 65535, without user or password, e.g. http://127.0.0.1:5000";
+
+/// `--endpoint-url` / `AWS_ENDPOINT_URL`: parsed as a URL (scheme, host, port) before any
+/// AWS call, so that a junk value is a one-line usage error and not a failed request.
+pub fn endpoint_url(s: &str) -> Result<&str, String> {
+    let shown = strip_url_credentials(s);
+    let err = |why: &str| format!("{shown:?} is not a valid endpoint ({why}): {ENDPOINT_RULE}");
+    if s.is_empty() || s.len() > 2048 || !s.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(err("printable ASCII without spaces only"));
+    }
+    let u = url::Url::parse(s).map_err(|e| err(&e.to_string()))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(err("the scheme is not http or https"));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(err("no host"));
+    }
+    if u.port() == Some(0) {
+        return Err(err("port 0"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(err("credentials come from the AWS credential chain, not the URL"));
+    }
+    Ok(s)
 }
 
 #[cfg(test)]
@@ -311,10 +412,51 @@ mod tests {
         assert!(env_name("1X").is_err());
         assert!(env_name("A-B").is_err());
         assert!(env_name("DB_PASSWORD").unwrap_err().contains("secret"));
+        for secret in [
+            "DB_CREDENTIALS",
+            "AWS_CREDENTIAL_FILE",
+            "MYSQL_PWD",
+            "GITHUB_AUTH",
+            "AUTH",
+            "BASIC_AUTH_USER",
+            "STRIPE_APIKEY",
+            "SSH_PRIVATEKEY",
+            "GPG_PASSPHRASE",
+            "SMTP_PASS",
+            "OAUTH_CLIENT_SECRET",
+        ] {
+            let e = env_name(secret).expect_err(secret);
+            assert!(e.contains("looks like a secret") && e.contains(SECRETS_BELONG), "{e}");
+        }
+        for fine in ["AUTHOR_NAME", "OAUTH_CALLBACK_URL", "PASSENGER_APP_ENV", "KEY_PREFIX", "LOG_FORMAT"] {
+            assert!(env_name(fine).is_ok(), "{fine}");
+        }
+        let e = env_value("postgres://admin:pw@db/www").unwrap_err();
+        assert!(e.contains("password in a URL") && e.contains(SECRETS_BELONG), "{e}");
+        assert!(!e.contains("admin:pw"), "the refusal does not repeat the secret: {e}");
+        assert!(env_value("redis://:hunter2@cache:6379/0").is_err());
+        assert!(env_value("a https://x:y@h/ b").is_err());
         assert!(env_value("postgres://u@db.internal:5432/app?sslmode=require").is_ok());
         assert!(env_value("").is_ok());
         for bad in ["$(id)", "`id`", "a;b", "it's", "a\nb", "a\tb", "{x}", "\\n"] {
             assert!(env_value(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn url_credentials_are_stripped() {
+        for (raw, clean) in [
+            ("https://bob:hunter2@ci.example.com/job/www/42/", "https://ci.example.com/job/www/42/"),
+            ("https://token@ci.example.com", "https://ci.example.com"),
+            ("https://a:b@c@ci.example.com:8443/x?y=z@w", "https://ci.example.com:8443/x?y=z@w"),
+            ("jenkins@ci pid 7 build https://u:p@ci/job/1/", "jenkins@ci pid 7 build https://ci/job/1/"),
+            ("https://ci.example.com/job/www/42/", "https://ci.example.com/job/www/42/"),
+            ("x https://u:p@a/ y http://v:q@b", "x https://a/ y http://b"),
+            ("no url at all", "no url at all"),
+            ("://@", "://"),
+            ("ünï://ü:ö@ä/ß", "ünï://ä/ß"),
+        ] {
+            assert_eq!(strip_url_credentials(raw), clean, "{raw}");
         }
     }
 
@@ -374,6 +516,27 @@ mod tests {
         assert!(build_url("https://jenkins.example.com/job/www/42/").is_ok());
         assert!(build_url("https://x/ y").is_err());
         assert!(build_url("file:///etc/passwd").is_err());
+        assert!(!build_url("file://bob:hunter2@x/").unwrap_err().contains("hunter2"));
+        for ok in
+            ["http://127.0.0.1:5000", "https://ec2.us-east-1.amazonaws.com", "http://[::1]:4566/", "http://localhost"]
+        {
+            assert!(endpoint_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://",
+            "http://[::1",
+            "http://localhost:99999",
+            "http://localhost:0",
+            "localhost:4566",
+            "ftp://x",
+            "http://a b",
+            "",
+            "http://bob:hunter2@localhost:4566",
+            "http://ünïcode.example",
+        ] {
+            let e = endpoint_url(bad).expect_err(bad);
+            assert!(e.contains("is not a valid endpoint") && !e.contains('\n') && !e.contains("hunter2"), "{e}");
+        }
         for ok in [
             "1234abcd-12ab-34cd-56ef-1234567890ab",
             "alias/drydock-amis",

@@ -131,12 +131,10 @@ impl Executor<'_> {
                     Err(e) => return Err(self.failed(e)),
                 };
                 self.out.progress(&format!("{}: creating image {ami} ({name})", self.label));
-                produced.ami = Some(ami.clone());
-                match images::describe(c, &ami).await {
-                    Ok(Some((_, snaps))) => images::tag(c, &snaps, tags).await,
-                    Ok(None) => Ok(()),
-                    Err(e) => Err(e),
-                }
+                // Its snapshots were tagged by CreateImage itself: the IAM policy allows EC2
+                // tags only at creation.
+                produced.ami = Some(ami);
+                Ok(())
             }
             Step::WaitImageAvailable { ami, timeout_s } => {
                 let id = self.ami(ami, produced)?;

@@ -27,8 +27,7 @@ pub struct Waiter<'a> {
 /// `now + timeout`, or far in the future for a timeout too large to add (bounded at
 /// parse time anyway; this only keeps the executor from panicking).
 pub fn deadline(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+    crate::clock::deadline(timeout)
 }
 
 impl Waiter<'_> {

@@ -115,6 +115,14 @@ impl Moto {
             .unwrap_or_default()
     }
 
+    /// drydock's recorded AWS requests in full, oldest first: service, action, region,
+    /// account, the query parameters as sent, and each resource the request named with
+    /// its tags just before the request (see the shim's recorder).
+    pub fn request_log(&self) -> Vec<Value> {
+        let v = self.control("GET", "/drydock-shim/requests", None);
+        v.as_array().map(|a| a.iter().filter(|r| r["client"] == "drydock").cloned().collect()).unwrap_or_default()
+    }
+
     /// drydock's requests as (action, the resource it names): see the recorder's `name`.
     pub fn requests_named(&self) -> Vec<(String, Option<String>)> {
         let v = self.control("GET", "/drydock-shim/requests", None);

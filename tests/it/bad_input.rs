@@ -839,6 +839,173 @@ fn cases() -> Vec<Case> {
         )
         .at(&["[bake]", "instance_type ="])
         .args(BAKE),
+        // ---- issue 12 (2): durations and counts are bounded at parse time ----
+        // 106751991167301d fits a u64 of seconds but overflows an Instant deadline: the
+        // real run panicked after AWS writes; check and --dry-run accepted it.
+        Case::flag(
+            "--health-timeout that overflows a deadline",
+            &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0", "--health-timeout", "106751991167301d"],
+            "--health-timeout",
+            "is out of range: a duration from 1s to 1d is allowed",
+        ),
+        Case::flag(
+            "--health-timeout that overflows a deadline, dry run",
+            &[
+                "deploy",
+                "www",
+                "--env",
+                "staging",
+                "--image-tag",
+                "1.0.0",
+                "--health-timeout",
+                "106751991167301d",
+                "--dry-run",
+            ],
+            "--health-timeout",
+            "is out of range",
+        ),
+        Case::flag(
+            "--health-timeout 0s",
+            &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0", "--health-timeout", "0s"],
+            "--health-timeout",
+            "is out of range",
+        ),
+        Case::config(
+            "bake timeout that overflows a deadline",
+            replace(STAGING, r#"timeout = "20m""#, r#"timeout = "106751991167301d""#),
+            "bake.timeout",
+            "is out of range: a duration from 1s to 4h is allowed",
+        )
+        .args(BAKE),
+        Case::config(
+            "bake timeout that overflows a deadline, check",
+            replace(STAGING, r#"timeout = "20m""#, r#"timeout = "106751991167301d""#),
+            "bake.timeout",
+            "is out of range",
+        )
+        .args(&["check", "--no-nginx"]),
+        Case::config(
+            "health_timeout over a day",
+            replace(STAGING, r#"health_timeout = "10m""#, r#"health_timeout = "2d""#),
+            "services.www.health_timeout",
+            "is out of range: a duration from 1s to 1d is allowed",
+        ),
+        Case::config(
+            "standby_ttl over 30 days",
+            replace(STAGING, r#"standby_ttl = "1h""#, r#"standby_ttl = "31d""#),
+            "services.www.standby_ttl",
+            "is out of range: a duration from 0s to 30d is allowed",
+        ),
+        Case::config(
+            "grace_period over AWS's 7200 s",
+            replace(STAGING, r#"standby_ttl = "1h""#, "standby_ttl = \"1h\"\ngrace_period = \"7201s\""),
+            "services.www.grace_period",
+            "is out of range: a duration from 0s to 2h is allowed",
+        )
+        .at(&["[services.www]", "grace_period ="]),
+        Case::config(
+            "healthcheck interval over an hour",
+            replace(WWW, r#"interval = "15s""#, r#"interval = "99999999999999d""#),
+            "healthcheck.interval",
+            "is out of range",
+        ),
+        Case::config(
+            "max beyond what a classic ELB can register for two releases",
+            replace(STAGING, "max = 4", "max = 501"),
+            "services.www.max",
+            "is out of range: a whole number from 1 to 500 is allowed",
+        ),
+        // ---- issue 12 (6): templates are rendered and flags parsed before any AWS call ----
+        Case::flag(
+            "init template that does not render, deploy --dry-run",
+            &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0", "--dry-run"],
+            "upstart/www.conf.hbs",
+            "run_flag",
+        )
+        .with(replace("upstart/www.conf.hbs", "{{run_flags}}", "{{run_flag}}")),
+        Case::flag(
+            "init template that does not render, promote",
+            &["promote", "www", "--from", "staging", "--to", "prod", "--dry-run"],
+            "upstart/www.conf.hbs",
+            "run_flag",
+        )
+        .with(replace("upstart/www.conf.hbs", "{{run_flags}}", "{{run_flag}}")),
+        Case::flag(
+            "init template that does not render, rollback",
+            &["rollback", "www", "--env", "staging"],
+            "upstart/www.conf.hbs",
+            "run_flag",
+        )
+        .with(replace("upstart/www.conf.hbs", "{{run_flags}}", "{{run_flag}}")),
+        Case::flag(
+            "nginx template that does not render, routes --dry-run",
+            &["routes", "--env", "prod", "--dry-run"],
+            "nginx/frontdoor.conf.hbs",
+            "listn",
+        )
+        .with(replace("nginx/frontdoor.conf.hbs", "listen {{listen}};", "listen {{listn}};")),
+        Case::flag("--endpoint-url without a host", DEPLOY, "--endpoint-url", "is not a valid endpoint (empty host)")
+            .args(&["--endpoint-url", "http://", "deploy", "www", "--env", "staging", "--image-tag", "1.0.0"]),
+        Case::flag("--endpoint-url with half an IPv6 address", DEPLOY, "--endpoint-url", "invalid IPv6 address")
+            .args(&["--endpoint-url", "http://[::1", "deploy", "www", "--env", "staging", "--image-tag", "1.0.0"]),
+        Case::flag("--endpoint-url with port 99999", DEPLOY, "--endpoint-url", "invalid port number").args(&[
+            "--endpoint-url",
+            "http://localhost:99999",
+            "deploy",
+            "www",
+            "--env",
+            "staging",
+            "--image-tag",
+            "1.0.0",
+            "--dry-run",
+        ]),
+        Case::flag("--endpoint-url with port 99999, bake", BAKE, "--endpoint-url", "invalid port number").args(&[
+            "--endpoint-url",
+            "http://localhost:99999",
+            "bake",
+            "www",
+            "--env",
+            "staging",
+            "--image-tag",
+            "1.0.0",
+        ]),
+        // ---- issue 12 (7): secrets in env names and values ----
+        Case::config(
+            "credentials-looking env var name",
+            replace(WWW, r#"LOG_FORMAT = "json""#, r#"DB_CREDENTIALS = "admin""#),
+            "env.DB_CREDENTIALS",
+            "secrets belong in SSM Parameter Store or Secrets Manager, referenced from [services.<name>.secrets]",
+        ),
+        Case::config(
+            "PWD env var name",
+            replace(WWW, r#"LOG_FORMAT = "json""#, r#"MYSQL_PWD = "x""#),
+            "env.MYSQL_PWD",
+            "looks like a secret",
+        ),
+        Case::config(
+            "env value with a password in a URL",
+            replace(WWW, r#"LOG_FORMAT = "json""#, r#"DATABASE_URL = "postgres://admin:pw@db/www""#),
+            "env.DATABASE_URL",
+            "holds a password in a URL (user:password@): it would be baked into the AMI or its user data; secrets belong in SSM Parameter Store or Secrets Manager",
+        ),
+        Case::config(
+            "environment setting with a password in a URL",
+            replace(STAGING, r#"FEATURE_NEW_PLAYER = "on""#, r#"DATABASE_URL = "postgres://admin:pw@db/www""#),
+            "services.www.env.DATABASE_URL",
+            "holds a password in a URL",
+        ),
+        Case::config(
+            "environment setting named like credentials",
+            replace(STAGING, r#"FEATURE_NEW_PLAYER = "on""#, r#"DB_CREDENTIALS = "admin""#),
+            "services.www.env.DB_CREDENTIALS",
+            "secrets belong in SSM Parameter Store or Secrets Manager, referenced from [services.<name>.secrets]",
+        ),
+        Case::config(
+            "a count that does not fit a TOML integer",
+            replace(STAGING, "max = 4", "max = 99999999999999999999999"),
+            "services.www.max",
+            "",
+        ),
     ]
 }
 

@@ -846,7 +846,9 @@ fn the_iam_policy_grants_every_request_of_a_whole_workflow() {
     ok(&["history", "www", "--env", "staging"]);
     // A deploy that fails its health gate (and is compensated).
     fx.moto.unhealthy(&[&amis[2]]);
-    let failing = fx.run(&["deploy", "www", "--image-tag", "1.2.0", "--env", "staging", "--health-timeout", "1s"]);
+    // A short lease TTL: the heartbeat (CreateTags on the lock) is renewed while it waits.
+    let mut cmd = fx.cmd(&["deploy", "www", "--image-tag", "1.2.0", "--env", "staging", "--health-timeout", "3s"]);
+    let failing = common::run(cmd.env("DRYDOCK_LEASE_TTL", "2s"), RUN);
     assert_eq!(failing.code, Some(1), "{failing:?}");
     ok(&["gc", "--env", "staging"]);
 
@@ -870,6 +872,10 @@ fn the_iam_policy_grants_every_request_of_a_whole_workflow() {
     assert_eq!(policy["Version"], "2012-10-17");
     let mut granted = BTreeSet::new();
     for s in policy["Statement"].as_array().expect("statements") {
+        // Deny statements (encrypted volumes) grant nothing.
+        if s["Effect"] == "Deny" {
+            continue;
+        }
         assert_eq!(s["Effect"], "Allow", "{s}");
         match &s["Action"] {
             Value::String(a) => {
@@ -893,4 +899,83 @@ fn the_iam_policy_grants_every_request_of_a_whole_workflow() {
         })
         .collect();
     assert!(missing.is_empty(), "requests the policy does not grant: {missing:?}\ngranted: {granted:?}");
+
+    // Not only the actions: every request, with the tags of what it touched, passes the
+    // policy's conditions (issue 12 (8)).
+    let log = fx.moto.request_log();
+    assert!(log.len() > 50, "the recorder keeps each request: {}", log.len());
+    let mut denied = Vec::new();
+    let mut checked = BTreeSet::new();
+    for entry in &log {
+        let call: drydock::iam::eval::Call =
+            serde_json::from_value(entry.clone()).unwrap_or_else(|e| panic!("{e}: {entry}"));
+        assert!(
+            call.resources.iter().all(|r| !r.reference.is_empty()),
+            "the recorder looked up every resource: {entry}"
+        );
+        for (a, d) in drydock::iam::eval::denied(&policy, &call).unwrap_or_else(|e| panic!("{e}")) {
+            denied.push(format!("{d:?}: {} on {} in {:?} (request {})", a.action, a.resource, a.context, call.action));
+        }
+        checked.insert(format!("{}:{}", call.service, call.action));
+    }
+    assert!(
+        denied.is_empty(),
+        "the policy's conditions deny {} request(s) of the workflow:\n{}",
+        denied.len(),
+        denied.join("\n")
+    );
+    for a in [
+        "ec2:CreateTags",
+        "ec2:TerminateInstances",
+        "ec2:DeleteLaunchTemplate",
+        "autoscaling:CreateOrUpdateTags",
+        "ec2:DeleteSnapshot",
+    ] {
+        assert!(checked.contains(a), "{a} was checked against the conditions: {checked:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// secrets (issue 12 (7))
+// ---------------------------------------------------------------------------------------
+
+/// A Jenkins BUILD_URL with `user:token@` reaches no AWS request (lock holder, group,
+/// AMI, snapshot, ELB history) and no output: the URL is written without its credentials.
+#[test]
+fn no_request_carries_the_credentials_of_a_build_url() {
+    let fx = Fx::new();
+    let url = "https://bob:hunter2@ci.example.com/job/www/42/";
+    let clean = "https://ci.example.com/job/www/42/";
+    let mut bake = fx.cmd(&["bake", "www", "--image-tag", "1.0.0", "--env", "staging"]);
+    let baked = common::run(bake.env("BUILD_URL", url), RUN);
+    assert_eq!(baked.code, Some(0), "{baked:?}");
+    let mut deploy = fx.cmd(&["deploy", "www", "--image-tag", "1.0.0", "--env", "staging"]);
+    let deployed = common::run(deploy.env("BUILD_URL", url), RUN);
+    assert_eq!(deployed.code, Some(0), "{deployed:?}");
+    for run in [&baked, &deployed] {
+        assert!(!run.stdout.contains("hunter2") && !run.stderr.contains("hunter2"), "{run:?}");
+    }
+
+    let log = fx.moto.request_log();
+    let leaks: Vec<String> = log
+        .iter()
+        .filter(|e| e["params"].to_string().contains("hunter2"))
+        .map(|e| e["action"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(leaks.is_empty(), "requests that carry the password: {leaks:?}");
+    // The URL itself is still recorded, where it was before.
+    let with_url: BTreeSet<&str> =
+        log.iter().filter(|e| e["params"].to_string().contains(clean)).filter_map(|e| e["action"].as_str()).collect();
+    for action in ["CreateImage", "CreateLaunchTemplate", "CreateAutoScalingGroup", "AddTags"] {
+        assert!(with_url.contains(action), "{action} records {clean}: {with_url:?}");
+    }
+    let image = fx.sdk.block(fx.sdk.ec2.describe_images().owners("self").send()).expect("describe images");
+    let build: Vec<&str> = image
+        .images()
+        .iter()
+        .flat_map(|i| i.tags())
+        .filter(|t| t.key() == Some("drydock:build"))
+        .filter_map(|t| t.value())
+        .collect();
+    assert_eq!(build, [clean], "the AMI's drydock:build");
 }

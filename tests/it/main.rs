@@ -13,6 +13,7 @@ mod bake;
 mod cli;
 mod cross_account;
 mod deploy;
+mod fuzz;
 mod hostile;
 mod lifecycle;
 mod operator;

@@ -23,7 +23,11 @@ every endpoint.
 Control API (not recorded, JSON in and out):
     GET    /drydock-shim/info        {"stock", "moto", "patches", "world"}
     GET    /drydock-shim/requests    recorded AWS requests [{"service", "action", "t",
-                                     "client", "key", "status", "throttled", "fault"}]
+                                     "client", "key", "status", "throttled", "fault"}];
+                                     drydock's also carry "region", "account", "params"
+                                     (the query/form parameters) and "resources" (each
+                                     resource the request names, with its tags before the
+                                     request: for the IAM policy test)
     DELETE /drydock-shim/requests    clear the recorder
     GET    /drydock-shim/stats       per-client summary (?by=key|client|service)
     POST   /drydock-shim/unhealthy   {"amis": [...], "instances": [...], "description": "..."}
@@ -64,6 +68,7 @@ from shim_aws import (
     patch_asg_size_limits,
     patch_client_token_idempotency,
     patch_image_name_duplicate,
+    patch_image_tag_specifications,
     patch_launch_template_tags,
 )
 from shim_faults import BUCKETS, FAULTS, THROTTLED_SERVICES, respond_error
@@ -81,6 +86,7 @@ ALL_PATCHES: list[tuple[str, Callable[[], None]]] = PATCHES + [
     ("client-token-idempotency", patch_client_token_idempotency),
     ("image-name-duplicate", patch_image_name_duplicate),
     ("asg-size-limits", patch_asg_size_limits),
+    ("image-tag-specifications", patch_image_tag_specifications),
 ]
 
 
@@ -147,25 +153,120 @@ def _read_form_body(environ: dict[str, Any]) -> bytes | None:
     return body
 
 
+def _region(credential: str) -> str | None:
+    # <key id>/<yyyymmdd>/<region>/<service>/aws4_request -> region
+    parts = credential.split("/")
+    return parts[-3] if len(parts) >= 5 and parts[-1] == "aws4_request" else None
+
+
+def _tag_list(tags: Any) -> dict[str, str]:
+    """ASG tags ([{"Key", "Value", ...}]) as a dict."""
+    out: dict[str, str] = {}
+    for t in tags or []:
+        k = t.get("Key") or t.get("key")
+        if k is not None:
+            out[k] = t.get("Value", t.get("value", "")) or ""
+    return out
+
+
+def _launch_data(template: Any) -> dict[str, Any]:
+    """What a launch from this template asks for: the instance and volume tags of its
+    TagSpecifications, IMDS tokens and EBS encryption (version 1: drydock never uses
+    another)."""
+    try:
+        data = template.get_version(1).data
+    except Exception:  # noqa: BLE001 -- best effort for the test recorder
+        data = template.latest_version().data
+    by_type: dict[str, dict[str, str]] = {}
+    for spec in data.get("TagSpecifications", []) or data.get("TagSpecification", []) or []:
+        by_type.setdefault(spec.get("ResourceType", ""), {}).update(_tag_list(spec.get("Tags") or spec.get("Tag")))
+    meta = data.get("MetadataOptions") or {}
+    bdms = data.get("BlockDeviceMappings") or data.get("BlockDeviceMapping") or []
+    encrypted = bool(bdms) and all(
+        str((b.get("Ebs") or {}).get("Encrypted", "false")).lower() == "true" for b in bdms
+    )
+    return {
+        "instance_tags": by_type.get("instance", {}),
+        "volume_tags": by_type.get("volume", {}),
+        "http_tokens": str(meta.get("HttpTokens", "optional")),
+        "encrypted": encrypted,
+    }
+
+
+def _resources(service: str | None, params: dict[str, str], account: str, region: str) -> list[dict[str, Any]]:
+    """Each resource a drydock request names, with its tags as they are *before* the
+    request (for the IAM policy test: what `aws:ResourceTag` would see)."""
+    out: list[dict[str, Any]] = []
+    try:
+        if service == "ec2":
+            from moto.ec2.models import ec2_backends
+
+            b = ec2_backends[account][region]
+            refs = [v for k, v in params.items()
+                    if re.fullmatch(r"(ResourceId|InstanceId)\.\d+", k)
+                    or k in ("InstanceId", "ImageId", "SnapshotId", "LaunchTemplateId")]
+            for ref in refs:
+                out.append({"kind": "ec2", "ref": ref, "id": ref, "tags": dict(b.tags.get(ref, {}))})
+            name = params.get("LaunchTemplateName")
+            if name is not None:
+                lt_id = b.launch_template_name_to_ids.get(name)
+                out.append({"kind": "launch-template", "ref": name, "id": lt_id,
+                            "tags": dict(b.tags.get(lt_id, {})) if lt_id else {}})
+        elif service == "autoscaling":
+            from moto.autoscaling.models import autoscaling_backends
+            from moto.ec2.models import ec2_backends
+
+            ab = autoscaling_backends[account][region]
+            names = [v for k, v in params.items()
+                     if k == "AutoScalingGroupName" or re.fullmatch(r"Tags\.member\.\d+\.ResourceId", k)]
+            for name in dict.fromkeys(names):
+                group = ab.autoscaling_groups.get(name)
+                out.append({"kind": "auto-scaling-group", "ref": name, "id": name,
+                            "tags": _tag_list(group.tags) if group else {}})
+            lt_name = params.get("LaunchTemplate.LaunchTemplateName")
+            if lt_name is not None:
+                b = ec2_backends[account][region]
+                lt_id = b.launch_template_name_to_ids.get(lt_name)
+                entry: dict[str, Any] = {"kind": "launch-template", "ref": lt_name, "id": lt_id,
+                                         "tags": dict(b.tags.get(lt_id, {})) if lt_id else {}}
+                if lt_id:
+                    entry["launch"] = _launch_data(b.launch_templates[lt_id])
+                out.append(entry)
+        elif service == "elasticloadbalancing":
+            from moto.elb.models import elb_backends
+
+            eb = elb_backends[account][region]
+            names = [v for k, v in params.items()
+                     if k == "LoadBalancerName" or re.fullmatch(r"LoadBalancerNames\.member\.\d+", k)]
+            for name in dict.fromkeys(names):
+                lb = eb.load_balancers.get(name)
+                out.append({"kind": "load-balancer", "ref": name, "id": name, "tags": dict(lb.tags) if lb else {}})
+    except Exception as e:  # noqa: BLE001 -- the recorder must never break a request
+        out.append({"error": f"{type(e).__name__}: {e}"})
+    return out
+
+
 def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
     """The recorder's entry for one AWS request; status/throttled/fault are filled in
     as it is answered."""
-    service = key = None
+    service = key = region = None
     auth = environ.get("HTTP_AUTHORIZATION", "")
     query = parse_qs(environ.get("QUERY_STRING", ""))
     m = _CREDENTIAL_RE.search(auth)
     if m:
         key, service = _credential_parts(m.group(1))
+        region = _region(m.group(1))
     elif "X-Amz-Credential" in query:
         key, service = _credential_parts(query["X-Amz-Credential"][0])
+        region = _region(query["X-Amz-Credential"][0])
 
-    action = query.get("Action", [None])[0]
+    params = {k: v[0] for k, v in query.items()}
     form: dict[str, list[str]] = {}
     body = _read_form_body(environ)
     if body:
-        form = parse_qs(body.decode("utf-8", "replace"))
-    if action is None:
-        action = form.get("Action", [None])[0]
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        params.update({k: v[0] for k, v in form.items()})
+    action = params.get("Action")
     if action is None:
         target = environ.get("HTTP_X_AMZ_TARGET")
         if target:
@@ -189,7 +290,7 @@ def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
         if value:
             name = value
             break
-    return {
+    entry: dict[str, Any] = {
         "service": service,
         "action": action,
         "name": name,
@@ -200,6 +301,17 @@ def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
         "throttled": False,
         "fault": None,
     }
+    if client == "drydock" and region:
+        from moto.iam.models import get_account_id_from
+
+        account = get_account_id_from(key or "")
+        entry.update({
+            "region": region,
+            "account": account,
+            "params": params,
+            "resources": _resources(service, params, account, region),
+        })
+    return entry
 
 
 class Dropped(ConnectionAbortedError):

@@ -1,4 +1,4 @@
-"""Fidelity patches (f)-(i): AWS semantics moto 5.2.5 gets wrong that drydock relies on.
+"""Fidelity patches (f)-(j): AWS semantics moto 5.2.5 gets wrong that drydock relies on.
 
 On by default in the patched shim, like (a)-(e).  See README.md for the table.
 """
@@ -259,3 +259,70 @@ def patch_asg_size_limits() -> None:
     AutoScalingResponse.set_desired_capacity = set_desired_capacity
     AutoScalingResponse.update_auto_scaling_group = update_auto_scaling_group
     AutoScalingResponse.create_auto_scaling_group = create_auto_scaling_group
+
+
+def patch_image_tag_specifications() -> None:
+    """Patch (j): snapshot tags in CreateImage, and TagSpecifications in CopyImage.
+
+    AWS: CreateImage and CopyImage take TagSpecifications for ResourceType ``image``
+    and ``snapshot`` ("the same tag is applied to all the new snapshots").  drydock
+    tags AMIs and snapshots only this way: its IAM policy allows EC2 tags only at
+    creation (``ec2:CreateAction``).
+
+    moto 5.2.5: CreateImage raises NotImplementedError (HTTP 500) for a ``snapshot``
+    specification; CopyImage ignores TagSpecifications altogether.
+
+    Fix: apply image and snapshot specifications to the new AMI and its snapshot.
+    """
+    from moto.core.responses import ActionResult
+    from moto.ec2.models.amis import AmiBackend
+    from moto.ec2.responses.amis import AmisResponse
+
+    def split(specs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        images = [s for s in specs if s.get("ResourceType") != "snapshot"]
+        snaps: dict[str, str] = {}
+        for spec in specs:
+            if spec.get("ResourceType") == "snapshot":
+                for t in spec.get("Tags", []) or []:
+                    snaps[t["Key"]] = t.get("Value", "")
+        return images, snaps
+
+    def tag_snapshot(backend: Any, ami: Any, tags: dict[str, str]) -> None:
+        snap = getattr(ami, "ebs_snapshot", None)
+        if tags and snap is not None:
+            backend.create_tags([snap.id], tags)
+
+    original_create = AmiBackend.create_image
+
+    def create_image(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if "tag_specifications" in kwargs:
+            images, snaps = split(kwargs["tag_specifications"] or [])
+            kwargs["tag_specifications"] = images
+        elif len(args) > 3:
+            images, snaps = split(args[3] or [])
+            args = (*args[:3], images, *args[4:])
+        else:
+            snaps = {}
+        ami = original_create(self, *args, **kwargs)
+        tag_snapshot(self, ami, snaps)
+        return ami
+
+    AmiBackend.create_image = create_image
+
+    def copy_image(self: Any) -> Any:
+        self.error_on_dryrun()
+        specs = self._get_param("TagSpecifications", []) or []
+        image = self.ec2_backend.copy_image(
+            self._get_param("SourceImageId"),
+            self._get_param("SourceRegion"),
+            self._get_param("Name"),
+            self._get_param("Description"),
+        )
+        images, snaps = split(specs)
+        tags = {t["Key"]: t.get("Value", "") for spec in images for t in spec.get("Tags", []) or []}
+        if tags:
+            self.ec2_backend.create_tags([image.id], tags)
+        tag_snapshot(self.ec2_backend, image, snaps)
+        return ActionResult({"ImageId": image.id})
+
+    AmisResponse.copy_image = copy_image

@@ -130,12 +130,15 @@ class Server:
         return world
 
     def raw_query(
-        self, service: str, params: dict[str, str], key: str = "testing"
+        self, service: str, params: dict[str, str], key: str = "testing", agent: str | None = None
     ) -> tuple[int, str]:
-        """POST a query-protocol request with a syntactically valid (unchecked) SigV4 header."""
+        """POST a query-protocol request with a syntactically valid (unchecked) SigV4 header;
+        ``agent`` as User-Agent (e.g. the Rust SDK's, to be recorded as drydock's)."""
         body = "&".join(f"{k}={urllib.request.quote(v, safe='')}" for k, v in params.items())
         req = urllib.request.Request(self.url + "/", data=body.encode(), method="POST")
         req.add_header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+        if agent is not None:
+            req.add_header("User-Agent", agent)
         req.add_header(
             "Authorization",
             f"AWS4-HMAC-SHA256 Credential={key}/20250101/"

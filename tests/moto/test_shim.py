@@ -16,6 +16,7 @@ import re
 import signal
 import time
 import urllib.request
+import uuid
 from typing import Any
 
 import boto3
@@ -51,6 +52,7 @@ def test_info_lists_the_patches_and_an_instant_world(shim: Server) -> None:
         "client-token-idempotency",
         "image-name-duplicate",
         "asg-size-limits",
+        "image-tag-specifications",
     }
     # The world is instant unless a flag or POST /drydock-shim/world says otherwise.
     assert info["world"]["time_scale"] == 0 and info["world"]["throttle"] is False
@@ -383,6 +385,34 @@ def test_recorder_raw_query_and_unknown_endpoint(shim: Server) -> None:
     assert [(r["service"], r["action"]) for r in recorded] == [("ec2", "DescribeRegions")]
 
 
+def test_recorder_keeps_drydocks_params_and_the_tags_of_what_it_names(shim: Server) -> None:
+    """For the IAM policy test: a drydock request's parameters, and each resource it
+    names with its tags as they were *before* the request."""
+    ec2 = shim.client("ec2")
+    base = ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"]
+    inst = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ec2.create_tags(Resources=[inst], Tags=[{"Key": "drydock:role", "Value": "builder"}])
+    shim.control("DELETE", "/drydock-shim/requests")
+    rust = "aws-sdk-rust/1.3 os/linux lang/rust/1.90"
+    status, _ = shim.raw_query(
+        "ec2",
+        {"Action": "CreateTags", "Version": "2016-11-15", "ResourceId.1": inst,
+         "Tag.1.Key": "drydock:role", "Tag.1.Value": "other"},
+        agent=rust,
+    )
+    assert status == 200
+    shim.raw_query("ec2", {"Action": "DescribeRegions", "Version": "2016-11-15"})  # not drydock's
+    recorded = shim.control("GET", "/drydock-shim/requests")[1]
+    assert [r["client"] for r in recorded] == ["drydock", "other"]
+    mine = recorded[0]
+    assert mine["region"] == REGION and mine["account"] == "123456789012"
+    assert mine["params"]["ResourceId.1"] == inst and mine["params"]["Tag.1.Value"] == "other"
+    assert mine["resources"] == [
+        {"kind": "ec2", "ref": inst, "id": inst, "tags": {"drydock:role": "builder"}}
+    ], "the tags before the request"
+    assert "params" not in recorded[1] and "resources" not in recorded[1]
+
+
 # --------------------------------------------------------------------------
 # (e) hold: fault injection for crash tests (active on both servers)
 # --------------------------------------------------------------------------
@@ -584,3 +614,59 @@ def test_shim_structured_create_volume_permission_is_applied(shim: Server) -> No
     _, snap = _shared_image(shim)
     perms = shim.client("ec2").describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
     assert {"UserId": "222222222222"} in perms["CreateVolumePermissions"]
+
+
+# --------------------------------------------------------------------------
+# (f) image-tag-specifications: snapshot tags in CreateImage, tags in CopyImage
+# --------------------------------------------------------------------------
+SPECS = [
+    {"ResourceType": "image", "Tags": [{"Key": "drydock:service", "Value": "www"}]},
+    {"ResourceType": "snapshot", "Tags": [{"Key": "drydock:service", "Value": "www"}]},
+]
+
+
+def _stopped_instance(server: Server) -> str:
+    ec2 = server.client("ec2")
+    base = ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"]
+    return ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+
+
+def _tags(ec2: Any, resource: str) -> dict[str, str]:
+    found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource]}])["Tags"]
+    return {t["Key"]: t["Value"] for t in found}
+
+
+def _snapshot(ec2: Any, ami: str) -> str:
+    return ec2.describe_images(ImageIds=[ami])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+
+
+def test_stock_create_image_fails_on_a_snapshot_tag_specification(stock: Server) -> None:
+    ec2 = no_retry_client(stock, "ec2")
+    # HTTP 500 with an HTML body, which botocore cannot even parse.
+    from botocore.parsers import ResponseParserError
+
+    with pytest.raises(ResponseParserError) as e:
+        ec2.create_image(InstanceId=_stopped_instance(stock), Name=f"i-{uuid.uuid4()}", TagSpecifications=SPECS)
+    assert "500 Internal Server Error" in str(e.value)
+
+
+def test_shim_create_image_tags_the_image_and_its_snapshots(shim: Server) -> None:
+    ec2 = shim.client("ec2")
+    ami = ec2.create_image(InstanceId=_stopped_instance(shim), Name=f"i-{uuid.uuid4()}", TagSpecifications=SPECS)["ImageId"]
+    assert _tags(ec2, ami) == {"drydock:service": "www"}
+    assert _tags(ec2, _snapshot(ec2, ami)) == {"drydock:service": "www"}
+
+
+def test_stock_copy_image_ignores_tag_specifications(stock: Server) -> None:
+    ec2 = stock.client("ec2")
+    ami = ec2.create_image(InstanceId=_stopped_instance(stock), Name=f"i-{uuid.uuid4()}")["ImageId"]
+    copy = ec2.copy_image(SourceImageId=ami, SourceRegion=REGION, Name=f"c-{uuid.uuid4()}", TagSpecifications=SPECS)["ImageId"]
+    assert _tags(ec2, copy) == {}
+
+
+def test_shim_copy_image_tags_the_copy_and_its_snapshots(shim: Server) -> None:
+    ec2 = shim.client("ec2")
+    ami = ec2.create_image(InstanceId=_stopped_instance(shim), Name=f"i-{uuid.uuid4()}")["ImageId"]
+    copy = ec2.copy_image(SourceImageId=ami, SourceRegion=REGION, Name=f"c-{uuid.uuid4()}", TagSpecifications=SPECS)["ImageId"]
+    assert _tags(ec2, copy) == {"drydock:service": "www"}
+    assert _tags(ec2, _snapshot(ec2, copy)) == {"drydock:service": "www"}
