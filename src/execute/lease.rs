@@ -80,6 +80,15 @@ impl Lease {
         Ok(Lease { cloud: cloud.clone(), handle, lost, beat, ttl })
     }
 
+    /// Renews now and says whether the lease is still ours (a failed read keeps the last
+    /// word: the heartbeat's). Marks the lease lost when the lock is gone or another's.
+    pub async fn verify(&self) -> bool {
+        if let Ok(Held::Lost) = lease::renew(&self.cloud, &self.handle, crate::clock::unix()).await {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        self.still_held()
+    }
+
     /// False once a heartbeat found the lock gone or replaced.
     pub fn still_held(&self) -> bool {
         !self.lost.load(Ordering::SeqCst)

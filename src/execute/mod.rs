@@ -56,6 +56,12 @@ impl Executor<'_> {
         let r = match self.steps(plan, &mut produced).await {
             Ok(()) => Ok(()),
             Err(Stop::Before(e)) => Err(e),
+            // Another operation holds the cluster now: it sees the new release serving
+            // beside the old one and converges; this run must not touch anything more.
+            Err(Stop::After(Error::Raced(m))) => Err(Error::Raced(format!(
+                "{m}; {} serves in the ELB beside the previous release, and the operation that holds the lease now converges the cluster",
+                plan.release.as_deref().unwrap_or("the new release")
+            ))),
             Err(Stop::After(e)) => Err(Error::NeedsAttention(format!(
                 "{}: {} is live and serving, but a later step failed: {e}. Run the same command again to finish",
                 self.label,
@@ -84,12 +90,21 @@ impl Executor<'_> {
     async fn steps(&self, plan: &Plan, produced: &mut Produced) -> Result<(), Stop> {
         let mut switched = false;
         let stop = |switched: bool, e: Error| if switched { Stop::After(e) } else { Stop::Before(e) };
+        // After a wait, time has passed: the first write after it checks with AWS that the
+        // lease is still ours (one read), rather than trusting the last heartbeat.
+        let mut waited = false;
         for step in &plan.steps {
             if let Err(e) = self.interrupt.check(&self.label) {
                 return Err(stop(switched, e));
             }
             if !step.is_wait() {
+                if let (true, Some(l)) = (waited, self.lease) {
+                    l.verify().await;
+                    waited = false;
+                }
                 self.fence(step).map_err(|e| stop(switched, e))?;
+            } else {
+                waited = true;
             }
             self.out.step(&self.label, &step.to_string());
             match step {

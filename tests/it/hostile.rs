@@ -246,3 +246,81 @@ fn kill_9_at_every_write_of_a_deploy_and_a_rollback_then_a_rerun_converges() {
         assert_converged(&fx, "www-staging", "www-staging-v002");
     }
 }
+
+/// The lease is fenced: a run whose lease was taken over while it waited (its heartbeat
+/// was not seen in time, as on a throttled or partitioned host) stops before its next
+/// write, exit 3, instead of racing the new holder; the live release is untouched.
+#[test]
+fn a_run_that_lost_its_lease_while_waiting_stops_before_its_next_write() {
+    let fx = Emulated::new();
+    fx.bake(&[("www", "1.0.0"), ("www", "1.0.1")]);
+    until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0"], 1);
+    fx.moto.hold_after("DescribeInstanceHealth", "CreateAutoScalingGroup");
+    let mut bg = crate::common::fixtures::Background::spawn(&mut fx.json_cmd(&[
+        "deploy",
+        "www",
+        "--env",
+        "staging",
+        "--image-tag",
+        "1.0.1",
+    ]));
+    crate::common::fixtures::eventually("the deploy waits for health", Duration::from_secs(60), || {
+        bg.assert_running("its health poll to be held");
+        (fx.moto.held() >= 1).then_some(())
+    });
+    // Another operation takes the cluster over: the lock is replaced by one of its own.
+    let lock = "drydock-lock-www-staging";
+    fx.sdk.block(fx.sdk.ec2.delete_launch_template().launch_template_name(lock).send()).expect("delete the lock");
+    let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder().build();
+    fx.sdk
+        .block(fx.sdk.ec2.create_launch_template().launch_template_name(lock).launch_template_data(data).send())
+        .expect("another holder's lock");
+    fx.moto.release_hold();
+    let run = bg.finish(Duration::from_secs(60));
+    assert_eq!(run.code, Some(3), "{run:?}");
+    assert!(run.stderr.contains("lost the cluster's lease"), "{}", run.stderr);
+    // It stopped before the switch: v001 is still the live release, in the ELB.
+    let v1 = fx.sdk.must_group("www-staging-v001");
+    assert_eq!(tag(&v1, "drydock:state").as_deref(), Some("live"));
+    assert_eq!(v1.load_balancer_names(), ["www-staging".to_owned()]);
+    assert_ne!(tag(&fx.sdk.must_group("www-staging-v002"), "drydock:state").as_deref(), Some("live"));
+    // And it did not delete the new holder's lock on its way out.
+    assert!(fx.sdk.launch_template_names().contains(lock), "the other holder's lock stays");
+}
+
+/// The writes of a bake and a promote.
+const BAKE_AND_PROMOTE_WRITES: [&str; 12] = [
+    "RunInstances",
+    "CreateImage",
+    "CreateTags",
+    "TerminateInstances",
+    "CreateLaunchTemplate",
+    "CreateAutoScalingGroup",
+    "CreateOrUpdateTags",
+    "AddTags",
+    "CreateLoadBalancer",
+    "ConfigureHealthCheck",
+    "ModifyLoadBalancerAttributes",
+    "DeleteLaunchTemplate",
+];
+
+#[test]
+fn bake_and_promote_converge_under_every_fault() {
+    for (i, kind) in ["throttle", "503", "delay", "drop"].into_iter().enumerate() {
+        let fx = Emulated::in_world(&["--time-scale", "30", "--boot", "90"]);
+        fx.bake(&[("www", "1.0.0")]);
+        until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0"], 1);
+        let rule = json!({"kind": kind, "actions": BAKE_AND_PROMOTE_WRITES, "clients": ["drydock"], "rate": 0.3, "delay_ms": 1500});
+        fx.moto.control("POST", "/drydock-shim/faults", Some(&json!({"rules": [rule], "seed": 11 + i})));
+        {
+            let _guest = crate::common::fixtures::Guest::start(&fx.moto);
+            let baked = until_ok(&fx, &["bake", "www", "--image-tag", "1.0.1", "--env", "staging"], 4);
+            assert!(matches!(baked["results"][0]["outcome"].as_str(), Some("baked" | "reused")), "{kind}: {baked}");
+        }
+        let promoted = until_ok(&fx, &["promote", "www", "--from", "staging", "--to", "prod"], 4);
+        assert_eq!(promoted["results"][0]["release"], "v001", "{kind}: {promoted}");
+        fx.moto.control("DELETE", "/drydock-shim/faults", None);
+        assert_converged(&fx, "www-prod", "www-prod-v001");
+        assert_converged(&fx, "www-staging", "www-staging-v001");
+    }
+}
