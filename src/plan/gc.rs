@@ -97,29 +97,11 @@ pub fn plan_builders(builders: &[ObservedBuilder], now: i64, bake_timeout_s: i64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Capacity, HealthCheckTarget, Listener, ListenerProtocol, Standby};
+    use crate::config::Standby;
     use crate::domain::cluster::ObservedGroup;
-    use crate::domain::{Duration, ElbName};
 
     fn svc(keep: u32) -> ServiceEnv {
-        ServiceEnv {
-            route: None,
-            instance_type: "t3.small".into(),
-            capacity: Capacity { min: 1, desired: 2, max: 4 },
-            listener: Listener { port: 80, protocol: ListenerProtocol::Http, instance_port: 8080 },
-            health_check: HealthCheckTarget("TCP:8080".into()),
-            health_timeout: Duration::from_secs(600),
-            grace_period: Duration::from_secs(300),
-            fail_early: true,
-            keep_releases: keep,
-            standby: Standby::Warm,
-            standby_ttl: Duration::from_secs(3600),
-            elb_name: ElbName::parse("www-prod").unwrap(),
-            instance_profile: None,
-            volume_size_gib: 8,
-            env: Default::default(),
-            secrets: Default::default(),
-        }
+        crate::plan::fixtures::svc(Standby::Warm, keep)
     }
 
     fn g(n: u16, state: GroupState, attached: bool, desired: u32, expires: Option<i64>) -> ObservedGroup {

@@ -6,6 +6,8 @@
 
 pub mod bake;
 pub mod deploy;
+#[cfg(test)]
+mod fixtures;
 pub mod gc;
 pub mod history;
 #[cfg(test)]

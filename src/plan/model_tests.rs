@@ -8,12 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::deploy::{plan_deploy, DeployRequest};
+use super::fixtures::svc;
 use super::history::parse_history;
 use super::rollback::{choose, plan_rollback, RollbackTarget};
 use super::{Outcome, Plan, Step};
-use crate::config::{Capacity, HealthCheckTarget, Listener, ListenerProtocol, ServiceEnv, Standby};
+use crate::config::{ServiceEnv, Standby};
 use crate::domain::cluster::{ClusterSnapshot, GroupState, InstanceHealth, ObservedElb, ObservedGroup};
-use crate::domain::{Duration, ElbName, EnvName, ServiceName};
+use crate::domain::{EnvName, ServiceName};
 
 /// xorshift64*: a seeded generator, so that a failing sequence can be replayed.
 struct Rng(u64);
@@ -189,27 +190,6 @@ impl World {
             }
         }
         Ok(())
-    }
-}
-
-fn svc(standby: Standby, keep: u32) -> ServiceEnv {
-    ServiceEnv {
-        route: Some("/".into()),
-        instance_type: "t3.small".into(),
-        capacity: Capacity { min: 1, desired: 2, max: 4 },
-        listener: Listener { port: 80, protocol: ListenerProtocol::Http, instance_port: 8080 },
-        health_check: HealthCheckTarget("HTTP:8080/health".into()),
-        health_timeout: Duration::from_secs(600),
-        grace_period: Duration::from_secs(300),
-        fail_early: true,
-        keep_releases: keep,
-        standby,
-        standby_ttl: Duration::from_secs(3600),
-        elb_name: ElbName::parse("www-prod").unwrap(),
-        instance_profile: None,
-        volume_size_gib: 8,
-        env: Default::default(),
-        secrets: Default::default(),
     }
 }
 

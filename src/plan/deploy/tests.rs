@@ -1,31 +1,11 @@
 //! Table tests of the deploy planner on plain data: no emulator, no clock.
 
 use super::*;
-use crate::config::{Capacity, HealthCheckTarget, Listener, ListenerProtocol};
+
 use crate::domain::cluster::{InstanceHealth, ObservedElb};
 use crate::domain::Duration;
+use crate::plan::fixtures::svc;
 use crate::plan::history::parse_history;
-
-fn svc(standby: Standby, keep: u32) -> ServiceEnv {
-    ServiceEnv {
-        route: Some("/".into()),
-        instance_type: "t3.small".into(),
-        capacity: Capacity { min: 1, desired: 2, max: 4 },
-        listener: Listener { port: 80, protocol: ListenerProtocol::Http, instance_port: 8080 },
-        health_check: HealthCheckTarget("HTTP:8080/health".into()),
-        health_timeout: Duration::from_secs(600),
-        grace_period: Duration::from_secs(300),
-        fail_early: true,
-        keep_releases: keep,
-        standby,
-        standby_ttl: Duration::from_secs(3600),
-        elb_name: ElbName::parse("www-prod").unwrap(),
-        instance_profile: None,
-        volume_size_gib: 8,
-        env: Default::default(),
-        secrets: Default::default(),
-    }
-}
 
 fn group(n: u16, ami: &str, state: GroupState, desired: u32, attached: bool) -> ObservedGroup {
     ObservedGroup {

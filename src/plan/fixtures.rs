@@ -1,0 +1,26 @@
+//! What the planners' tests share: a service of an environment, as the config builds it.
+
+use crate::config::{Capacity, HealthCheckTarget, Listener, ListenerProtocol, ServiceEnv, Standby};
+use crate::domain::{Duration, ElbName};
+
+/// www in prod: 2 instances (1–4) behind HTTP:8080/health, a 10-minute health timeout.
+pub fn svc(standby: Standby, keep: u32) -> ServiceEnv {
+    ServiceEnv {
+        route: Some("/".into()),
+        instance_type: "t3.small".into(),
+        capacity: Capacity { min: 1, desired: 2, max: 4 },
+        listener: Listener { port: 80, protocol: ListenerProtocol::Http, instance_port: 8080 },
+        health_check: HealthCheckTarget("HTTP:8080/health".into()),
+        health_timeout: Duration::from_secs(600),
+        grace_period: Duration::from_secs(300),
+        fail_early: true,
+        keep_releases: keep,
+        standby,
+        standby_ttl: Duration::from_secs(3600),
+        elb_name: ElbName::parse("www-prod").unwrap(),
+        instance_profile: None,
+        volume_size_gib: 8,
+        env: Default::default(),
+        secrets: Default::default(),
+    }
+}
