@@ -14,15 +14,61 @@ use super::{environment, parse_env, parse_service, preflight};
 use crate::cli::{Command, DeployArgs, Global};
 use crate::cloud::images::{self, DeployableImage};
 use crate::cloud::network::ResolvedNetwork;
+use crate::cloud::Cloud;
 use crate::config::{Environment, Tree};
 use crate::domain::{ClusterName, Duration, ImageRef, ImageTag, Pin, ServiceName};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::Reporter;
 use crate::plan::deploy::{plan_deploy, settings_digest, DeployRequest};
+use crate::plan::Plan;
 
-/// Rolls `ami` out as the next release of `service` (deploy and promote): lease, observe,
-/// plan, execute.
+/// A release to roll out: the AMI, what DescribeImages told of it (image reference, root
+/// device, IMDS mode: for a cross-region copy, its source's), and the deploy's options.
+pub struct NewRelease<'a> {
+    pub ami: &'a str,
+    pub image: &'a DeployableImage,
+    pub health_timeout: Duration,
+    pub extra_tags: Vec<(String, String)>,
+}
+
+/// Observes `service`'s cluster (the caller holds its lease) and plans the deploy of
+/// `release` with the environment's own runtime settings (deploy and promote).
+pub async fn plan_release(
+    cloud: &Cloud,
+    env: &Environment,
+    net: &ResolvedNetwork,
+    service: &ServiceName,
+    release: NewRelease<'_>,
+    label: &str,
+) -> Result<Plan> {
+    let svc =
+        env.services.get(service).ok_or_else(|| Error::Usage(format!("{label}: not in {}", env.file.display())))?;
+    let cluster = ClusterName::new(service, &env.name);
+    let snap = observe(cloud, &cluster, svc.elb_name.as_str())
+        .await
+        .map_err(|e| Error::cloud(format!("{label}: observing {cluster}"), e))?;
+    let by = deployed_by();
+    let settings = settings_digest(&svc.env, &svc.secrets);
+    let req = DeployRequest {
+        service,
+        env: &env.name,
+        ami: release.ami,
+        image: release.image.image.as_deref(),
+        root_device: Some(&release.image.root_device),
+        imds_v1_allowed: release.image.imds_v1_allowed,
+        settings: &settings,
+        health_timeout_s: release.health_timeout.as_secs(),
+        now: now(),
+        deployed_by: &by,
+        subnets: &net.subnet_ids,
+        security_groups: &net.security_group_ids,
+        extra_tags: release.extra_tags,
+    };
+    plan_deploy(svc, &req, &snap).map_err(|e| Error::Failed(format!("{label}: {e}")))
+}
+
+/// Rolls `ami` out as the next release of `service`: lease, observe, plan, execute.
 pub async fn roll(
     session: &Session<'_>,
     env: &Environment,
@@ -40,27 +86,13 @@ pub async fn roll(
         let cluster = ClusterName::new(service, &env.name);
         session
             .leased(&cluster, &label, async |lease| {
-                let snap = observe(session.cloud, &cluster, svc.elb_name.as_str())
-                    .await
-                    .map_err(|e| Error::cloud(format!("{label}: observing {cluster}"), e))?;
-                let by = deployed_by();
-                let settings = settings_digest(&svc.env, &svc.secrets);
-                let req = DeployRequest {
-                    service,
-                    env: &env.name,
+                let release = NewRelease {
                     ami: &ami.id,
-                    image: ami.image.as_deref(),
-                    root_device: Some(&ami.root_device),
-                    imds_v1_allowed: ami.imds_v1_allowed,
-                    settings: &settings,
-                    health_timeout_s: health_timeout.unwrap_or(svc.health_timeout).as_secs(),
-                    now: now(),
-                    deployed_by: &by,
-                    subnets: &net.subnet_ids,
-                    security_groups: &net.security_group_ids,
+                    image: ami,
+                    health_timeout: health_timeout.unwrap_or(svc.health_timeout),
                     extra_tags,
                 };
-                let plan = plan_deploy(svc, &req, &snap).map_err(|e| Error::Failed(format!("{label}: {e}")))?;
+                let plan = plan_release(session.cloud, env, net, service, release, &label).await?;
                 Ok(session.execute(plan, ami.image.clone(), &label, lease, started).await)
             })
             .await

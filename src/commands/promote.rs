@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 
-use super::session::{deployed_by, now, observe, report, ServiceResult, Session, Timing};
+use super::deploy::{plan_release, NewRelease};
+use super::session::{observe, report, ServiceResult, Session, Timing};
 use super::{environment, parse_env, parse_service, preflight};
 use crate::cli::{Command, Global, PromoteArgs};
 use crate::cloud::images::{self, DeployableImage};
@@ -21,7 +22,6 @@ use crate::error::{Error, Result};
 use crate::execute::Lease;
 use crate::interrupt::Interrupt;
 use crate::output::Reporter;
-use crate::plan::deploy::{plan_deploy, settings_digest, DeployRequest};
 use crate::plan::promote::{carry_steps, with_carry, Carry};
 use crate::plan::{Outcome, Plan};
 
@@ -149,31 +149,16 @@ async fn promote_one(
                     }
                 }
             };
-            let snap = observe(session.cloud, &cluster, svc.elb_name.as_str())
-                .await
-                .map_err(|e| Error::cloud(format!("{label}: observing {cluster}"), e))?;
-            let by = deployed_by();
-            // The target's own settings: promote carries the AMI, never the source's settings.
-            let settings = settings_digest(&svc.env, &svc.secrets);
-            let req = DeployRequest {
-                service,
-                env: &to.name,
+            // The target's own settings (plan_release): promote carries the AMI, never the
+            // source's settings. A copy keeps the source's block device mapping and IMDS
+            // mode, read in the source account (a shared AMI's tags are not visible here).
+            let release = NewRelease {
                 ami: &ami,
-                image: src.image.image.as_deref(),
-                // A copy keeps the source's block device mapping.
-                root_device: Some(&src.image.root_device),
-                // The IMDS mode of the AMI's base, read in the source account: a shared
-                // AMI's tags are not visible to the target.
-                imds_v1_allowed: src.image.imds_v1_allowed,
-                settings: &settings,
-                health_timeout_s: svc.health_timeout.as_secs(),
-                now: now(),
-                deployed_by: &by,
-                subnets: &net.subnet_ids,
-                security_groups: &net.security_group_ids,
+                image: &src.image,
+                health_timeout: svc.health_timeout,
                 extra_tags: vec![("drydock:promoted-from".into(), src.from.clone())],
             };
-            let plan = plan_deploy(svc, &req, &snap).map_err(|e| Error::Failed(format!("{label}: {e}")))?;
+            let plan = plan_release(session.cloud, to, net, service, release, label).await?;
             let plan = with_carry(plan, carry, &src.from);
             Ok(session.execute(plan, src.image.image.clone(), label, lease, started).await)
         })
