@@ -1,6 +1,7 @@
 //! What the planners' tests share: a service of an environment, as the config builds it.
 
 use crate::config::{Capacity, HealthCheckTarget, Listener, ListenerProtocol, ServiceEnv, Standby};
+use crate::domain::cluster::{GroupState, ObservedGroup};
 use crate::domain::{Duration, ElbName};
 
 /// www in prod: 2 instances (1–4) behind HTTP:8080/health, a 10-minute health timeout.
@@ -22,5 +23,29 @@ pub fn svc(standby: Standby, keep: u32) -> ServiceEnv {
         volume_size_gib: 8,
         env: Default::default(),
         secrets: Default::default(),
+    }
+}
+
+/// Release `n` of www-prod, running `ami` with `desired` instances.
+pub fn group(n: u16, ami: &str, state: GroupState, desired: u32, attached: bool) -> ObservedGroup {
+    ObservedGroup {
+        name: format!("www-prod-v{n:03}"),
+        number: n,
+        ami: Some(ami.into()),
+        image: None,
+        state,
+        min: 1,
+        desired,
+        max: 4.max(desired),
+        instances: (0..desired).map(|i| format!("i-{n}-{i}")).collect(),
+        attached,
+        suspended: false,
+        expires_at: None,
+        deployed_at: None,
+        deployed_by: None,
+        previous: None,
+        rolled_back_from: None,
+        settings: None,
+        launch_template: Some(format!("www-prod-v{n:03}")),
     }
 }

@@ -121,26 +121,9 @@ mod tests {
     use crate::domain::cluster::ObservedGroup;
 
     fn g(n: u16, state: GroupState, attached: bool) -> ObservedGroup {
-        ObservedGroup {
-            name: format!("www-prod-v{n:03}"),
-            number: n,
-            ami: Some(format!("ami-{n}")),
-            image: Some(format!("r/www:{n}")),
-            state,
-            min: 1,
-            desired: 2,
-            max: 4,
-            instances: vec![],
-            attached,
-            suspended: false,
-            expires_at: None,
-            deployed_at: None,
-            deployed_by: None,
-            previous: None,
-            rolled_back_from: None,
-            settings: None,
-            launch_template: None,
-        }
+        let mut g = crate::plan::fixtures::group(n, &format!("ami-{n}"), state, 2, attached);
+        g.image = Some(format!("r/www:{n}"));
+        g
     }
     fn h(n: u16, failed: bool) -> HistoryRecord {
         HistoryRecord { number: n, ami: format!("ami-{n}"), at: 0, failed, image: None, by: None }

@@ -4,31 +4,8 @@ use super::*;
 
 use crate::domain::cluster::{InstanceHealth, ObservedElb};
 use crate::domain::Duration;
-use crate::plan::fixtures::svc;
+use crate::plan::fixtures::{group, svc};
 use crate::plan::history::parse_history;
-
-fn group(n: u16, ami: &str, state: GroupState, desired: u32, attached: bool) -> ObservedGroup {
-    ObservedGroup {
-        name: format!("www-prod-v{n:03}"),
-        number: n,
-        ami: Some(ami.into()),
-        image: None,
-        state,
-        min: 1,
-        desired,
-        max: 4.max(desired),
-        instances: (0..desired).map(|i| format!("i-{n}-{i}")).collect(),
-        attached,
-        suspended: false,
-        expires_at: None,
-        deployed_at: None,
-        deployed_by: None,
-        previous: None,
-        rolled_back_from: None,
-        settings: None,
-        launch_template: Some(format!("www-prod-v{n:03}")),
-    }
-}
 
 fn elb() -> Option<ObservedElb> {
     Some(ObservedElb {
