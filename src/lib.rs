@@ -17,7 +17,6 @@ pub mod execute;
 pub mod iam;
 pub mod instance_policy;
 pub mod interrupt;
-pub mod nginx_test;
 pub mod output;
 pub mod plan;
 pub mod render;
@@ -106,17 +105,17 @@ pub async fn run(cli: Cli, out: &Reporter) -> Result<()> {
 /// Global flags that reach AWS are checked like every other value, before any call.
 fn validate_global(g: &cli::Global) -> Result<()> {
     if let Some(r) = &g.region {
-        domain::words::region(r).map_err(|m| Error::Usage(format!("--region: {m}")))?;
+        domain::grammar::region(r).map_err(|m| Error::Usage(format!("--region: {m}")))?;
     }
     if let Some(u) = &g.endpoint_url {
-        domain::words::endpoint_url(u)
+        domain::grammar::endpoint_url(u)
             .map_err(|m| Error::Usage(format!("--endpoint-url (or AWS_ENDPOINT_URL): {m}")))?;
     }
     // The SDK also reads a per-service endpoint (AWS_ENDPOINT_URL_EC2, …): the same rule.
     for (k, v) in std::env::vars_os() {
         let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else { continue };
         if k.starts_with("AWS_ENDPOINT_URL_") && !v.is_empty() {
-            domain::words::endpoint_url(v).map_err(|m| Error::Usage(format!("{k}: {m}")))?;
+            domain::grammar::endpoint_url(v).map_err(|m| Error::Usage(format!("{k}: {m}")))?;
         }
     }
     Ok(())

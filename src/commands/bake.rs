@@ -15,7 +15,7 @@ use crate::cli::{BakeArgs, Global};
 use crate::cloud::{images, instances, network, Cloud, CloudError};
 use crate::config::Tree;
 use crate::domain::bake::{recipe_hash, BakeSnapshot, RecipeInputs};
-use crate::domain::{words, AmiName, ImageRef};
+use crate::domain::{grammar, AmiName, ImageRef};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::Reporter;
@@ -44,9 +44,9 @@ pub async fn run(tree: &Tree, global: &Global, args: &BakeArgs, out: &Reporter, 
     let recipe = recipe(tree, &service)?;
     let build_url = match &args.build_url {
         Some(u) if !u.is_empty() => {
-            let u = words::build_url(u).map_err(|m| Error::Usage(format!("--build-url: {m}")))?;
+            let u = grammar::build_url(u).map_err(|m| Error::Usage(format!("--build-url: {m}")))?;
             // Recorded on the AMI and its snapshots: without `user:token@`.
-            Some(words::strip_url_credentials(u))
+            Some(grammar::strip_url_credentials(u))
         }
         _ => None,
     };

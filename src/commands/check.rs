@@ -10,8 +10,8 @@ use crate::cli::CheckArgs;
 use crate::config::Tree;
 use crate::domain::{ImageRef, ImageTag, Pin};
 use crate::error::{Error, Result};
-use crate::nginx_test::{find_nginx, test_routes};
 use crate::output::Reporter;
+use crate::render::nginx_check::{find_nginx, test_routes};
 use crate::render::{placeholder_dns, render_init, render_routes, RouteTarget};
 
 /// The tag used to render init jobs offline.

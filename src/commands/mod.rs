@@ -19,7 +19,7 @@ use std::path::Path;
 
 use crate::cli::Command;
 use crate::config::{Environment, Recipe, Tree};
-use crate::domain::{names, words, Digest, Duration, EnvName, ImageTag, Pin, ServiceName};
+use crate::domain::{grammar, names, Digest, Duration, EnvName, ImageTag, Pin, ServiceName};
 use crate::error::{Error, Result};
 
 /// `--image-tag` / `--image-digest`, through their grammars.
@@ -196,7 +196,7 @@ fn check_flags(tree: &Tree, cmd: &Command) -> Result<()> {
                 ImageTag::parse(t).map_err(|m| Error::Usage(format!("--image-tag: {m}")))?;
             }
             if let Some(ami) = &a.what.ami {
-                words::aws_id(ami, "ami").map_err(|m| Error::Usage(format!("--ami: {m}")))?;
+                grammar::aws_id(ami, "ami").map_err(|m| Error::Usage(format!("--ami: {m}")))?;
             }
             if let Some(d) = &a.health_timeout {
                 parse_health_timeout(d)?;

@@ -85,7 +85,7 @@ async fn source(
                 let tags: Vec<(String, String)> = tags
                     .into_iter()
                     .filter(|(k, _)| !k.starts_with("aws:"))
-                    .map(|(k, v)| (k, crate::domain::words::strip_url_credentials(&v)))
+                    .map(|(k, v)| (k, crate::domain::grammar::strip_url_credentials(&v)))
                     .collect();
                 let name = tags
                     .iter()

@@ -13,10 +13,10 @@ use super::{environment, parse_env, preflight};
 use crate::cli::{Command, Global, RoutesArgs};
 use crate::cloud::{elb, Cloud};
 use crate::config::Tree;
-use crate::domain::words;
+use crate::domain::grammar;
 use crate::error::{Error, Result};
-use crate::nginx_test::{find_nginx, test_routes};
 use crate::output::Reporter;
+use crate::render::nginx_check::{find_nginx, test_routes};
 use crate::render::{render_routes, RouteTarget};
 
 /// Writes `text` to `path` atomically (a temporary file in the same folder, fsync,
@@ -74,7 +74,7 @@ pub async fn run(tree: &Tree, global: &Global, args: &RoutesArgs, out: &Reporter
             Some(e) => {
                 // A DNS name from AWS still goes through the host grammar before it
                 // reaches nginx.
-                if !words::host_name(&e.dns) {
+                if !grammar::host_name(&e.dns) {
                     return Err(Error::Failed(format!(
                         "{label}: ELB {} has DNS name {:?}, which is not a host name",
                         e.name, e.dns

@@ -172,7 +172,7 @@ pub fn holder() -> String {
     let mut h = format!("{user}@{host} pid {}", std::process::id());
     if let Ok(b) = std::env::var("BUILD_URL") {
         if !b.is_empty() {
-            h.push_str(&format!(" build {}", crate::domain::words::strip_url_credentials(&b)));
+            h.push_str(&format!(" build {}", crate::domain::grammar::strip_url_credentials(&b)));
         }
     }
     h
@@ -181,7 +181,7 @@ pub fn holder() -> String {
 pub fn deployed_by() -> String {
     match std::env::var("BUILD_URL") {
         // A Jenkins BUILD_URL may carry `user:token@`: never into a tag.
-        Ok(b) if !b.is_empty() => crate::domain::words::strip_url_credentials(&b),
+        Ok(b) if !b.is_empty() => crate::domain::grammar::strip_url_credentials(&b),
         _ => {
             let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname")

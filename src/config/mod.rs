@@ -2,10 +2,10 @@
 //! template folders. Everything is validated here, before any AWS call; an error names
 //! the file, the line, the key and the rule.
 
-mod build;
 pub mod model;
 mod raw;
 mod source;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub use model::*;
 use source::Source;
 
-use crate::domain::{words, EnvName, ServiceName};
+use crate::domain::{grammar, EnvName, ServiceName};
 
 /// One problem in one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +109,7 @@ pub fn load(dir: &Path) -> Result<Tree, ConfigErrors> {
     let mut templates = Templates::default();
     for (sub, suffix) in [("upstart", ".conf.hbs"), ("systemd", ".service.hbs"), ("nginx", ".conf.hbs")] {
         for (stem, src) in read_folder(dir, sub, suffix, &mut errors) {
-            if let Err(m) = words::template_name(&stem) {
+            if let Err(m) = grammar::template_name(&stem) {
                 errors.push(ConfigError {
                     file: src.display,
                     line: None,
@@ -128,7 +128,7 @@ pub fn load(dir: &Path) -> Result<Tree, ConfigErrors> {
     }
 
     let mut recipes = BTreeMap::new();
-    let mut host_ports: build::HostPorts = BTreeMap::new();
+    let mut host_ports: validate::HostPorts = BTreeMap::new();
     for (stem, src) in read_folder(dir, "amis", ".toml", &mut errors) {
         host_ports.insert(stem.clone(), None);
         let service = match ServiceName::parse(&stem) {
@@ -145,7 +145,7 @@ pub fn load(dir: &Path) -> Result<Tree, ConfigErrors> {
                 continue;
             }
         };
-        match build::recipe(&src, service.clone(), raw) {
+        match validate::recipe(&src, service.clone(), raw) {
             Ok(r) => {
                 let (folder, set) = match r.init {
                     InitSystem::Upstart => ("upstart", &templates.upstart),
@@ -188,7 +188,7 @@ pub fn load(dir: &Path) -> Result<Tree, ConfigErrors> {
                 continue;
             }
         };
-        match build::environment(&src, name.clone(), raw, &host_ports) {
+        match validate::environment(&src, name.clone(), raw, &host_ports) {
             Ok(e) => {
                 if let Some(t) = &e.nginx.template {
                     if !templates.nginx.contains_key(t) {
@@ -208,7 +208,7 @@ pub fn load(dir: &Path) -> Result<Tree, ConfigErrors> {
             Err(es) => errors.extend(es),
         }
     }
-    errors.extend(build::cross_checks(&environments, &env_sources));
+    errors.extend(validate::cross_checks(&environments, &env_sources));
 
     if errors.is_empty() {
         Ok(Tree { dir: dir.to_owned(), recipes, environments, templates })

@@ -6,13 +6,13 @@ pub mod bake;
 pub mod cluster;
 pub mod console;
 pub mod duration;
+pub mod grammar;
 pub mod health;
 pub mod image;
 pub mod lease;
 pub mod names;
 pub mod secret;
 pub mod settings;
-pub mod words;
 
 pub use duration::Duration;
 pub use image::{Digest, ImageRef, ImageRepo, ImageTag, Pin};

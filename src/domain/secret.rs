@@ -26,7 +26,7 @@ fn arn_ok(s: &str, service: &str, resource_prefix: &str) -> bool {
     arn == "arn"
         && matches!(partition, "aws" | "aws-cn" | "aws-us-gov")
         && svc == service
-        && crate::domain::words::region(region).is_ok()
+        && crate::domain::grammar::region(region).is_ok()
         && account.len() == 12
         && account.chars().all(|c| c.is_ascii_digit())
         && rest.strip_prefix(resource_prefix).is_some_and(name_ok)

@@ -6,6 +6,7 @@
 pub mod docker;
 mod init;
 mod nginx;
+pub mod nginx_check;
 pub mod upstart_check;
 
 use handlebars::Handlebars;

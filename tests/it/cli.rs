@@ -12,7 +12,7 @@ fn offline() -> std::process::Command {
 }
 
 fn nginx_installed() -> bool {
-    drydock::nginx_test::find_nginx().is_some()
+    drydock::render::nginx_check::find_nginx().is_some()
 }
 
 #[test]

@@ -24,7 +24,7 @@ use common::{drydock_recorded, run, ExampleTree, RecordingListener};
 use drydock::cli::Cli;
 use drydock::config::{self, Tree};
 use drydock::domain::duration::bounds;
-use drydock::domain::{words, Digest, ImageRef, ImageRepo, ImageTag, Pin};
+use drydock::domain::{grammar, Digest, ImageRef, ImageRepo, ImageTag, Pin};
 
 /// xorshift64*: small, fast, and the same sequence everywhere.
 struct Rng(u64);
@@ -529,20 +529,20 @@ fn exercise(r: &mut Rng, dir: &Path, reached: &mut Reached) {
 /// The grammars on random words: each answers Ok or Err, never panics.
 fn grammars(r: &mut Rng) {
     let s = random_string(r);
-    let _ = words::word(&s);
-    let _ = words::env_name(&s);
-    let _ = words::env_value(&s);
-    let _ = words::route(&s);
-    let _ = words::listen(&s);
-    let _ = words::resolver(&s);
-    let _ = words::server_name(&s);
-    let _ = words::instance_type(&s);
-    let _ = words::kms_key(&s);
-    let _ = words::region(&s);
-    let _ = words::build_url(&s);
-    let _ = words::endpoint_url(&s);
-    let _ = words::aws_id(&s, "ami");
-    let stripped = words::strip_url_credentials(&s);
+    let _ = grammar::word(&s);
+    let _ = grammar::env_name(&s);
+    let _ = grammar::env_value(&s);
+    let _ = grammar::route(&s);
+    let _ = grammar::listen(&s);
+    let _ = grammar::resolver(&s);
+    let _ = grammar::server_name(&s);
+    let _ = grammar::instance_type(&s);
+    let _ = grammar::kms_key(&s);
+    let _ = grammar::region(&s);
+    let _ = grammar::build_url(&s);
+    let _ = grammar::endpoint_url(&s);
+    let _ = grammar::aws_id(&s, "ami");
+    let stripped = grammar::strip_url_credentials(&s);
     assert!(stripped.len() <= s.len());
     let _ = ImageRepo::parse(&s);
     let _ = ImageTag::parse(&s);

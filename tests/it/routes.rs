@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 use common::fixtures::eventually;
 use common::moto::Moto;
 use common::{drydock_in, line_of, ExampleTree, Run, RUN_TIMEOUT};
-use drydock::domain::words::{ROUTE_RULE, SERVER_NAME_RULE};
+use drydock::domain::grammar::{ROUTE_RULE, SERVER_NAME_RULE};
 
 const ENV_FILE: &str = "environments/staging.toml";
 const SERVER_NAME: &str = "staging.example.com";
@@ -387,7 +387,7 @@ fn dns_a(port: u16, name: &str) -> Option<Ipv4Addr> {
 // ---------------------------------------------------------------------------------------
 
 fn nginx_bin() -> PathBuf {
-    drydock::nginx_test::find_nginx().expect("nginx is required for this test: run `make setup`")
+    drydock::render::nginx_check::find_nginx().expect("nginx is required for this test: run `make setup`")
 }
 
 struct Nginx {

@@ -436,7 +436,7 @@ fn next_second() {
 }
 
 fn workflow(mode: Mode) {
-    assert!(drydock::nginx_test::find_nginx().is_some(), "nginx is required for `check`: run `make setup`");
+    assert!(drydock::render::nginx_check::find_nginx().is_some(), "nginx is required for `check`: run `make setup`");
     let mut w = Workflow::new(mode);
 
     // Offline.

@@ -7,7 +7,7 @@ use super::raw;
 use super::source::Source;
 use super::ConfigError;
 use crate::domain::duration::bounds;
-use crate::domain::{words, Duration, ElbName, EnvName, ImageRepo, ServiceName};
+use crate::domain::{grammar, Duration, ElbName, EnvName, ImageRepo, ServiceName};
 
 /// Collects the errors of one file.
 pub struct Check<'a> {
@@ -73,25 +73,25 @@ pub fn recipe(src: &Source, service: ServiceName, r: raw::Recipe) -> Result<Reci
             None
         }
     };
-    let template = r.template.and_then(|t| c.ok(&["template"], words::template_name(&t).map(str::to_owned)));
+    let template = r.template.and_then(|t| c.ok(&["template"], grammar::template_name(&t).map(str::to_owned)));
     let container_port =
-        c.required(&["container_port"], r.container_port).and_then(|p| c.ok(&["container_port"], words::port(p)));
+        c.required(&["container_port"], r.container_port).and_then(|p| c.ok(&["container_port"], grammar::port(p)));
     // The host port defaults to the container port: most services listen where they run.
     let host_port = match r.host_port {
-        Some(p) => c.ok(&["host_port"], words::port(p)),
+        Some(p) => c.ok(&["host_port"], grammar::port(p)),
         None => container_port,
     };
     let mut args = Vec::new();
     for a in &r.args {
-        if let Some(a) = c.ok(&["args"], words::word(a)) {
+        if let Some(a) = c.ok(&["args"], grammar::word(a)) {
             args.push(a.to_owned());
         }
     }
     let mut env = BTreeMap::new();
     for (k, v) in &r.env {
         let path = ["env", k.as_str()];
-        let k_ok = c.ok(&path, words::env_name(k)).is_some();
-        let v_ok = c.ok(&path, words::env_value(v)).is_some();
+        let k_ok = c.ok(&path, grammar::env_name(k)).is_some();
+        let v_ok = c.ok(&path, grammar::env_value(v)).is_some();
         if k_ok && v_ok {
             env.insert(k.clone(), v.clone());
         }
@@ -113,15 +113,15 @@ pub fn recipe(src: &Source, service: ServiceName, r: raw::Recipe) -> Result<Reci
         None => None,
         Some(b) => match (b.ami_id, b.owner, b.name) {
             (Some(id), None, None) => {
-                c.ok(&["base", "ami_id"], words::aws_id(&id, "ami").map(|s| BaseAmi::Id(s.to_owned())))
+                c.ok(&["base", "ami_id"], grammar::aws_id(&id, "ami").map(|s| BaseAmi::Id(s.to_owned())))
             }
             (None, Some(owner), Some(name)) => {
                 let owner_ok = matches!(owner.as_str(), "self" | "amazon" | "aws-marketplace")
-                    || words::account_id(&owner).is_ok();
+                    || grammar::account_id(&owner).is_ok();
                 if !owner_ok {
                     c.err(&["base", "owner"], format!("{owner:?} is not an image owner: a 12-digit account id, self, amazon or aws-marketplace is allowed"));
                 }
-                let name = c.ok(&["base", "name"], words::aws_name(&name).map(str::to_owned));
+                let name = c.ok(&["base", "name"], grammar::aws_name(&name).map(str::to_owned));
                 match (owner_ok, name) {
                     (true, Some(name)) => Some(BaseAmi::Search { owner, name }),
                     _ => None,
@@ -141,7 +141,7 @@ pub fn recipe(src: &Source, service: ServiceName, r: raw::Recipe) -> Result<Reci
                     c.err(&["healthcheck", "cmd"], "must name a command");
                     return None;
                 }
-                let ok: Vec<_> = cmd.iter().filter_map(|a| c.ok(&["healthcheck", "cmd"], words::word(a))).collect();
+                let ok: Vec<_> = cmd.iter().filter_map(|a| c.ok(&["healthcheck", "cmd"], grammar::word(a))).collect();
                 (ok.len() == cmd.len()).then(|| cmd.clone())
             });
             let interval = c.duration(&["healthcheck", "interval"], h.interval, 30, bounds::HEALTHCHECK);
@@ -183,9 +183,9 @@ fn subnet_ref(s: &str) -> Result<SubnetRef, String> {
     if s == "default" {
         Ok(SubnetRef::Default)
     } else if s.starts_with("subnet-") {
-        words::aws_id(s, "subnet").map(|s| SubnetRef::Id(s.to_owned()))
+        grammar::aws_id(s, "subnet").map(|s| SubnetRef::Id(s.to_owned()))
     } else {
-        words::aws_name(s).map(|s| SubnetRef::Name(s.to_owned()))
+        grammar::aws_name(s).map(|s| SubnetRef::Name(s.to_owned()))
     }
 }
 
@@ -203,17 +203,17 @@ pub fn environment(
 ) -> Result<Environment, Vec<ConfigError>> {
     let mut c = Check::new(src);
     let region =
-        c.required(&["region"], r.region).and_then(|s| c.ok(&["region"], words::region(&s).map(str::to_owned)));
-    let account_id = r.account_id.and_then(|s| c.ok(&["account_id"], words::account_id(&s).map(str::to_owned)));
-    let profile = r.profile.and_then(|s| c.ok(&["profile"], words::profile(&s).map(str::to_owned)));
+        c.required(&["region"], r.region).and_then(|s| c.ok(&["region"], grammar::region(&s).map(str::to_owned)));
+    let account_id = r.account_id.and_then(|s| c.ok(&["account_id"], grammar::account_id(&s).map(str::to_owned)));
+    let profile = r.profile.and_then(|s| c.ok(&["profile"], grammar::profile(&s).map(str::to_owned)));
 
     let net = r.network.unwrap_or(raw::Network { vpc: None, subnets: None, security_groups: None });
     let vpc = match net.vpc.as_deref() {
         None | Some("default") => Some(VpcRef::Default),
         Some(s) if s.starts_with("vpc-") => {
-            c.ok(&["network", "vpc"], words::aws_id(s, "vpc").map(|s| VpcRef::Id(s.to_owned())))
+            c.ok(&["network", "vpc"], grammar::aws_id(s, "vpc").map(|s| VpcRef::Id(s.to_owned())))
         }
-        Some(s) => c.ok(&["network", "vpc"], words::aws_name(s).map(|s| VpcRef::Name(s.to_owned()))),
+        Some(s) => c.ok(&["network", "vpc"], grammar::aws_name(s).map(|s| VpcRef::Name(s.to_owned()))),
     };
     let subnets: Vec<SubnetRef> = net
         .subnets
@@ -230,9 +230,9 @@ pub fn environment(
         .iter()
         .filter_map(|s| {
             let r = if s.starts_with("sg-") {
-                words::aws_id(s, "sg").map(|s| SecurityGroupRef::Id(s.to_owned()))
+                grammar::aws_id(s, "sg").map(|s| SecurityGroupRef::Id(s.to_owned()))
             } else {
-                words::aws_name(s).map(|s| SecurityGroupRef::Name(s.to_owned()))
+                grammar::aws_name(s).map(|s| SecurityGroupRef::Name(s.to_owned()))
             };
             c.ok(&["network", "security_groups"], r)
         })
@@ -248,7 +248,7 @@ pub fn environment(
     });
     let bake_type = c.ok(
         &["bake", "instance_type"],
-        words::instance_type(b.instance_type.as_deref().unwrap_or("t3.small")).map(str::to_owned),
+        grammar::instance_type(b.instance_type.as_deref().unwrap_or("t3.small")).map(str::to_owned),
     );
     let bake_subnet = match b.subnet {
         None => Some(None),
@@ -256,9 +256,9 @@ pub fn environment(
     };
     let bake_timeout = c.duration(&["bake", "timeout"], b.timeout, 20 * 60, bounds::BAKE_TIMEOUT);
     let bake_profile =
-        b.instance_profile.and_then(|s| c.ok(&["bake", "instance_profile"], words::aws_name(&s).map(str::to_owned)));
+        b.instance_profile.and_then(|s| c.ok(&["bake", "instance_profile"], grammar::aws_name(&s).map(str::to_owned)));
     let bake_volume = c.count(&["bake", "volume_size"], b.volume_size.or(Some(8)), (1, 16384));
-    let bake_kms = b.kms_key_id.and_then(|k| c.ok(&["bake", "kms_key_id"], words::kms_key(&k).map(str::to_owned)));
+    let bake_kms = b.kms_key_id.and_then(|k| c.ok(&["bake", "kms_key_id"], grammar::kms_key(&k).map(str::to_owned)));
 
     let n = r.nginx.unwrap_or(raw::Nginx {
         listen: None,
@@ -267,12 +267,12 @@ pub fn environment(
         resolver_valid: None,
         template: None,
     });
-    let listen = c.ok(&["nginx", "listen"], words::listen(n.listen.as_deref().unwrap_or("80")).map(str::to_owned));
+    let listen = c.ok(&["nginx", "listen"], grammar::listen(n.listen.as_deref().unwrap_or("80")).map(str::to_owned));
     let server_names: Vec<String> = n
         .server_name
         .unwrap_or_else(|| vec!["_".into()])
         .iter()
-        .filter_map(|s| c.ok(&["nginx", "server_name"], words::server_name(s).map(str::to_owned)))
+        .filter_map(|s| c.ok(&["nginx", "server_name"], grammar::server_name(s).map(str::to_owned)))
         .collect();
     if server_names.is_empty() {
         c.err(&["nginx", "server_name"], "must name at least one server name (or \"_\" for any host)");
@@ -282,14 +282,14 @@ pub fn environment(
         .resolver
         .unwrap_or_else(|| vec!["169.254.169.253".into()])
         .iter()
-        .filter_map(|s| c.ok(&["nginx", "resolver"], words::resolver(s).map(str::to_owned)))
+        .filter_map(|s| c.ok(&["nginx", "resolver"], grammar::resolver(s).map(str::to_owned)))
         .collect();
     if resolvers.is_empty() {
         c.err(&["nginx", "resolver"], "must name at least one DNS server");
     }
     let resolver_valid = c.duration(&["nginx", "resolver_valid"], n.resolver_valid, 30, bounds::RESOLVER_VALID);
     let nginx_template =
-        n.template.and_then(|t| c.ok(&["nginx", "template"], words::template_name(&t).map(str::to_owned)));
+        n.template.and_then(|t| c.ok(&["nginx", "template"], grammar::template_name(&t).map(str::to_owned)));
 
     let (ami_retention, keep_amis) = match r.gc {
         None => (Some(Duration::from_secs(14 * 86400)), Some(3)),
@@ -356,7 +356,7 @@ fn health_check(s: &str) -> Result<HealthCheckTarget, String> {
         Some(i) => (&rest[..i], Some(&rest[i..])),
         None => (rest, None),
     };
-    let port_ok = port.parse::<i64>().ok().is_some_and(|p| words::port(p).is_ok());
+    let port_ok = port.parse::<i64>().ok().is_some_and(|p| grammar::port(p).is_ok());
     let path_ok = |p: &str| p.len() <= 1000 && p.chars().all(|c| c.is_ascii_alphanumeric() || "._~/-".contains(c));
     let ok = port_ok
         && match (proto, path) {
@@ -381,10 +381,10 @@ fn service_env(
 ) -> Option<ServiceEnv> {
     let before = c.errors.len();
     let p = |k: &'static str| ["services", key, k];
-    let route = s.route.and_then(|r| c.ok(&p("route"), words::route(&r).map(str::to_owned)));
+    let route = s.route.and_then(|r| c.ok(&p("route"), grammar::route(&r).map(str::to_owned)));
     let instance_type = c
         .required(&p("instance_type"), s.instance_type)
-        .and_then(|t| c.ok(&p("instance_type"), words::instance_type(&t).map(str::to_owned)));
+        .and_then(|t| c.ok(&p("instance_type"), grammar::instance_type(&t).map(str::to_owned)));
     let min = c.required(&p("min"), s.min).and_then(|v| c.count(&p("min"), Some(v), (0, MAX_CAPACITY)));
     let max = c.required(&p("max"), s.max).and_then(|v| c.count(&p("max"), Some(v), (1, MAX_CAPACITY)));
     let desired = match s.desired {
@@ -408,7 +408,7 @@ fn service_env(
     let listener = match s.listener {
         None => Some((80, ListenerProtocol::Http, None)),
         Some(l) => {
-            let port = c.ok(&["services", key, "listener", "port"], words::port(l.port.unwrap_or(80)));
+            let port = c.ok(&["services", key, "listener", "port"], grammar::port(l.port.unwrap_or(80)));
             let protocol = match l.protocol.as_deref() {
                 None | Some("HTTP") => Some(ListenerProtocol::Http),
                 Some("TCP") => Some(ListenerProtocol::Tcp),
@@ -422,7 +422,7 @@ fn service_env(
             };
             let ip = match l.instance_port {
                 None => Some(None),
-                Some(v) => c.ok(&["services", key, "listener", "instance_port"], words::port(v)).map(Some),
+                Some(v) => c.ok(&["services", key, "listener", "instance_port"], grammar::port(v)).map(Some),
             };
             match (port, protocol, ip) {
                 (Some(port), Some(protocol), Some(ip)) => Some((port, protocol, ip)),
@@ -468,13 +468,13 @@ fn service_env(
         Some(n) => c.ok(&p("elb_name"), ElbName::parse(&n)),
     };
     let instance_profile =
-        s.instance_profile.and_then(|v| c.ok(&p("instance_profile"), words::aws_name(&v).map(str::to_owned)));
+        s.instance_profile.and_then(|v| c.ok(&p("instance_profile"), grammar::aws_name(&v).map(str::to_owned)));
     let volume = c.count(&p("volume_size"), s.volume_size.or(Some(8)), (1, 16384));
     let mut env_settings = BTreeMap::new();
     for (k, v) in &s.env {
         let path = ["services", key, "env", k.as_str()];
-        let k_ok = c.ok(&path, words::env_name(k)).is_some();
-        let v_ok = c.ok(&path, words::env_value(v)).is_some();
+        let k_ok = c.ok(&path, grammar::env_name(k)).is_some();
+        let v_ok = c.ok(&path, grammar::env_value(v)).is_some();
         if k_ok && v_ok {
             env_settings.insert(k.clone(), v.clone());
         }
@@ -483,7 +483,7 @@ fn service_env(
     for (k, v) in &s.secrets {
         let path = ["services", key, "secrets", k.as_str()];
         // The name is a plain env name here: its value is a reference, never a secret.
-        let k_ok = c.ok(&path, crate::domain::words::env_var_name(k)).is_some();
+        let k_ok = c.ok(&path, crate::domain::grammar::env_var_name(k)).is_some();
         if env_settings.contains_key(k) {
             c.err(&path, format!("{k} is both a setting ([services.{key}.env]) and a secret: give it one source"));
         }
