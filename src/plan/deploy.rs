@@ -190,6 +190,17 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
 
     // Already live: nothing to roll.
     if let Some(l) = live.filter(|l| same(l)) {
+        // Serving but never tagged live: a run died after its release got healthy and
+        // before the switch's tag. Finish that switch (tag and history) as that run would
+        // have, before the previous release is taken out; it is this release's deploy,
+        // not "unchanged".
+        let unfinished = l.state != GroupState::Live;
+        if unfinished {
+            steps.push(Step::Tag { group: l.name.clone(), tags: vec![tag("drydock:state", "live")], more: vec![] });
+            let version = cluster.release(l.number).version();
+            let (key, value) = history_record(&version, req.ami, req.now, "ok", req.image, req.deployed_by);
+            steps.push(Step::Record { elb: elb_s.clone(), key, value });
+        }
         for g in &strays {
             steps.extend(settle(g));
         }
@@ -197,6 +208,11 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             steps.extend(trim(svc, snap, &[l.name.as_str()], None));
         }
         let healthy = snap.in_service(l);
+        if unfinished {
+            let message =
+                format!("{} serves {} ({healthy}/{} InService): finished its switch", l.name, req.ami, l.desired);
+            return Ok(base(Outcome::Deployed, Some(l.name.clone()), l.previous.clone(), steps, vec![], message));
+        }
         let message = format!("{} already runs {} ({healthy}/{} InService)", l.name, req.ami, l.desired);
         return Ok(base(Outcome::Unchanged, Some(l.name.clone()), l.previous.clone(), steps, vec![], message));
     }

@@ -324,3 +324,81 @@ fn bake_and_promote_converge_under_every_fault() {
         assert_converged(&fx, "www-staging", "www-staging-v001");
     }
 }
+
+/// The writes of a promote (same account and region): the target's lease, release and
+/// switch. Each is held, drydock is killed with `kill -9`, and a re-run converges.
+const PROMOTE_KILL_POINTS: [(&str, Option<&str>); 6] = [
+    ("CreateLaunchTemplate", None),
+    ("CreateLaunchTemplate", Some("CreateLaunchTemplate")),
+    ("CreateAutoScalingGroup", None),
+    ("DescribeInstanceHealth", Some("CreateAutoScalingGroup")),
+    ("CreateOrUpdateTags", None),
+    ("AddTags", None),
+];
+
+#[test]
+fn kill_9_at_every_write_of_a_promote_then_a_rerun_converges() {
+    for (action, after) in PROMOTE_KILL_POINTS {
+        let fx = Emulated::new();
+        let amis = fx.bake(&[("www", "1.0.0")]);
+        until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0"], 1);
+        kill_at(&fx, &["promote", "www", "--from", "staging", "--to", "prod"], action, after);
+        assert_converged(&fx, "www-prod", "www-prod-v001");
+        assert_converged(&fx, "www-staging", "www-staging-v001");
+        let prod = fx.sdk.must_group("www-prod-v001");
+        assert_eq!(tag(&prod, "drydock:ami").as_deref(), Some(amis[0].as_str()), "killed at {action}");
+        let prod_groups: Vec<String> =
+            fx.sdk.group_names().into_iter().filter(|g| g.starts_with("www-prod-")).collect();
+        assert_eq!(prod_groups, ["www-prod-v001"], "killed at {action}: one release, no duplicate");
+    }
+}
+
+/// The writes of a bake, in order: the builder, its image (tagged in CreateImage itself),
+/// the wait for it, and the builder's end (run always; after a crash by the re-run, which
+/// terminates an earlier run's builder, or by gc).
+const BAKE_KILL_POINTS: [(&str, Option<&str>); 4] = [
+    ("RunInstances", None),
+    ("CreateImage", None),
+    ("DescribeImages", Some("CreateImage")),
+    ("TerminateInstances", None),
+];
+
+#[test]
+fn kill_9_at_every_write_of_a_bake_then_a_rerun_converges() {
+    for (action, after) in BAKE_KILL_POINTS {
+        let fx = Emulated::new();
+        let _guest = crate::common::fixtures::Guest::start(&fx.moto);
+        kill_at(&fx, &["bake", "www", "--image-tag", "1.0.1", "--env", "staging"], action, after);
+        // One image for the recipe, available and fully tagged; no builder running.
+        let images: Vec<_> = fx
+            .sdk
+            .our_images()
+            .into_iter()
+            .filter(|i| i.name().is_some_and(|n| n.starts_with("drydock/www/1.0.1/")))
+            .collect();
+        assert_eq!(images.len(), 1, "killed at {action}: one image, no duplicate: {images:?}");
+        let image = &images[0];
+        assert_eq!(image.state().map(|s| s.as_str()), Some("available"), "killed at {action}");
+        assert!(
+            crate::common::aws::image_tag(image, "drydock:image").is_some_and(|i| i.ends_with(":1.0.1")),
+            "killed at {action}: the image is tagged: {image:?}"
+        );
+        let out = fx
+            .sdk
+            .block(fx.sdk.ec2.describe_instances().filters(filter("tag:drydock:role", "builder")).send())
+            .expect("describe builders");
+        let left: Vec<_> = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| {
+                !i.state().and_then(|s| s.name()).is_some_and(|s| matches!(s.as_str(), "terminated" | "shutting-down"))
+            })
+            .filter_map(|i| i.instance_id())
+            .collect();
+        assert!(left.is_empty(), "killed at {action}: builders left: {left:?}");
+        // And baking again reuses it: nothing launched.
+        let again = until_ok(&fx, &["bake", "www", "--image-tag", "1.0.1", "--env", "staging"], 1);
+        assert_eq!(again["results"][0]["outcome"], "reused", "killed at {action}: {again}");
+    }
+}

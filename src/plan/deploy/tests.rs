@@ -372,3 +372,25 @@ fn the_wait_carries_the_fail_early_threshold_from_the_grace_period() {
         assert_eq!(wait(&s), (600, want), "grace {grace}s, fail_early {fail_early}");
     }
 }
+
+/// A first release whose run died after it got healthy and before the switch's tag
+/// (kill -9 while it waited): the re-run finishes that switch instead of calling the
+/// untagged release "unchanged" and leaving the cluster without a live release.
+#[test]
+fn a_healthy_release_never_tagged_live_gets_its_switch_finished() {
+    let snap = snapshot(vec![group(1, "ami-a", GroupState::Deploying, 2, true)]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-a", &snap);
+    assert_eq!(p.outcome, Outcome::Deployed, "{}", p.message);
+    assert_eq!(p.release.as_deref(), Some("www-prod-v001"));
+    assert_eq!(
+        lines(&p),
+        ["tag www-prod-v001 drydock:state=live", "record drydock:release:v001 in the history on ELB www-prod"],
+        "{}",
+        p.message
+    );
+    // Once tagged live, the same request changes nothing.
+    let snap = snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true)]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-a", &snap);
+    assert_eq!(p.outcome, Outcome::Unchanged);
+    assert!(p.steps.is_empty(), "{:#?}", lines(&p));
+}
