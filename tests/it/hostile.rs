@@ -402,3 +402,26 @@ fn kill_9_at_every_write_of_a_bake_then_a_rerun_converges() {
         assert_eq!(again["results"][0]["outcome"], "reused", "killed at {action}: {again}");
     }
 }
+
+/// A promote to another region: killed before the copy, while it waits for the copy, and
+/// at the release's first write; the re-run makes no second copy and converges.
+#[test]
+fn kill_9_during_a_cross_region_promote_makes_one_copy_and_converges() {
+    for (action, after) in
+        [("CopyImage", None), ("DescribeImages", Some("CopyImage")), ("CreateLaunchTemplate", Some("CopyImage"))]
+    {
+        let fx = Emulated::new();
+        fx.tree.write("environments/dr.toml", crate::lifecycle::DR_TOML);
+        fx.bake(&[("www", "1.0.0")]);
+        until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0"], 1);
+        kill_at(&fx, &["promote", "www", "--from", "staging", "--to", "dr"], action, after);
+        let west = fx.moto.sdk_in("us-west-2");
+        let copies: Vec<String> = west.our_images().iter().filter_map(|i| i.image_id().map(str::to_owned)).collect();
+        assert_eq!(copies.len(), 1, "killed at {action} after {after:?}: one copy: {copies:?}");
+        let g = west.must_group("www-dr-v001");
+        assert_eq!(tag(&g, "drydock:state").as_deref(), Some("live"), "killed at {action} after {after:?}");
+        assert_eq!(tag(&g, "drydock:ami").as_deref(), Some(copies[0].as_str()), "dr runs the copy");
+        assert_eq!(west.group_names(), ["www-dr-v001"], "killed at {action} after {after:?}: one release");
+        assert_eq!(west.in_service("www-dr").len(), 2, "killed at {action} after {after:?}");
+    }
+}

@@ -25,7 +25,7 @@ use serde_json::Value;
 const WWW: &str = "registry.example.com/dramafever/www";
 
 /// A dr environment in us-west-2: the shape of prod, smaller; every example service.
-const DR_TOML: &str = r#"# Disaster recovery: a smaller copy of prod in another region.
+pub(crate) const DR_TOML: &str = r#"# Disaster recovery: a smaller copy of prod in another region.
 region = "us-west-2"
 
 [network]
