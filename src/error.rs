@@ -121,6 +121,12 @@ impl Error {
         Error::Cloud { doing: doing.into(), source }
     }
 
+    /// AWS refused the request (it did not act), as opposed to a failure after which a
+    /// write may have happened.
+    pub fn refused(&self) -> bool {
+        matches!(self, Error::Cloud { source, .. } if source.refused)
+    }
+
     /// The one place where a failure becomes an exit code (SPEC.md, "Exit codes").
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -166,6 +172,7 @@ mod tests {
             request_id: Some("r-1".into()),
             missing: false,
             transient: true,
+            refused: true,
         };
         assert_eq!(Error::cloud("bake www", e.clone()).exit_code(), 1);
         assert_eq!(

@@ -67,6 +67,9 @@ pub struct CloudError {
     pub missing: bool,
     /// Throttling, a 5xx or no answer at all: the same read may well work a moment later.
     pub transient: bool,
+    /// AWS answered that it did not act: a client error (4xx) or throttling. After a 5xx
+    /// or no answer, a write may have happened.
+    pub refused: bool,
 }
 
 impl fmt::Display for CloudError {
@@ -108,7 +111,15 @@ impl CloudError {
         }
     }
     pub fn other(op: &'static str, message: impl Into<String>) -> Self {
-        Self { op, code: None, message: message.into(), request_id: None, missing: false, transient: false }
+        Self {
+            op,
+            code: None,
+            message: message.into(),
+            request_id: None,
+            missing: false,
+            transient: false,
+            refused: false,
+        }
     }
     pub fn missing(op: &'static str, message: impl Into<String>) -> Self {
         Self { missing: true, ..Self::other(op, message) }
@@ -136,6 +147,13 @@ where
         }
         _ => false,
     };
+    const REFUSED: [&str; 4] = ["Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled"];
+    let refused = match &e {
+        SdkError::ServiceError(s) => {
+            s.raw().status().is_client_error() || code.as_deref().is_some_and(|c| REFUSED.contains(&c))
+        }
+        _ => false,
+    };
     let request_id = e.request_id().map(str::to_owned);
     let message = match e.message() {
         Some(m) => m.to_owned(),
@@ -158,7 +176,7 @@ where
             _ => DisplayErrorContext(&e).to_string(),
         },
     };
-    CloudError { op, code, message, request_id, missing: false, transient }
+    CloudError { op, code, message, request_id, missing: false, transient, refused }
 }
 
 pub type CloudResult<T> = Result<T, CloudError>;

@@ -82,6 +82,9 @@ impl Executor<'_> {
                         )))
                     }
                 },
+                // No clear answer (a 5xx, or the answer was lost): the group may exist, in
+                // the ELB beside the live release. Look before failing, as reads may lag.
+                Err(e) if !e.refused => self.created_after_all(g, e).await,
                 r => r,
             },
             Step::WaitInService { .. } => Ok(()),
@@ -163,6 +166,33 @@ impl Executor<'_> {
     /// CreateAutoScalingGroup, patient with a launch template that Auto Scaling cannot see
     /// yet: right after CreateLaunchTemplate, AWS may answer ValidationError "…launch
     /// template … does not exist" (eventual consistency). Retried for up to a minute.
+    /// After CreateAutoScalingGroup failed without a clear answer: a group of this name
+    /// for this release is ours (its answers were lost), adopted; a group for another AMI
+    /// is a race lost; none after a few reads (reads lag writes) means the create did not
+    /// happen, and `cause` is the error.
+    async fn created_after_all(&self, g: &crate::plan::GroupSpec, cause: CloudError) -> Result<(), CloudError> {
+        let ours = |ami: &str| g.tags.iter().any(|(k, v)| k == "drydock:ami" && v == ami);
+        for _ in 0..3 {
+            match groups::group_ami(self.cloud, &g.name).await {
+                Ok(Some(ami)) if ours(&ami) => {
+                    self.out.progress(&format!(
+                        "{}: {} exists although its creation got no answer ({}): adopted",
+                        self.label, g.name, cause.message
+                    ));
+                    return Ok(());
+                }
+                Ok(Some(_)) => {
+                    return Err(CloudError::other(
+                        "CreateAutoScalingGroup",
+                        format!("group {} was created by another operation at the same time", g.name),
+                    ))
+                }
+                Ok(None) | Err(_) => tokio::time::sleep(self.poll.min(Duration::from_secs(2))).await,
+            }
+        }
+        Err(cause)
+    }
+
     async fn create_group(&self, g: &crate::plan::GroupSpec) -> Result<(), CloudError> {
         let until = deadline(Duration::from_secs(60));
         let mut nap = Duration::from_millis(200);

@@ -93,9 +93,13 @@ impl Executor<'_> {
         // After a wait, time has passed: the first write after it checks with AWS that the
         // lease is still ours (one read), rather than trusting the last heartbeat.
         let mut waited = false;
+        // Launch templates this run created for a group it has not created yet: a run
+        // that fails (or is interrupted) before the group exists takes them back, so a
+        // failed command leaves nothing new behind.
+        let mut made: Vec<String> = Vec::new();
         for step in &plan.steps {
             if let Err(e) = self.interrupt.check(&self.label) {
-                return Err(stop(switched, e));
+                return Err(stop(switched, self.undo(&made, e).await));
             }
             if !step.is_wait() {
                 if let (true, Some(l)) = (waited, self.lease) {
@@ -115,10 +119,39 @@ impl Executor<'_> {
                     }
                     switched = true;
                 }
-                other => self.apply(other, produced).await.map_err(|e| stop(switched, e))?,
+                other => match self.apply(other, produced).await {
+                    Ok(()) => match other {
+                        Step::CreateLaunchTemplate(t) => made.push(t.name.clone()),
+                        Step::CreateGroup(_) => made.clear(),
+                        _ => {}
+                    },
+                    // Another operation holds the cluster: what this run made is its now.
+                    Err(e @ Error::Raced(_)) => return Err(stop(switched, e)),
+                    // A group whose creation got no clear answer may exist, and it needs
+                    // its template; the next run adopts both.
+                    Err(e) if matches!(other, Step::CreateGroup(_)) && !e.refused() => return Err(stop(switched, e)),
+                    Err(e) => return Err(stop(switched, self.undo(&made, e).await)),
+                },
             }
         }
         Ok(())
+    }
+
+    /// Deletes the launch templates in `made` after `cause` stopped the run. One that
+    /// cannot be deleted is harmless (the next deploy of the same release reuses it, a
+    /// deploy of another deletes it): the progress says so, and `cause` stays the error.
+    async fn undo(&self, made: &[String], cause: Error) -> Error {
+        for name in made {
+            let step = Step::DeleteLaunchTemplate { name: name.clone() };
+            self.out.step(&self.label, &step.to_string());
+            if let Err(e) = self.apply(&step, &mut Produced::default()).await {
+                self.out.step(
+                    &self.label,
+                    &format!("launch template {name} stays ({e}); the next deploy reuses or deletes it"),
+                );
+            }
+        }
+        cause
     }
 
     async fn compensate(&self, plan: &Plan, cause: Error) -> Error {

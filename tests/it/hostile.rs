@@ -425,3 +425,52 @@ fn kill_9_during_a_cross_region_promote_makes_one_copy_and_converges() {
         assert_eq!(west.in_service("www-dr").len(), 2, "killed at {action} after {after:?}");
     }
 }
+
+/// A fault that never stops: the run fails (exit 1), its message names the request and
+/// AWS's error code, the live release serves as before, and once AWS answers again a
+/// re-run converges with one group for the release. A refused request (throttling)
+/// certainly did nothing, so the run takes back the launch template it made; after a 5xx
+/// the group may exist, and its template stays for the re-run to adopt or delete. Answers
+/// lost every time are no failure: the group was created, and drydock adopts it.
+#[test]
+fn a_persistent_fault_fails_naming_the_request_and_the_error_and_harms_nothing() {
+    for (kind, names) in
+        [("throttle", "Throttling"), ("503", "ServiceUnavailable"), ("500", "InternalFailure"), ("drop", "")]
+    {
+        let fx = Emulated::new();
+        fx.bake(&[("www", "1.0.0"), ("www", "1.0.1")]);
+        until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0"], 1);
+        let rule = json!({"kind": kind, "actions": ["CreateAutoScalingGroup"], "clients": ["drydock"], "rate": 1.0});
+        fx.moto.control("POST", "/drydock-shim/faults", Some(&json!({"rules": [rule], "seed": 3})));
+        let run = fx.run_json(&["deploy", "www", "--env", "staging", "--image-tag", "1.0.1"]);
+        if kind == "drop" {
+            assert_eq!(run.code, Some(0), "{kind}: {run:?}");
+            assert!(
+                run.stderr.contains("www-staging-v002 exists although its creation got no answer"),
+                "{}",
+                run.stderr
+            );
+            assert_converged(&fx, "www-staging", "www-staging-v002");
+            assert_eq!(fx.sdk.group_names().len(), 2, "{kind}: no duplicate group: {:?}", fx.sdk.group_names());
+            continue;
+        }
+        assert_eq!(run.code, Some(1), "{kind}: {run:?}");
+        let message = run.only_result("deploy")["message"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            message.contains("CreateAutoScalingGroup") && message.contains(names),
+            "{kind}: the message names the request and {names}: {message}"
+        );
+        assert!(run.stderr.contains(names), "{kind}: stderr says it too: {}", run.stderr);
+        // The live release serves as before, alone in the ELB.
+        let v1 = fx.sdk.must_group("www-staging-v001");
+        assert_eq!(tag(&v1, "drydock:state").as_deref(), Some("live"), "{kind}");
+        assert_eq!(fx.sdk.in_service("www-staging"), live_instances(&v1), "{kind}");
+        assert_eq!(fx.sdk.group_names(), ["www-staging-v001"], "{kind}");
+        let template_left = fx.sdk.launch_template_names().contains("www-staging-v002");
+        assert_eq!(template_left, kind != "throttle", "{kind}: the template stays only if the group may exist");
+        fx.moto.control("DELETE", "/drydock-shim/faults", None);
+        until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.1"], 1);
+        assert_converged(&fx, "www-staging", "www-staging-v002");
+        assert_eq!(fx.sdk.group_names().len(), 2, "{kind}: no duplicate group: {:?}", fx.sdk.group_names());
+    }
+}
