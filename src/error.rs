@@ -68,6 +68,9 @@ pub struct FailedEarly {
     /// Seconds since the wait began.
     pub after_s: u64,
     pub fail_after_s: u64,
+    /// Auto Scaling replaced an instance that failed its checks after its grace period
+    /// (rather than: every instance fails, older than `fail_after_s`).
+    pub replaced: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -87,11 +90,17 @@ fn unhealthy_message(
         None => {
             format!("{doing}: ELB {elb}: {not} of {expected} instances of {group} not InService after {timeout_s}s")
         }
+        Some(e) if e.replaced => format!(
+            "{doing}: ELB {elb}: {not} of {expected} instances of {group} not InService; failed early after {}s \
+             of the {timeout_s}s health timeout: Auto Scaling replaced an instance that failed its health checks \
+             after the grace period, and no instance serves, so the release will not get healthy",
+            e.after_s
+        ),
         Some(e) => format!(
             "{doing}: ELB {elb}: {not} of {expected} instances of {group} not InService; failed early after {}s \
-             of the {timeout_s}s health timeout: every instance has failed its health checks (OutOfService, \
-             ReasonCode Instance) without a break for longer than {}s (the grace period + {} × {}s of failed \
-             checks), so the release will not get healthy",
+             of the {timeout_s}s health timeout: every instance fails its health checks (OutOfService, \
+             ReasonCode Instance) and is older than {}s (the grace period + {} × {}s of failed checks), so the \
+             release will not get healthy",
             e.after_s,
             e.fail_after_s,
             crate::domain::health::UNHEALTHY_THRESHOLD,
@@ -218,12 +227,12 @@ mod tests {
                 description: "Instance is in stopped state.".into(),
             }],
             never_launched: 0,
-            early: Some(Box::new(FailedEarly { after_s: 332, fail_after_s: 330 })),
+            early: Some(Box::new(FailedEarly { after_s: 332, fail_after_s: 330, replaced: false })),
         };
         assert_eq!(early.exit_code(), 1);
         assert_eq!(
             early.to_string(),
-            "deploy www to prod: ELB www-prod: 1 of 1 instances of www-prod-v002 not InService; failed early after 332s of the 600s health timeout: every instance has failed its health checks (OutOfService, ReasonCode Instance) without a break for longer than 330s (the grace period + 3 × 10s of failed checks), so the release will not get healthy: i-1: OutOfService: Instance is in stopped state."
+            "deploy www to prod: ELB www-prod: 1 of 1 instances of www-prod-v002 not InService; failed early after 332s of the 600s health timeout: every instance fails its health checks (OutOfService, ReasonCode Instance) and is older than 330s (the grace period + 3 × 10s of failed checks), so the release will not get healthy: i-1: OutOfService: Instance is in stopped state."
         );
         assert_eq!(Error::NeedsAttention("x".into()).exit_code(), 4);
         assert_eq!(Error::Interrupted("x".into()).exit_code(), 130);

@@ -13,10 +13,10 @@ pub const HEALTHY_THRESHOLD: u64 = 2;
 /// Consecutive failed checks after which an instance is OutOfService / `Instance`.
 pub const UNHEALTHY_THRESHOLD: u64 = 3;
 
-/// How long every instance of a new group must have been failing its health checks
-/// (OutOfService with ReasonCode `Instance`) without a break before the release counts
-/// as certainly broken: the group's grace period (the service may still be booting) plus
-/// the UnhealthyThreshold × Interval it takes the ELB to see a failing instance.
+/// How old (since drydock first saw it in the group) an instance must be before the ELB's
+/// verdict that it fails counts as certain: the group's grace period (the service may
+/// still be booting) plus the UnhealthyThreshold × Interval over which the ELB saw it
+/// fail, so that every one of those failed checks came after the grace period.
 pub fn fail_after_s(grace_period_s: u64) -> u64 {
     grace_period_s.saturating_add(UNHEALTHY_THRESHOLD * INTERVAL_S)
 }
@@ -30,17 +30,29 @@ pub fn is_failing(h: &InstanceHealth) -> bool {
         && !h.description.contains("registration is still in progress")
 }
 
-/// Per instance, since when (on the caller's monotonic clock) it has been failing
-/// without a break.
+/// The fail-early rule over the polls of one wait (issue 13). A release is certainly
+/// broken when either
+/// - every instance of its group fails in the ELB's eyes and is older than
+///   `fail_after_s` (grace + UnhealthyThreshold × Interval): it failed every check since
+///   its grace period ended; or
+/// - Auto Scaling replaced an instance that failed in the ELB's eyes after its grace
+///   period (HealthCheckType ELB replaces exactly those), and no instance serves: the
+///   replacement runs the same AMI and settings.
+///
+/// Ages are on the caller's monotonic clock from the poll that first saw the instance, so
+/// they never exceed the real ones: the rule can be late, never early.
 #[derive(Debug, Default, Clone)]
 pub struct FailingSince {
-    since: BTreeMap<String, Duration>,
+    first_seen: BTreeMap<String, Duration>,
+    /// Instances seen failing after their grace period, at their last poll.
+    failed_after_grace: BTreeMap<String, bool>,
+    replaced: bool,
 }
 
 impl FailingSince {
-    /// One poll: the group's instances `ids` and the ELB's health at `now`. True when
-    /// there is at least one instance and every one has been failing continuously for
-    /// longer than `after`: the release will not get healthy, fail it now.
+    /// One poll: the group's instances `ids` and the ELB's health at `now`; `after` is
+    /// `fail_after_s` of the group's grace period. True: the release will not get
+    /// healthy, fail it now.
     pub fn observe(
         &mut self,
         now: Duration,
@@ -48,14 +60,31 @@ impl FailingSince {
         health: &BTreeMap<String, InstanceHealth>,
         after: Duration,
     ) -> bool {
-        // An instance that is not failing (any more), or is gone, starts over.
-        self.since.retain(|id, _| ids.contains(id) && health.get(id).is_some_and(is_failing));
-        for id in ids {
-            if health.get(id).is_some_and(is_failing) {
-                self.since.entry(id.clone()).or_insert(now);
+        let grace = after.saturating_sub(Duration::from_secs(UNHEALTHY_THRESHOLD * INTERVAL_S));
+        // An instance that left the group while it failed after its grace: replaced.
+        let gone: Vec<String> = self.first_seen.keys().filter(|id| !ids.contains(id)).cloned().collect();
+        for id in gone {
+            self.first_seen.remove(&id);
+            if self.failed_after_grace.remove(&id) == Some(true) {
+                self.replaced = true;
             }
         }
-        !ids.is_empty() && ids.iter().all(|id| self.since.get(id).is_some_and(|t| now.saturating_sub(*t) > after))
+        for id in ids {
+            self.first_seen.entry(id.clone()).or_insert(now);
+        }
+        let age = |id: &String| self.first_seen.get(id).map(|t| now.saturating_sub(*t)).unwrap_or_default();
+        let failing = |id: &String| health.get(id).is_some_and(is_failing);
+        for id in ids {
+            self.failed_after_grace.insert(id.clone(), failing(id) && age(id) >= grace);
+        }
+        let all_certain = !ids.is_empty() && ids.iter().all(|id| failing(id) && age(id) > after);
+        let none_serves = !ids.iter().any(|id| health.get(id).is_some_and(|h| h.in_service));
+        all_certain || (self.replaced && none_serves)
+    }
+
+    /// Whether a verdict came from a replaced instance.
+    pub fn replaced(&self) -> bool {
+        self.replaced
     }
 }
 
@@ -109,35 +138,23 @@ mod tests {
     }
 
     /// Each row: polls (seconds since the wait began, the health of i-1 and i-2; None:
-    /// not registered) and the verdict after the last poll, with a threshold of 31 s.
+    /// not registered) and the verdict after the last poll, with `fail_after_s` 31 s
+    /// (grace 1 s): the instances exist from the first poll.
     #[test]
-    fn a_release_fails_early_only_when_every_instance_failed_without_a_break_for_longer_than_the_threshold() {
+    fn a_release_fails_early_when_every_instance_fails_past_grace_and_three_rounds() {
         type Polls = Vec<(u64, Option<InstanceHealth>, Option<InstanceHealth>)>;
         let f = || Some(failing());
         let r = || Some(registering());
         let s = || Some(serving());
         let table: Vec<(&str, Polls, bool)> = vec![
-            ("both failing for 32 s", vec![(0, f(), f()), (32, f(), f())], true),
-            ("both failing for exactly 31 s: not longer", vec![(0, f(), f()), (31, f(), f())], false),
-            (
-                "registering first; failing counts from the first failing poll",
-                vec![(0, r(), r()), (10, f(), f()), (40, f(), f())],
-                false,
-            ),
-            ("registering first, then failing for 32 s", vec![(0, r(), r()), (10, f(), f()), (42, f(), f())], true),
+            ("both failing, 32 s old", vec![(0, f(), f()), (32, f(), f())], true),
+            ("both failing, exactly 31 s old: not older", vec![(0, f(), f()), (31, f(), f())], false),
+            ("registering first, failing once old enough", vec![(0, r(), r()), (10, f(), f()), (40, f(), f())], true),
+            ("still registering when old enough", vec![(0, r(), r()), (40, r(), r())], false),
             ("one serves", vec![(0, f(), s()), (100, f(), s())], false),
-            (
-                "one recovers for a poll: starts over",
-                vec![(0, f(), f()), (20, f(), s()), (40, f(), f()), (60, f(), f())],
-                false,
-            ),
-            (
-                "one recovers, then fails long enough again",
-                vec![(0, f(), f()), (20, f(), s()), (40, f(), f()), (72, f(), f())],
-                true,
-            ),
+            ("one serves at the last poll", vec![(0, f(), f()), (40, f(), s())], false),
             ("one not registered yet", vec![(0, f(), None), (100, f(), None)], false),
-            ("one only starts failing late", vec![(0, f(), r()), (30, f(), f()), (50, f(), f())], false),
+            ("failing early on, serving later", vec![(0, f(), f()), (20, s(), s()), (60, s(), s())], false),
         ];
         let after = Duration::from_secs(31);
         for (what, polls, want) in table {
@@ -158,14 +175,36 @@ mod tests {
     }
 
     #[test]
-    fn a_replaced_instance_starts_over_and_no_instance_is_no_verdict() {
+    fn a_replacement_is_young_and_no_instance_is_no_verdict() {
         let after = Duration::from_secs(31);
         let mut rule = FailingSince::default();
         let one = |id: &str| BTreeMap::from([(id.to_owned(), failing())]);
+        // i-1 fails within its grace period (grace 1 s, seen at 0 s): then it is replaced.
         assert!(!rule.observe(Duration::ZERO, &["i-1".into()], &one("i-1"), after));
-        // Auto Scaling replaced i-1 by i-3: i-3's streak begins now.
+        // Not a replacement for health (it never failed after its grace): i-3 is young.
         assert!(!rule.observe(Duration::from_secs(40), &["i-3".into()], &one("i-3"), after));
+        assert!(!rule.observe(Duration::from_secs(71), &["i-3".into()], &one("i-3"), after));
         assert!(rule.observe(Duration::from_secs(72), &["i-3".into()], &one("i-3"), after));
         assert!(!FailingSince::default().observe(Duration::from_secs(99), &[], &BTreeMap::new(), after));
+    }
+
+    #[test]
+    fn auto_scaling_replacing_an_instance_that_failed_after_its_grace_fails_the_release() {
+        let after = Duration::from_secs(31);
+        let both = |a: &str, b: &str| BTreeMap::from([(a.to_owned(), failing()), (b.to_owned(), failing())]);
+        let mut rule = FailingSince::default();
+        assert!(!rule.observe(Duration::ZERO, &["i-1".into(), "i-2".into()], &both("i-1", "i-2"), after));
+        // 5 s later both still fail, past the 1 s grace: Auto Scaling may replace them.
+        assert!(!rule.observe(Duration::from_secs(5), &["i-1".into(), "i-2".into()], &both("i-1", "i-2"), after));
+        // i-1 was replaced by i-3 (booting, not registered) and nothing serves: broken.
+        let health = BTreeMap::from([("i-2".to_owned(), failing())]);
+        assert!(rule.observe(Duration::from_secs(10), &["i-2".into(), "i-3".into()], &health, after));
+        // With a serving instance, a replacement alone is no verdict.
+        let mut rule = FailingSince::default();
+        let mixed = BTreeMap::from([("i-1".to_owned(), failing()), ("i-2".to_owned(), serving())]);
+        rule.observe(Duration::from_secs(5), &["i-1".into(), "i-2".into()], &mixed, after);
+        rule.observe(Duration::from_secs(6), &["i-1".into(), "i-2".into()], &mixed, after);
+        let health = BTreeMap::from([("i-2".to_owned(), serving())]);
+        assert!(!rule.observe(Duration::from_secs(10), &["i-2".into(), "i-3".into()], &health, after));
     }
 }

@@ -235,8 +235,7 @@ impl Executor<'_> {
     }
 
     /// Until every instance is InService (`Ok`), the timeout, or (with `fail_after_s`)
-    /// until every instance has failed its health checks without a break for longer than
-    /// that: the rule of `domain::health`, which fails a certainly broken release early.
+    /// until the release is certainly broken: the rule of `domain::health`.
     async fn wait_loop(
         &self,
         group: &str,
@@ -276,7 +275,11 @@ impl Executor<'_> {
                     if failing.observe(began.elapsed(), &ids, &health, Duration::from_secs(a)) {
                         last_seen = (ids, health);
                         let after_s = began.elapsed().as_secs();
-                        return Ok(Poll::Ready(Some(Box::new(FailedEarly { after_s, fail_after_s: a }))));
+                        return Ok(Poll::Ready(Some(Box::new(FailedEarly {
+                            after_s,
+                            fail_after_s: a,
+                            replaced: failing.replaced(),
+                        }))));
                     }
                 }
                 if last_count != Some(in_service) {

@@ -149,9 +149,9 @@ pub enum Step {
         elb: String,
         count: u32,
         timeout_s: u64,
-        /// Fail before the timeout once every instance has been OutOfService for failing
-        /// its health checks for longer than this (the grace period + 3 failed checks,
-        /// `domain::health`); None with `fail_early = false`.
+        /// Fail before the timeout once every instance older than this (the grace period +
+        /// 3 failed checks) fails its health checks, or Auto Scaling replaced one for
+        /// failing them (`domain::health`); None with `fail_early = false`.
         fail_after_s: Option<u64>,
     },
     Attach {
@@ -279,7 +279,7 @@ impl std::fmt::Display for Step {
                     "wait until all {count} instances of {group} are InService in ELB {elb} (timeout {timeout_s}s"
                 )?;
                 if let Some(a) = fail_after_s {
-                    write!(f, "; fail early once all have failed their health checks for {a}s")?;
+                    write!(f, "; fail early once every instance older than {a}s fails its health checks, or one is replaced for failing them")?;
                 }
                 f.write_str(")")
             }
