@@ -10,8 +10,9 @@ use aws_sdk_autoscaling::types::LifecycleState;
 use super::pace::Api;
 use super::{aws_error, Cloud, CloudResult};
 
-/// A group as a waiter needs it: desired capacity and its live instances.
-pub type GroupInstances = (u32, Vec<String>);
+/// A group as a waiter needs it: desired capacity, its live instances, and how many of
+/// those are still booting (lifecycle Pending: not yet registered with the ELB).
+pub type GroupInstances = (u32, Vec<String>, usize);
 
 #[derive(Default)]
 struct State {
@@ -54,24 +55,25 @@ impl GroupWatch {
                     fresh_cache.insert(n.clone(), None);
                 }
                 for g in out.auto_scaling_groups() {
-                    let ids = g
+                    let booting = |s: Option<&LifecycleState>| {
+                        matches!(
+                            s,
+                            Some(
+                                LifecycleState::Pending | LifecycleState::PendingWait | LifecycleState::PendingProceed
+                            )
+                        )
+                    };
+                    let live: Vec<_> = g
                         .instances()
                         .iter()
                         .filter(|i| {
-                            matches!(
-                                i.lifecycle_state(),
-                                Some(
-                                    LifecycleState::InService
-                                        | LifecycleState::Pending
-                                        | LifecycleState::PendingWait
-                                        | LifecycleState::PendingProceed
-                                )
-                            )
+                            booting(i.lifecycle_state()) || i.lifecycle_state() == Some(&LifecycleState::InService)
                         })
-                        .filter_map(|i| i.instance_id().map(str::to_owned))
                         .collect();
+                    let pending = live.iter().filter(|i| booting(i.lifecycle_state())).count();
+                    let ids = live.iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect();
                     let name = g.auto_scaling_group_name().unwrap_or_default().to_owned();
-                    fresh_cache.insert(name, Some((g.desired_capacity().unwrap_or(0).max(0) as u32, ids)));
+                    fresh_cache.insert(name, Some((g.desired_capacity().unwrap_or(0).max(0) as u32, ids, pending)));
                 }
             }
             st.cache = fresh_cache;

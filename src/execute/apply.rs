@@ -254,7 +254,7 @@ impl Executor<'_> {
         let ready = self
             .waiter()
             .until(until, &what, async || {
-                let Some((_, ids)) = self.watch.instances(group, self.poll / 2).await? else {
+                let Some((_, ids, booting)) = self.watch.instances(group, self.poll / 2).await? else {
                     // Not listed yet right after CreateAutoScalingGroup is eventual
                     // consistency; gone after it was seen is not.
                     if seen {
@@ -266,6 +266,18 @@ impl Executor<'_> {
                     return Ok(Poll::Pending);
                 };
                 seen = true;
+                // Adaptive polling. While every instance boots, none is registered with the
+                // ELB, and none can be InService sooner than HealthyThreshold rounds after
+                // it boots: no health read, and the next poll after that many intervals
+                // (with the default 10 s, exactly the ELB's 2 × 10 s).
+                if !ids.is_empty() && booting == ids.len() {
+                    if let Some(a) = fail_after_s {
+                        failing.observe(began.elapsed(), &ids, &Default::default(), Duration::from_secs(a));
+                    }
+                    last_seen = (ids, Default::default());
+                    let rounds = crate::domain::health::HEALTHY_THRESHOLD as u32;
+                    return Ok(Poll::PendingFor(self.poll.saturating_mul(rounds)));
+                }
                 let health = elb::instance_health(self.cloud, elb_name).await?;
                 let in_service = ids.iter().filter(|i| health.get(*i).is_some_and(|h| h.in_service)).count();
                 if ids.len() as u64 >= u64::from(count) && in_service as u64 >= u64::from(count) {
@@ -286,8 +298,12 @@ impl Executor<'_> {
                     self.out.step(&self.label, &format!("{in_service}/{count} instances of {group} InService"));
                     last_count = Some(in_service);
                 }
+                // Registered, so possibly close to ready: never poll less often than the
+                // ELB checks, so the switch follows the last InService within one round.
+                let registered = ids.iter().any(|i| health.contains_key(i));
                 last_seen = (ids, health);
-                Ok(Poll::Pending)
+                let round = Duration::from_secs(crate::domain::health::INTERVAL_S);
+                Ok(if registered { Poll::PendingFor(self.poll.min(round)) } else { Poll::Pending })
             })
             .await?;
         let early = match ready {

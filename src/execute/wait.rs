@@ -13,7 +13,10 @@ use crate::output::Reporter;
 /// What one poll saw.
 pub enum Poll<T> {
     Ready(T),
+    /// Not yet: poll again after the interval.
     Pending,
+    /// Not yet: poll again after this long (the check knows when a change can come).
+    PendingFor(Duration),
 }
 
 pub struct Waiter<'a> {
@@ -39,9 +42,14 @@ impl Waiter<'_> {
     {
         let mut failing: u32 = 0;
         loop {
+            let mut interval = self.interval;
             match check().await {
                 Ok(Poll::Ready(t)) => return Ok(Some(t)),
                 Ok(Poll::Pending) => failing = 0,
+                Ok(Poll::PendingFor(d)) => {
+                    failing = 0;
+                    interval = d;
+                }
                 Err(e) if e.transient && Instant::now() < deadline => {
                     failing = failing.saturating_add(1);
                     // Said once per streak, not per retry.
@@ -55,7 +63,7 @@ impl Waiter<'_> {
             if now >= deadline {
                 return Ok(None);
             }
-            let nap = self.interval.min(deadline - now).max(Duration::from_millis(10));
+            let nap = interval.min(deadline - now).max(Duration::from_millis(10));
             self.interrupt.sleep(nap, &format!("{}: {what}", self.label)).await?;
         }
     }

@@ -236,8 +236,8 @@ def main() -> int:
             print(f"\nWarm rollback (N = 1): {r[1]:.0f} AWS s; limit one health round + one poll = 30 s ({r[1] / 30:.2f} x).")
     if never is not None:
         print(f"\nNever-healthy release (S = 1, boot 0, grace 10 s, health timeout 10 m): compensated after {never:.0f} s; "
-              f"the rule: ELB marks it failing after 3 x 10 s, then grace 10 s + 3 x 10 s without a break, + a poll "
-              f"(~80 s); issue 13's target grace + 3 rounds + 1 poll = 50 s.")
+              f"the rule: every instance fails in the ELB's eyes and is older than grace 10 s + 3 x 10 s, "
+              f"+ up to a poll; issue 13's target grace + 3 rounds + 1 poll = 50 s.")
     return 0
 
 

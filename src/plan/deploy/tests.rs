@@ -103,7 +103,7 @@ fn first_deploy_creates_elb_template_and_group() {
             "create ELB www-prod (HTTP:80 -> 8080, health check HTTP:8080/health)",
             "create launch template www-prod-v001 (ami-b, t3.small, user data sha256 …)",
             "create group www-prod-v001 (2 instances, min 1, max 4) behind ELB www-prod",
-            "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s; fail early once all have failed their health checks for 330s)",
+            "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s; fail early once every instance older than 330s fails its health checks, or one is replaced for failing them)",
             "tag www-prod-v001 drydock:state=live",
             "record drydock:release:v001 in the history on ELB www-prod",
         ]
@@ -189,7 +189,7 @@ fn a_killed_deploy_resumes_its_group() {
     assert_eq!(p.release.as_deref(), Some("www-prod-v002"));
     let l = lines(&p);
     assert!(!l.iter().any(|s| s.starts_with("create")), "nothing is created twice: {l:#?}");
-    assert_eq!(l[0], "wait until all 2 instances of www-prod-v002 are InService in ELB www-prod (timeout 600s; fail early once all have failed their health checks for 330s)");
+    assert_eq!(l[0], "wait until all 2 instances of www-prod-v002 are InService in ELB www-prod (timeout 600s; fail early once every instance older than 330s fails its health checks, or one is replaced for failing them)");
     assert!(l.contains(&"detach www-prod-v001 from ELB www-prod".to_owned()));
 }
 
@@ -253,7 +253,7 @@ fn a_warm_standby_of_the_target_ami_is_brought_back_not_recreated() {
         [
             "resume the scaling processes of www-prod-v001",
             "attach www-prod-v001 to ELB www-prod",
-            "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s; fail early once all have failed their health checks for 330s)"
+            "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s; fail early once every instance older than 330s fails its health checks, or one is replaced for failing them)"
         ]
     );
     assert!(l.contains(&"detach www-prod-v002 from ELB www-prod".to_owned()));
