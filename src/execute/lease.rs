@@ -67,7 +67,7 @@ impl Lease {
             // Four beats per TTL: a throttled or failed renewal is retried at the next
             // beat, well before the lease would look stale to another process.
             let every = (ttl / 4).max(Duration::from_millis(250));
-            tokio::spawn(async move {
+            tokio::spawn(crate::cloud::pace::bookkeeping(async move {
                 loop {
                     tokio::time::sleep(every).await;
                     if let Ok(Held::Lost) = lease::renew(&cloud, &h, crate::clock::unix()).await {
@@ -75,7 +75,7 @@ impl Lease {
                         return;
                     }
                 }
-            })
+            }))
         };
         Ok(Lease { cloud: cloud.clone(), handle, lost, beat, ttl })
     }

@@ -119,6 +119,10 @@ impl Executor<'_> {
                     }
                     switched = true;
                 }
+                // After the switch, what no other service's switch should wait for.
+                other if switched && !matches!(other, Step::Tag { .. } | Step::Detach { .. } | Step::Attach { .. }) => {
+                    crate::cloud::pace::bookkeeping(self.apply(other, produced)).await.map_err(|e| stop(switched, e))?
+                }
                 other => match self.apply(other, produced).await {
                     Ok(()) => match other {
                         Step::CreateLaunchTemplate(t) => made.push(t.name.clone()),

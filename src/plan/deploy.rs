@@ -393,10 +393,6 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     // (it is the live release's `previous`).
     let more = live.map(|l| vec![(l.name.clone(), standby_tags(svc, req.now))]).unwrap_or_default();
     steps.push(Step::Tag { group: release.clone(), tags, more });
-    // A standby brought back keeps the record of when and by whom it was deployed.
-    if !target.is_some_and(|t| t.state == GroupState::Standby) {
-        steps.push(Step::Record { elb: elb_s.clone(), key: hkey, value: hval });
-    }
     if let Some(l) = live {
         steps.extend(retire_to_standby(svc, l, &elb_s));
     }
@@ -404,6 +400,11 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         if Some(g.name.as_str()) != target.map(|t| t.name.as_str()) {
             steps.extend(settle(g));
         }
+    }
+    // The history line after the old release is out: bookkeeping, never before a switch.
+    // A standby brought back keeps the record of when and by whom it was deployed.
+    if !target.is_some_and(|t| t.state == GroupState::Standby) {
+        steps.push(Step::Record { elb: elb_s.clone(), key: hkey, value: hval });
     }
     steps.extend(trim(svc, snap, &[release.as_str()], live.map(|l| l.name.as_str())));
     let mut message = match live {
