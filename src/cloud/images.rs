@@ -5,8 +5,8 @@ use aws_sdk_ec2::types::{Image, ImageState as SdkImageState, ResourceType, TagSp
 
 use super::pace::Api;
 use super::{aws_error, ec2_filter, ec2_tag, Cloud, CloudError, CloudResult};
-use crate::config::BaseAmi;
 use crate::domain::bake::{ImageState, ObservedImage};
+use crate::domain::network::BaseAmi;
 
 #[derive(Clone, Debug)]
 pub struct BaseImage {

@@ -3,7 +3,7 @@
 
 use super::pace::Api;
 use super::{aws_error, ec2_filter, Cloud, CloudError, CloudResult};
-use crate::config::{Network, SecurityGroupRef, SubnetRef, VpcRef};
+use crate::domain::network::{Network, SecurityGroupRef, SubnetRef, VpcRef};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedNetwork {

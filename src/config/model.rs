@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::domain::{Duration, ElbName, EnvName, ImageRepo, ServiceName};
+// Plain data the cloud layer resolves too: defined in the domain, named here as well.
+pub use crate::domain::network::{BaseAmi, Network, SecurityGroupRef, SubnetRef, VpcRef};
 
 /// Everything in a config dir (`-C`).
 #[derive(Debug)]
@@ -112,16 +114,6 @@ impl std::fmt::Display for DockerVersion {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BaseAmi {
-    Id(String),
-    /// The newest available image of `owner` whose name matches `name` (EC2 wildcards).
-    Search {
-        owner: String,
-        name: String,
-    },
-}
-
 #[derive(Debug)]
 pub struct Healthcheck {
     pub cmd: Vec<String>,
@@ -154,36 +146,6 @@ pub struct Gc {
     pub ami_retention: Duration,
     /// The newest this many AMIs of each service are kept, used or not.
     pub keep_amis: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VpcRef {
-    Default,
-    Id(String),
-    Name(String),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SubnetRef {
-    /// The VPC's default-for-AZ subnets.
-    Default,
-    Id(String),
-    /// A `Name` tag pattern (EC2 wildcards).
-    Name(String),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SecurityGroupRef {
-    Id(String),
-    /// A group name in the environment's VPC.
-    Name(String),
-}
-
-#[derive(Debug)]
-pub struct Network {
-    pub vpc: VpcRef,
-    pub subnets: Vec<SubnetRef>,
-    pub security_groups: Vec<SecurityGroupRef>,
 }
 
 #[derive(Debug)]

@@ -11,6 +11,7 @@ pub mod health;
 pub mod image;
 pub mod lease;
 pub mod names;
+pub mod network;
 pub mod secret;
 pub mod settings;
 
