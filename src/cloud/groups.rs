@@ -166,6 +166,34 @@ async fn launch_templates_tagged(
     Ok(out)
 }
 
+/// The user data of a launch template's latest version (None: no such template, or no
+/// user data).
+pub async fn launch_template_user_data(cloud: &Cloud, name: &str) -> CloudResult<Option<String>> {
+    let out = match cloud
+        .gate
+        .ec2(Api::Ec2Read)
+        .await
+        .describe_launch_template_versions()
+        .launch_template_name(name)
+        .versions("$Latest")
+        .send()
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => {
+            let e = aws_error("DescribeLaunchTemplateVersions", e);
+            return if e.is_not_found() { Ok(None) } else { Err(e) };
+        }
+    };
+    Ok(out
+        .launch_template_versions()
+        .first()
+        .and_then(|v| v.launch_template_data())
+        .and_then(|d| d.user_data())
+        .and_then(|raw| aws_smithy_types::base64::decode(raw).ok())
+        .and_then(|b| String::from_utf8(b).ok()))
+}
+
 /// One launch template per release: IMDSv2 required, encrypted gp3 root, the runtime
 /// user data, tags propagated to instances and volumes.
 pub async fn create_launch_template(

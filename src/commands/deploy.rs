@@ -20,7 +20,7 @@ use crate::domain::{ClusterName, Duration, ImageRef, ImageTag, Pin, ServiceName}
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::Reporter;
-use crate::plan::deploy::{plan_deploy, settings_digest, DeployRequest};
+use crate::plan::deploy::{group_settings, plan_deploy, settings_digest, DeployRequest};
 use crate::plan::Plan;
 
 /// A release to roll out: the AMI, what DescribeImages told of it (image reference, root
@@ -50,6 +50,19 @@ pub async fn plan_release(
         .map_err(|e| Error::cloud(format!("{label}: observing {cluster}"), e))?;
     let by = deployed_by();
     let settings = settings_digest(&svc.env, &svc.secrets);
+    // Which settings a release changes: read back from the live release's launch
+    // template, only when the digests differ. Only the message depends on it, so a
+    // failed read leaves the digests alone to say it.
+    let previous = match snap.live().filter(|l| group_settings(l) != settings) {
+        Some(l) => {
+            let name = l.launch_template.clone().unwrap_or_else(|| l.name.clone());
+            match crate::cloud::groups::launch_template_user_data(cloud, &name).await {
+                Ok(Some(text)) => crate::domain::settings::parse_runtime_user_data(&text),
+                _ => None,
+            }
+        }
+        None => None,
+    };
     let req = DeployRequest {
         service,
         env: &env.name,
@@ -58,6 +71,7 @@ pub async fn plan_release(
         root_device: Some(&release.image.root_device),
         imds_v1_allowed: release.image.imds_v1_allowed,
         settings: &settings,
+        previous_settings: previous.as_ref(),
         health_timeout_s: release.health_timeout.as_secs(),
         now: now(),
         deployed_by: &by,

@@ -89,6 +89,7 @@ pub async fn run(
                 root_device: root_device.as_deref(),
                 imds_v1_allowed,
                 settings: &settings,
+                previous_settings: None,
                 health_timeout_s: svc.health_timeout.as_secs(),
                 now: now(),
                 deployed_by: &by,

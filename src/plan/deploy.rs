@@ -32,6 +32,9 @@ pub struct DeployRequest<'a> {
     /// release is the same only for the same AMI *and* settings. Deploy and promote pass
     /// the environment's; a rollback passes the digest of the group it brings back.
     pub settings: &'a str,
+    /// The live release's settings, read back from its launch template when its digest
+    /// differs, so that the plan says which settings change (None: by digest only).
+    pub previous_settings: Option<&'a crate::domain::settings::RuntimeSettings>,
 }
 
 fn tag(k: &str, v: impl Into<String>) -> (String, String) {
@@ -415,6 +418,13 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     if let Some(l) = live.filter(|l| group_settings(l) != req.settings) {
         let change = if l.ami.as_deref() == Some(req.ami) { "only the settings change" } else { "settings change" };
         message.push_str(&format!("; {change}: {} → {}", group_settings(l), req.settings));
+        let named = req
+            .previous_settings
+            .map(|p| crate::domain::settings::settings_change(p, &svc.env, &svc.secrets))
+            .filter(|c| !c.is_empty());
+        if let Some(c) = named {
+            message.push_str(&format!(" ({c})"));
+        }
     }
     Ok(base(Outcome::Deployed, Some(release), live.map(|l| l.name.clone()), steps, compensation, message))
 }

@@ -55,6 +55,9 @@ fn settings_travel_in_user_data_and_a_change_of_them_is_a_release() {
     assert_eq!(dry.only_result("deploy")["release"], "v002", "{dry:?}");
     let msg = dry.only_result("deploy")["message"].as_str().unwrap_or_default().to_owned();
     assert!(msg.contains(&format!("only the settings change: {v1} → ")), "the dry run says what changes: {msg}");
+    // By name, read back from v001's launch template; never a value.
+    assert!(msg.ends_with(" (DB_HOST changed)"), "which setting: {msg}");
+    assert!(!msg.contains("www-db2"), "no value: {msg}");
     let second = fx.run_json(&deploy);
     let r = second.only_result("deploy");
     assert_eq!(r["outcome"], "deployed", "{second:?}");
