@@ -20,7 +20,7 @@ pub mod eval;
 use serde_json::{json, Value};
 
 /// Read-only actions.
-pub const READ: [&str; 11] = [
+pub const READ: [&str; 12] = [
     "autoscaling:DescribeAutoScalingGroups",
     "ec2:DescribeImages",
     "ec2:DescribeInstances",
