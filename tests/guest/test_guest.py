@@ -60,10 +60,15 @@ TIMINGS: dict[str, float] = {}
 PROFILE = "drydock-guest-hello"
 ROLE = "drydock-guest-hello-role"
 SSM_NAME = "/drydock/guest/hello/db-password"
-SSM_VALUE = "ssm-" + secrets.token_hex(12)
+# What a password holds: blanks, quotes, $, #, =, a backslash, a non-ASCII letter. Each must
+# reach the container byte for byte (no shell, JSON or env-file expansion on the way).
+# The searches look for each value's random part, which survives JSON's escaping.
+SSM_MARK = "ssm-" + secrets.token_hex(12)
+SSM_VALUE = SSM_MARK + " a b  $HOME 'q' \"dq\" #h =e \\n ü"
 SM_NAME = "drydock/guest/hello"
-SM_VALUE = "sm-" + secrets.token_hex(12)
-SECRET_VALUES = (SSM_VALUE, SM_VALUE)
+SM_MARK = "sm-" + secrets.token_hex(12)
+SM_VALUE = SM_MARK + ' x"y $(id) `id` é'
+SECRET_MARKS = (SSM_MARK, SM_MARK)
 
 
 def fail_loudly(why: str) -> None:
@@ -416,9 +421,9 @@ def test_the_secrets_are_on_tmpfs_only(world):
     assert f"DB_PASSWORD={SSM_VALUE}" in resolved and f"API_TOKEN={SM_VALUE}" in resolved
 
     def holding(where: str) -> list[str]:
-        """The files under `where` (a disk, seen from this host) that hold a secret's value."""
+        """The files under `where` (a disk, seen from this host) that hold a secret (its random part)."""
         hits = []
-        for v in SECRET_VALUES:
+        for v in SECRET_MARKS:
             r = subprocess.run(["grep", "-rlF", "-D", "skip", "--", v, where], capture_output=True, text=True)
             assert r.returncode in (0, 1), r.stderr
             hits += r.stdout.split()
@@ -463,7 +468,7 @@ def test_the_secrets_are_on_tmpfs_only(world):
     consoles = [gg.console_text() for gg in world.driver.guests.values()]
     journal = world.driver.exec(g, "journalctl", "--no-pager", "-o", "cat").stdout
     assert "drydock" in journal
-    for v in SECRET_VALUES:
+    for v in SECRET_MARKS:
         for what, texts in (("AWS's records", records), ("user data", user_data), ("a console", consoles),
                             ("drydock's output", world.outputs), ("the journal", [journal])):
             assert not any(v in t for t in texts), f"a secret's value is in {what}"
@@ -536,7 +541,7 @@ def test_a_failing_bootstrap_is_reported_at_once(world):
     msg = r["message"]
     assert "drydock-bake: FAILED at line" in msg, msg
     assert f"{REGISTRY_HOST}/{REPO}:{MISSING_TAG}" in msg and "not found" in msg, msg
-    assert not any(v in out + err for v in SECRET_VALUES)
+    assert not any(v in out + err for v in SECRET_MARKS)
     builder = next(g for g in world.driver.guests.values()
                    if g.role == "builder" and g.tags.get("drydock:image", "").endswith(f":{MISSING_TAG}"))
     # drydock terminated it; the driver killed the machine.
