@@ -433,6 +433,7 @@ def test_the_secrets_are_on_tmpfs_only(world):
     # (the release's settings come with each instance).
     ami_disk = world.driver.amis[world.ami]
     assert holding(ami_disk) == []
+    assert not os.path.lexists(os.path.join(ami_disk, "etc/drydock/secrets.ref"))
     # The instance's own disk (its root volume, deleted with the instance): the values are
     # where any `docker run` with an environment puts them, and nowhere else (not in the
     # journal, cloud-init's copy of the user data or drydock's files): Docker's and
@@ -449,11 +450,15 @@ def test_the_secrets_are_on_tmpfs_only(world):
     assert any(docker_record.fullmatch(p) for p in on_disk), on_disk  # the search does find them
     world.log(f"secrets on the instance's disk: {on_disk}")
     # Everything of the release that AWS keeps and shows: the launch templates (user data
-    # included), the tags of instances, images and groups; the consoles; drydock's output.
-    ec2, asg = world.aws("ec2"), world.aws("autoscaling")
+    # included), the tags of instances, images, groups and load balancers (the release
+    # history); the consoles; drydock's output.
+    ec2, asg, elb = world.aws("ec2"), world.aws("autoscaling"), world.aws("elb")
+    lbs = [lb["LoadBalancerName"] for lb in elb.describe_load_balancers()["LoadBalancerDescriptions"]]
+    assert lbs
     records = [json.dumps(ec2.describe_tags(), default=str), json.dumps(asg.describe_tags(), default=str),
                json.dumps(ec2.describe_images(Owners=["self"]), default=str),
-               json.dumps(asg.describe_auto_scaling_groups(), default=str)]
+               json.dumps(asg.describe_auto_scaling_groups(), default=str),
+               json.dumps(elb.describe_tags(LoadBalancerNames=lbs), default=str)]
     user_data = []
     for lt in ec2.describe_launch_templates()["LaunchTemplates"]:
         versions = ec2.describe_launch_template_versions(LaunchTemplateId=lt["LaunchTemplateId"])
