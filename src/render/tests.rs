@@ -249,6 +249,72 @@ fn the_container_gets_the_baked_then_the_release_settings() {
     assert_eq!(mode & 0o777, 0o600);
 }
 
+/// Secrets: the helper reads each reference with the AWS CLI, asking IMDSv2 for the region
+/// when the environment has none, and appends the values to the root-only file. What
+/// fails stops the start at once and says why: the metadata service (bounded, not a hang
+/// until the init system's timeout), a secret the AWS CLI cannot read.
+#[test]
+fn the_helper_reads_the_secrets_and_says_why_it_cannot() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_, sd) = tagged(&tree(), "bookmarks", "1");
+    let helper = sd.bootstrap.split("cat > /usr/local/lib/drydock/container-env <<'DRYDOCK_EOF'\n").nth(1).unwrap();
+    let helper = helper.split("\nDRYDOCK_EOF\n").next().unwrap();
+    assert!(helper.contains("imds=\"curl -fsS --connect-timeout 2 --max-time 5\"\n"), "{helper}");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let script = helper.replace("/etc/drydock/", &format!("{d}/etc/")).replace("/run/drydock", &format!("{d}/run"));
+    for sub in ["etc", "bin"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    std::fs::write(dir.path().join("etc/api.env"), "A=baked\n").unwrap();
+    std::fs::write(dir.path().join("etc/runtime.env"), "B=release\n").unwrap();
+    std::fs::write(dir.path().join("etc/secrets.ref"), "# NAME=reference\nDB=ssm:/p/db\nTOK=secretsmanager:s#tok\n")
+        .unwrap();
+    let tool = |name: &str, body: &str| {
+        let p = dir.path().join("bin").join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let imds_ok = "case \"$*\" in\n  *api/token*) echo tok ;;\n  *'X-aws-ec2-metadata-token: tok'*placement/region) printf eu-west-1 ;;\n  *) exit 22 ;;\nesac\n";
+    let aws_ok = "case \"$1\" in\n  ssm) echo \"db-$AWS_DEFAULT_REGION\" ;;\n  secretsmanager) echo '{\"tok\": \"t $x \\\"q\\\"\", \"other\": 1}' ;;\nesac\n";
+    let path = format!("{d}/bin:{}", std::env::var("PATH").unwrap());
+    let run = || {
+        Command::new("sh")
+            .args(["-c", &script, "container-env", "api"])
+            .env("PATH", &path)
+            .env_remove("AWS_DEFAULT_REGION")
+            .output()
+            .unwrap()
+    };
+    tool("curl", imds_ok);
+    tool("aws", aws_ok);
+    let ok = run();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let merged = std::fs::read_to_string(dir.path().join("run/api.env")).unwrap();
+    assert_eq!(merged, "A=baked\nB=release\nDB=db-eu-west-1\nTOK=t $x \"q\"\n");
+
+    // The metadata service does not answer: curl gives up within its bounds.
+    tool("curl", "echo 'curl: (28) Connection timed out after 2001 milliseconds' >&2\nexit 28\n");
+    let no_imds = run();
+    let err = String::from_utf8_lossy(&no_imds.stderr);
+    assert!(!no_imds.status.success());
+    assert!(err.contains("curl: (28)"), "{err}");
+    assert!(err.contains("drydock: api needs the instance's region for the secrets in "), "{err}");
+    assert!(err.contains("the metadata service (IMDSv2, 169.254.169.254) did not give it"), "{err}");
+
+    // A secret that cannot be read: the AWS CLI's reason, then which secret.
+    tool("curl", imds_ok);
+    tool(
+        "aws",
+        "echo 'An error occurred (ParameterNotFound) when calling the GetParameter operation: ' >&2\nexit 254\n",
+    );
+    let missing = run();
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(err.contains("(ParameterNotFound)"), "{err}");
+    assert!(err.contains("drydock: api: secret DB (ssm:/p/db) could not be read (see above)"), "{err}");
+}
+
 /// The launch template's user data: cloud-config that cloud-init applies in its first
 /// stage, with every value literal.
 #[test]

@@ -13,8 +13,10 @@ and boots it with systemd-nspawn. Then, as EC2 would:
                                                      -> the builder's disk becomes the AMI's disk
 
 What only the test world adds to a disk (none of it is drydock's doing): the NoCloud seed
-(EC2's metadata service), the registry's name in /etc/hosts (EC2's DNS) and its CA under
-/etc/docker/certs.d (a registry with a public certificate). The seed is removed again when
+(EC2's user data; the rest of EC2's metadata service, IMDSv2 and the instance role's
+credentials, is tests/guest/metadata.py), the registry's and AWS's regional endpoints'
+names in /etc/hosts (EC2's DNS) and the test CA under /etc/docker/certs.d and in the
+system's trust store (public certificates). The seed is removed again when
 a disk becomes an AMI, as EC2's metadata is not part of a snapshot.
 
 Everything runs in the test's network namespace, where 127.0.0.1 is the registry, the
@@ -101,6 +103,7 @@ class Driver:
         ca_file: str,
         console_dir: str,
         log,
+        aws_hosts: tuple[str, list[str]] | None = None,
     ) -> None:
         self.ec2 = boto3.client(
             "ec2",
@@ -116,6 +119,7 @@ class Driver:
         self.ca_file = ca_file
         self.console_dir = console_dir
         self.log = log
+        self.aws_hosts = aws_hosts
         self.guests: dict[str, Guest] = {}
         self.amis: dict[str, str] = {}  # AMI id -> its disk
         self.lock = threading.Lock()
@@ -251,9 +255,24 @@ class Driver:
         if self.registry_host not in text:
             with open(hosts, "a") as f:
                 f.write(f"127.0.0.1 {self.registry_host}\n")
+        # AWS's regional endpoints (SSM, Secrets Manager) are the test's TLS front of the
+        # emulator (tests/guest/metadata.py): EC2's DNS and a public certificate, so the
+        # AWS CLI on the guest needs no endpoint or CA option.
+        if self.aws_hosts is not None:
+            addr, names = self.aws_hosts
+            if names[0] not in text:
+                with open(hosts, "a") as f:
+                    f.write(f"{addr} {' '.join(names)}\n")
         certs = os.path.join(g.disk, "etc/docker/certs.d", self.registry_host)
         os.makedirs(certs, exist_ok=True)
         shutil.copy(self.ca_file, os.path.join(certs, "ca.crt"))
+        # The test CA as a public one, in the system's trust store (what
+        # update-ca-certificates would do): the AWS CLI trusts it there.
+        bundle = os.path.join(g.disk, "etc/ssl/certs/ca-certificates.crt")
+        ca = open(self.ca_file).read()
+        if os.path.exists(bundle) and ca not in open(bundle).read():
+            with open(bundle, "a") as f:
+                f.write(ca)
 
     def kill(self, g: Guest) -> None:
         """EC2's terminate: the machine stops at once (its init, and so its PID namespace, is killed)."""

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The "base AMI" of the real guest: a Debian 12 root filesystem with systemd and cloud-init
-# but no docker, whose apt cache already holds docker.io and everything it pulls in, so that
+# The "base AMI" of the real guest: a Debian 12 root filesystem with systemd, cloud-init,
+# curl and the AWS CLI (Debian's awscli, as a Debian cloud image or Amazon Linux has them:
+# the init job reads the service's secrets with it) but no docker, whose apt cache already holds docker.io and everything it pulls in, so that
 # the bootstrap's own `apt-get update && apt-get install docker.io` works with no network.
 #
 #   bash tests/guest/rootfs.sh DIR      # prints DIR/rootfs when it is ready
@@ -26,7 +27,7 @@ rm -rf "$dir/rootfs.new" "$dir/rootfs" "$dir/rootfs.key"
 started=$(date +%s)
 echo "guest: building the base root filesystem (Debian 12, systemd, cloud-init) in $dir/rootfs" >&2
 mmdebstrap --quiet --mode=root --variant=minbase \
-  --include=systemd,systemd-sysv,dbus,cloud-init,iproute2,ca-certificates \
+  --include=systemd,systemd-sysv,dbus,cloud-init,iproute2,ca-certificates,curl,awscli \
   --skip=cleanup/apt \
   --customize-hook='chroot "$1" apt-get install --download-only -y -q -o APT::Install-Recommends=true docker.io >/dev/null' \
   --customize-hook='echo drydock-base > "$1/etc/hostname"' \

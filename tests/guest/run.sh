@@ -3,7 +3,8 @@
 # systemd-nspawn and deploys the AMI. Needs root; installs what it needs (setup.sh), builds
 # or reuses the base root filesystem (.tmp/guest/rootfs, keyed by rootfs.sh's hash), then
 # runs tests/guest/test_guest.py inside a network namespace of its own, where 127.0.0.1 is
-# the registry, the AWS emulator and the guests. It never skips: a machine that cannot run
+# the registry, the AWS emulator and the guests (169.254.169.254 their metadata service,
+# 127.0.0.2 AWS's regional endpoints). It never skips: a machine that cannot run
 # it fails the run and says why.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,6 +46,8 @@ cleanup() {
 trap cleanup EXIT
 ip netns add "$ns"
 ip -n "$ns" link set lo up
+# EC2's metadata address, where tests/guest/metadata.py serves the guests' IMDS.
+ip -n "$ns" addr add 169.254.169.254/32 dev lo
 
 # nsenter, not `ip netns exec`: that one remounts /sys, hiding the cgroup hierarchies
 # that systemd-nspawn needs.

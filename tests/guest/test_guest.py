@@ -10,18 +10,26 @@ of its own, with the base root filesystem built. The world, all on this namespac
   tests/guest/moto_console.py);
 - the guest driver (tests/guest/driver.py), which boots every instance of the emulator
   with systemd-nspawn from its AMI's disk, cloud-init running its user data;
+- EC2's metadata service (IMDSv2, the instance role's credentials) and the regional
+  endpoints of SSM and Secrets Manager over TLS (tests/guest/metadata.py), for the init
+  job's AWS CLI;
 - drydock itself, `bake` and `deploy` as a user runs them, with tests/guest/tree.
 
 The tests run in order and build on each other: bake, look at the AMI's disk, deploy it,
-the instance serves, survives a crash of its container, its unit verifies; a bake whose
+the instance serves with the release's settings and secrets (read on the guest, nowhere
+on a disk, in AWS's records or in drydock's output), survives a crash of its container,
+its unit verifies, a secret it cannot read keeps it from starting; a bake whose
 bootstrap fails runs on a second machine beside the first bake, and the last test checks
 how it was reported.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -37,6 +45,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 
 from driver import Driver  # noqa: E402
+from metadata import FRONT_ADDR, FRONT_NAMES, AwsFront, Imds  # noqa: E402
 
 REGISTRY_HOST = "registry.guest.test"
 REPO = "drydock/hello"
@@ -46,6 +55,20 @@ BASE_AMI = "ami-785db401"
 TREE = os.path.join(HERE, "tree")
 HOST_PORT = 8080
 TIMINGS: dict[str, float] = {}
+# The release's secrets (tests/guest/tree/environments/guest.toml references them): values
+# new with every run, so that a search of the disks and outputs for them means something.
+PROFILE = "drydock-guest-hello"
+ROLE = "drydock-guest-hello-role"
+SSM_NAME = "/drydock/guest/hello/db-password"
+# What a password holds: blanks, quotes, $, #, =, a backslash, a non-ASCII letter. Each must
+# reach the container byte for byte (no shell, JSON or env-file expansion on the way).
+# The searches look for each value's random part, which survives JSON's escaping.
+SSM_MARK = "ssm-" + secrets.token_hex(12)
+SSM_VALUE = SSM_MARK + " a b  $HOME 'q' \"dq\" #h =e \\n ü"
+SM_NAME = "drydock/guest/hello"
+SM_MARK = "sm-" + secrets.token_hex(12)
+SM_VALUE = SM_MARK + ' x"y $(id) `id` é'
+SECRET_MARKS = (SSM_MARK, SM_MARK)
 
 
 def fail_loudly(why: str) -> None:
@@ -68,6 +91,7 @@ class World:
         if not os.access(self.drydock_bin, os.X_OK):
             fail_loudly(f"{self.drydock_bin} is not built")
         self.procs: list[subprocess.Popen] = []
+        self.outputs: list[str] = []  # everything drydock printed, searched for the secrets
         self.log_file = open(os.path.join(self.work, "guest.log"), "a", buffering=1)
         self.t0 = time.monotonic()
 
@@ -92,6 +116,14 @@ class World:
             f.write(f"subjectAltName=DNS:{REGISTRY_HOST},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
         ssl("x509", "-req", "-in", "registry.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
             "-out", "registry.crt", "-days", "2", "-extfile", "san.ext")
+        # AWS's regional endpoints of the guests (tests/guest/metadata.py, AwsFront).
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "aws.key", "-out", "aws.csr",
+            "-subj", f"/CN={FRONT_NAMES[0]}")
+        with open(os.path.join(d, "aws.ext"), "w") as f:
+            f.write("subjectAltName=" + ",".join(f"DNS:{n}" for n in FRONT_NAMES) + "\nextendedKeyUsage=serverAuth\n")
+        ssl("x509", "-req", "-in", "aws.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "aws.crt", "-days", "2", "-extfile", "aws.ext")
+        self.aws_cert = (os.path.join(d, "aws.crt"), os.path.join(d, "aws.key"))
         cfg = os.path.join(d, "config.yml")
         with open(cfg, "w") as f:
             f.write(
@@ -136,8 +168,37 @@ class World:
         self.driver = Driver(
             endpoint=self.endpoint, work=self.work, base_rootfs=self.rootfs, base_amis={BASE_AMI},
             registry_host=REGISTRY_HOST, ca_file=self.ca, console_dir=self.console_dir, log=self.log,
+            aws_hosts=(FRONT_ADDR, FRONT_NAMES),
         )
+        self.imds = Imds(self.driver, self.endpoint, self.log)
+        self.imds.start()
+        self.front = AwsFront(self.endpoint, *self.aws_cert, self.log)
+        self.front.start()
         self.driver.start()
+
+    def aws(self, service: str):
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def put_secrets(self) -> None:
+        """What an operator does before the first deploy: the secrets, and the instances'
+        role and profile with the policy that `drydock iam-policy --instance` prints."""
+        self.aws("ssm").put_parameter(Name=SSM_NAME, Value=SSM_VALUE, Type="SecureString")
+        self.aws("secretsmanager").create_secret(
+            Name=SM_NAME, SecretString=json.dumps({"api_token": SM_VALUE, "unused": "not-this-one"}))
+        policy = subprocess.run(
+            [self.drydock_bin, "-C", TREE, "iam-policy", "--instance", "hello", "--env", "guest"],
+            env=self.drydock_env(), capture_output=True, text=True, check=True).stdout
+        self.outputs.append(policy)
+        iam = self.aws("iam")
+        trust = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(RoleName=ROLE, PolicyName="drydock-instance", PolicyDocument=policy)
+        iam.create_instance_profile(InstanceProfileName=PROFILE)
+        iam.add_role_to_instance_profile(InstanceProfileName=PROFILE, RoleName=ROLE)
 
     def control(self, method: str, path: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
@@ -168,12 +229,16 @@ class World:
             pytest.fail(f"drydock {' '.join(args)} did not finish within {timeout:.0f} s\n"
                         f"stderr so far:\n{e.stderr}\nguests: {self.driver.summary()}")
         dt = time.monotonic() - t
+        self.outputs += [r.stdout, r.stderr]
         self.log(f"drydock {' '.join(args)}: exit {r.returncode} in {dt:.1f} s\n{r.stderr}")
         return r, dt
 
     def close(self) -> None:
         if hasattr(self, "driver"):
             self.driver.close()
+        for name in ("imds", "front"):
+            if hasattr(self, name):
+                getattr(self, name).close()
         for p in reversed(self.procs):
             p.terminate()
             try:
@@ -192,6 +257,7 @@ def world():
         t = time.monotonic()
         w.start_registry()
         w.start_emulator()
+        w.put_secrets()
         TIMINGS["world_setup_s"] = round(time.monotonic() - t, 1)
         yield w
     finally:
@@ -321,6 +387,98 @@ def test_deploy_the_ami_and_it_serves(world):
     assert world.driver.exec(g, "stat", "-c", "%a %U", "/run/drydock/hello.env").stdout.split() == ["600", "root"]
 
 
+def test_the_container_sees_the_release_settings_and_secrets(world):
+    # The deploy above: one setting, an SSM SecureString and a Secrets Manager secret's
+    # JSON key, declared in environments/guest.toml. The instance's init job read the two
+    # secrets at the start of the service with the AWS CLI, the instance role's
+    # credentials from IMDSv2 and the regional endpoints, and the container has them.
+    g = needs(world, "instance", "serving instance")
+    status, body = http_get("/env")
+    assert status == 200
+    env = parse_env(body)
+    assert env.get("HELLO_SETTING") == "from-the-environment", body
+    assert env.get("DB_PASSWORD") == SSM_VALUE, body
+    assert env.get("API_TOKEN") == SM_VALUE, body
+    # Through the instance's own metadata, the IMDSv2 way (a token first), for its role.
+    calls = [(path, st) for iid, path, st in world.imds.requests if iid == g.iid]
+    assert (f"/latest/meta-data/iam/security-credentials/{ROLE}", 200) in calls, calls
+    r = world.driver.exec(g, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                          "http://169.254.169.254/latest/meta-data/iam/security-credentials/", check=False)
+    assert r.stdout == "401", f"the metadata service answers without a token: {r.stdout}"
+    assert world.front.connections >= 2, "the AWS CLI did not reach SSM and Secrets Manager over TLS"
+    # The instance holds the references, never a value.
+    refs = world.driver.exec(g, "cat", "/etc/drydock/secrets.ref").stdout
+    assert f"DB_PASSWORD=ssm:{SSM_NAME}" in refs.splitlines(), refs
+    assert f"API_TOKEN=secretsmanager:{SM_NAME}#api_token" in refs.splitlines(), refs
+
+
+def test_the_secrets_are_on_tmpfs_only(world):
+    g = needs(world, "instance", "serving instance")
+    f = "/run/drydock/hello.env"
+    assert world.driver.exec(g, "stat", "-c", "%a %U %G", f).stdout.split() == ["600", "root", "root"]
+    assert world.driver.exec(g, "stat", "-f", "-c", "%T", f).stdout.strip() == "tmpfs"
+    resolved = world.driver.exec(g, "cat", f).stdout.splitlines()
+    assert f"DB_PASSWORD={SSM_VALUE}" in resolved and f"API_TOKEN={SM_VALUE}" in resolved
+
+    def holding(where: str) -> list[str]:
+        """The files under `where` (a disk, seen from this host) that hold a secret (its random part)."""
+        hits = []
+        for v in SECRET_MARKS:
+            r = subprocess.run(["grep", "-rlF", "-D", "skip", "--", v, where], capture_output=True, text=True)
+            assert r.returncode in (0, 1), r.stderr
+            hits += r.stdout.split()
+        return sorted(set(hits))
+
+    # The AMI's disk (what the builder left, sealed): no value, and no reference either
+    # (the release's settings come with each instance).
+    ami_disk = world.driver.amis[world.ami]
+    assert holding(ami_disk) == []
+    assert not os.path.lexists(os.path.join(ami_disk, "etc/drydock/secrets.ref"))
+    # The instance's own disk (its root volume, deleted with the instance): the values are
+    # where any `docker run` with an environment puts them, and nowhere else (not in the
+    # journal, cloud-init's copy of the user data or drydock's files): Docker's and
+    # containerd's records of the running container (its config.v2.json; the task's OCI
+    # spec in containerd's metadata database), and the test app's own copy of its
+    # environment in its container layer (image.py serves /env from /www/env).
+    on_disk = holding(g.disk)
+    docker_record = re.compile(re.escape(g.disk) + r"/var/lib/docker/containers/[0-9a-f]{64}/config\.v2\.json")
+    containerd_record = os.path.join(g.disk, "var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db")
+    app_copy = re.compile(re.escape(g.disk) + r"/var/lib/docker/overlay2/[0-9a-f]{64}/diff/www/env")
+    unexpected = [p for p in on_disk
+                  if not (docker_record.fullmatch(p) or p == containerd_record or app_copy.fullmatch(p))]
+    assert unexpected == [], on_disk
+    assert any(docker_record.fullmatch(p) for p in on_disk), on_disk  # the search does find them
+    world.log(f"secrets on the instance's disk: {on_disk}")
+    # Everything of the release that AWS keeps and shows: the launch templates (user data
+    # included), the tags of instances, images, groups and load balancers (the release
+    # history); the consoles; drydock's output.
+    ec2, asg, elb = world.aws("ec2"), world.aws("autoscaling"), world.aws("elb")
+    lbs = [lb["LoadBalancerName"] for lb in elb.describe_load_balancers()["LoadBalancerDescriptions"]]
+    assert lbs
+    records = [json.dumps(ec2.describe_tags(), default=str), json.dumps(asg.describe_tags(), default=str),
+               json.dumps(ec2.describe_images(Owners=["self"]), default=str),
+               json.dumps(asg.describe_auto_scaling_groups(), default=str),
+               json.dumps(elb.describe_tags(LoadBalancerNames=lbs), default=str)]
+    user_data = []
+    for lt in ec2.describe_launch_templates()["LaunchTemplates"]:
+        versions = ec2.describe_launch_template_versions(LaunchTemplateId=lt["LaunchTemplateId"])
+        records.append(json.dumps(versions, default=str))
+        for v in versions["LaunchTemplateVersions"]:
+            ud = v["LaunchTemplateData"].get("UserData")
+            if ud:
+                user_data.append(base64.b64decode(ud).decode())
+    ud = world.aws("ec2").describe_instance_attribute(InstanceId=g.iid, Attribute="userData")
+    user_data.append(base64.b64decode(ud["UserData"]["Value"]).decode())
+    assert user_data and all(f"DB_PASSWORD=ssm:{SSM_NAME}" in u for u in user_data), user_data
+    consoles = [gg.console_text() for gg in world.driver.guests.values()]
+    journal = world.driver.exec(g, "journalctl", "--no-pager", "-o", "cat").stdout
+    assert "drydock" in journal
+    for v in SECRET_MARKS:
+        for what, texts in (("AWS's records", records), ("user data", user_data), ("a console", consoles),
+                            ("drydock's output", world.outputs), ("the journal", [journal])):
+            assert not any(v in t for t in texts), f"a secret's value is in {what}"
+
+
 def test_a_killed_container_is_restarted(world):
     g = needs(world, "instance", "serving instance")
     before = world.driver.exec(g, "docker", "inspect", "-f", "{{.Id}}", "drydock-hello").stdout.strip()
@@ -339,6 +497,32 @@ def test_the_unit_verifies_inside_the_guest(world):
     r = world.driver.exec(needs(world, "instance", "serving instance"), "systemd-analyze", "verify", "/etc/systemd/system/drydock-hello.service",
                           check=False)
     assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), r.stdout + r.stderr
+
+
+def test_a_secret_it_cannot_read_keeps_the_service_from_starting(world):
+    # The parameter goes away (deleted, or a role without access): at the next start the
+    # init job cannot read it, the container does not start, and the journal says which
+    # secret and why. systemd keeps trying (Restart=always); once the parameter is back
+    # (here with a new value, as after a rotation) the service starts with it.
+    g = needs(world, "instance", "serving instance")
+    ssm = world.aws("ssm")
+    ssm.delete_parameter(Name=SSM_NAME)
+    r = world.driver.exec(g, "systemctl", "restart", "drydock-hello", check=False, timeout=90)
+    assert r.returncode != 0, "the service started without its secret"
+    state = world.driver.exec(g, "systemctl", "is-active", "drydock-hello", check=False).stdout.strip()
+    assert state != "active", state
+    running = world.driver.exec(g, "docker", "ps", "-q", "--filter", "name=drydock-hello").stdout.strip()
+    assert running == "", "the container runs without its secret"
+    assert http_get("/health")[0] != 200
+    journal = world.driver.exec(g, "journalctl", "--no-pager", "-o", "cat", "-u", "drydock-hello").stdout
+    assert f"drydock: hello: secret DB_PASSWORD (ssm:{SSM_NAME}) could not be read" in journal, journal[-3000:]
+    assert "ParameterNotFound" in journal, journal[-3000:]
+    t = time.monotonic()
+    rotated = SSM_VALUE + "-rotated"
+    ssm.put_parameter(Name=SSM_NAME, Value=rotated, Type="SecureString")
+    world.driver.wait(lambda: parse_env(http_get("/env")[1]).get("DB_PASSWORD") == rotated, 60,
+                      "the service to start by itself once the secret is readable again")
+    TIMINGS["start_after_secret_restored_s"] = round(time.monotonic() - t, 1)
 
 
 def test_a_failing_bootstrap_is_reported_at_once(world):
@@ -362,6 +546,7 @@ def test_a_failing_bootstrap_is_reported_at_once(world):
     msg = r["message"]
     assert "drydock-bake: FAILED at line" in msg, msg
     assert f"{REGISTRY_HOST}/{REPO}:{MISSING_TAG}" in msg and "not found" in msg, msg
+    assert not any(v in out + err for v in SECRET_MARKS)
     builder = next(g for g in world.driver.guests.values()
                    if g.role == "builder" and g.tags.get("drydock:image", "").endswith(f":{MISSING_TAG}"))
     # drydock terminated it; the driver killed the machine.
