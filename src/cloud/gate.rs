@@ -20,11 +20,23 @@ pub struct Gate {
 
 impl Gate {
     pub fn new(conf: &aws_config::SdkConfig) -> Self {
+        let pacer = Arc::new(Pacer::default());
+        let watch = |read, write| ThrottleWatch { pacer: pacer.clone(), read, write };
         Self {
-            ec2: aws_sdk_ec2::Client::new(conf),
-            asg: aws_sdk_autoscaling::Client::new(conf),
-            elb: aws_sdk_elasticloadbalancing::Client::new(conf),
-            pacer: Arc::new(Pacer::default()),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(conf).interceptor(watch(Api::Ec2Read, Api::Ec2Write)).build(),
+            ),
+            asg: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(conf)
+                    .interceptor(watch(Api::AsgRead, Api::AsgWrite))
+                    .build(),
+            ),
+            elb: aws_sdk_elasticloadbalancing::Client::from_conf(
+                aws_sdk_elasticloadbalancing::config::Builder::from(conf)
+                    .interceptor(watch(Api::ElbRead, Api::ElbWrite))
+                    .build(),
+            ),
+            pacer,
         }
     }
 
@@ -81,5 +93,68 @@ impl<T> Pages<T> {
     pub async fn next(&mut self) -> Option<T> {
         self.pacer.take(self.api).await;
         self.stream.next().await
+    }
+}
+
+/// Tells the pacer, after every attempt (the SDK's own retries included), whether AWS
+/// throttled it: the signal that other processes share the account's budget.
+struct ThrottleWatch {
+    pacer: Arc<Pacer>,
+    read: Api,
+    write: Api,
+}
+
+impl std::fmt::Debug for ThrottleWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThrottleWatch").field("read", &self.read).field("write", &self.write).finish()
+    }
+}
+
+/// AWS's throttling answers: EC2's RequestLimitExceeded (503), the query APIs' Throttling
+/// (400), and the JSON services' ThrottlingException.
+pub fn is_throttling(status: u16, body: &[u8]) -> bool {
+    const CODES: [&[u8]; 4] =
+        [b"RequestLimitExceeded", b"<Code>Throttling</Code>", b"ThrottlingException", b"RequestThrottled"];
+    matches!(status, 400 | 429 | 503) && CODES.iter().any(|c| body.windows(c.len()).any(|w| w == *c))
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for ThrottleWatch {
+    fn name(&self) -> &'static str {
+        "drydock-throttle-watch"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let Some(response) = context.response() else { return Ok(()) };
+        let op = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>().map(|m| m.name()).unwrap_or("");
+        let api = if op.starts_with("Describe") || op.starts_with("Get") { self.read } else { self.write };
+        if is_throttling(response.status().as_u16(), response.body().bytes().unwrap_or_default()) {
+            self.pacer.throttled(api);
+        } else {
+            self.pacer.answered(api);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn throttling_answers_are_recognised() {
+        use super::is_throttling;
+        let ec2 = b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors></Response>";
+        assert!(is_throttling(503, ec2));
+        let query = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>";
+        assert!(is_throttling(400, query));
+        // Other errors, and a success that mentions the word, are not throttling.
+        let validation =
+            b"<ErrorResponse><Error><Code>ValidationError</Code><Message>Throttling</Message></Error></ErrorResponse>";
+        assert!(!is_throttling(400, validation));
+        assert!(!is_throttling(200, query));
+        assert!(!is_throttling(503, b"<Error><Code>ServiceUnavailable</Code></Error>"));
     }
 }

@@ -1,6 +1,12 @@
 //! Pacing: a token bucket per API family, sized after AWS's published request-rate limits,
 //! so that polling many services at once stays under them instead of being throttled.
 //! (The SDK still retries throttling errors with backoff; pacing avoids causing them.)
+//!
+//! AWS's budget is per account and region, shared with every other process that calls it
+//! (Jenkins runs jobs in parallel). Each process only sees its own requests, so the bucket
+//! also adapts: AIMD, as TCP does. A throttled answer halves the family's refill rate and
+//! empties its bucket; every answer that is not throttled adds back a fiftieth of the
+//! published rate, down to a tenth of it at most.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -53,7 +59,12 @@ fn is_bookkeeping() -> bool {
 struct Bucket {
     tokens: f64,
     last: Instant,
+    /// The share of the published rate this process uses now (AIMD), in [MIN_SHARE, 1].
+    share: f64,
 }
+
+const MIN_SHARE: f64 = 0.1;
+const INCREASE: f64 = 0.02;
 
 #[derive(Default)]
 pub struct Pacer {
@@ -67,7 +78,8 @@ impl Pacer {
         let (size, rate) = api.limits();
         let need = if low { 1.0 + (size / 2.0).floor() } else { 1.0 };
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let b = map.entry(api).or_insert(Bucket { tokens: size, last: now });
+        let b = map.entry(api).or_insert(Bucket { tokens: size, last: now, share: 1.0 });
+        let rate = rate * b.share;
         let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
         b.tokens = (b.tokens + elapsed * rate).min(size);
         b.last = now;
@@ -77,6 +89,32 @@ impl Pacer {
         } else {
             Some(Duration::from_secs_f64((need - b.tokens) / rate))
         }
+    }
+
+    /// AWS throttled a call of `api`: multiplicative decrease.
+    pub fn throttled(&self, api: Api) {
+        self.adapt(api, |b| {
+            b.share = (b.share * 0.5).max(MIN_SHARE);
+            b.tokens = b.tokens.min(0.0);
+        });
+    }
+
+    /// AWS answered a call of `api` without throttling it: additive increase.
+    pub fn answered(&self, api: Api) {
+        self.adapt(api, |b| b.share = (b.share + INCREASE).min(1.0));
+    }
+
+    fn adapt(&self, api: Api, f: impl FnOnce(&mut Bucket)) {
+        let (size, _) = api.limits();
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = map.entry(api).or_insert(Bucket { tokens: size, last: Instant::now(), share: 1.0 });
+        f(b);
+    }
+
+    /// The share of `api`'s published rate this process uses now.
+    pub fn share(&self, api: Api) -> f64 {
+        let map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&api).map(|b| b.share).unwrap_or(1.0)
     }
 
     /// Waits for a token of `api`.
@@ -133,5 +171,28 @@ mod tests {
         assert!(!is_bookkeeping());
         assert!(bookkeeping(async { is_bookkeeping() }).await);
         assert!(!is_bookkeeping());
+    }
+
+    #[test]
+    fn a_throttle_halves_the_rate_and_answers_bring_it_back() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        assert_eq!(p.try_take(Api::Ec2Write, t0, false), None);
+        p.throttled(Api::Ec2Write);
+        assert_eq!(p.share(Api::Ec2Write), 0.5);
+        // The bucket is empty: the next token comes at half of 5/s.
+        let wait = p.try_take(Api::Ec2Write, t0, false).expect("emptied");
+        assert!((wait.as_secs_f64() - 0.4).abs() < 1e-6, "{wait:?}");
+        for _ in 0..10 {
+            p.throttled(Api::Ec2Write);
+        }
+        assert_eq!(p.share(Api::Ec2Write), MIN_SHARE, "never below a tenth");
+        for _ in 0..100 {
+            p.answered(Api::Ec2Write);
+        }
+        assert_eq!(p.share(Api::Ec2Write), 1.0, "back to the published rate, not above");
+        // Other families are not slowed by it.
+        p.throttled(Api::Ec2Write);
+        assert_eq!(p.share(Api::Ec2Read), 1.0);
     }
 }
