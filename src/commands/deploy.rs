@@ -49,7 +49,7 @@ pub async fn plan_release(
         .await
         .map_err(|e| Error::cloud(format!("{label}: observing {cluster}"), e))?;
     let by = deployed_by();
-    let settings = settings_digest(&svc.env, &svc.secrets);
+    let settings = settings_digest(&svc.env, &svc.secrets, &svc.scaling);
     let req = DeployRequest {
         service,
         env: &env.name,

@@ -100,7 +100,7 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                     "healthy": in_service, "desired": l.desired,
                     "deployed_at": l.deployed_at.map(timestamp), "deployed_by": l.deployed_by,
                     "settings": group_settings(l),
-                    "settings_current": group_settings(l) == settings_digest(&svc.env, &svc.secrets),
+                    "settings_current": group_settings(l) == settings_digest(&svc.env, &svc.secrets, &svc.scaling),
                 })
             });
             let standby_json: Vec<Value> = standby
@@ -132,7 +132,7 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                 live.as_ref()
                     .map(|l| {
                         let d = group_settings(l);
-                        if d == settings_digest(&svc.env, &svc.secrets) {
+                        if d == settings_digest(&svc.env, &svc.secrets, &svc.scaling) {
                             d
                         } else {
                             format!("{d}*")

@@ -11,6 +11,7 @@ pub mod health;
 pub mod image;
 pub mod lease;
 pub mod names;
+pub mod scaling;
 pub mod secret;
 pub mod settings;
 
