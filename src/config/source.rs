@@ -100,6 +100,18 @@ fn walk(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> boo
                 return true;
             }
         }
+        // An array of tables (`[[services.www.schedule]]`): its elements by index.
+        if let DeValue::Array(items) = v.get_ref() {
+            for (i, item) in items.iter().enumerate() {
+                if let DeValue::Table(t) = item.get_ref() {
+                    path.push(i.to_string());
+                    if walk(t, span, path) {
+                        return true;
+                    }
+                    path.pop();
+                }
+            }
+        }
         if contains(&k.span(), span) || contains(&v.span(), span) {
             return true;
         }
