@@ -20,8 +20,10 @@ pub mod eval;
 use serde_json::{json, Value};
 
 /// Read-only actions.
-pub const READ: [&str; 12] = [
+pub const READ: [&str; 14] = [
     "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribePolicies",
+    "autoscaling:DescribeScheduledActions",
     "ec2:DescribeImages",
     "ec2:DescribeInstances",
     "ec2:DescribeLaunchTemplates",
@@ -53,7 +55,7 @@ pub const IMAGES: [&str; 7] = [
 /// One launch template per release, and the cluster locks.
 pub const LAUNCH_TEMPLATES: [&str; 2] = ["ec2:CreateLaunchTemplate", "ec2:DeleteLaunchTemplate"];
 
-pub const GROUPS: [&str; 9] = [
+pub const GROUPS: [&str; 12] = [
     "autoscaling:AttachLoadBalancers",
     "autoscaling:CreateAutoScalingGroup",
     "autoscaling:CreateOrUpdateTags",
@@ -63,6 +65,11 @@ pub const GROUPS: [&str; 9] = [
     "autoscaling:SuspendProcesses",
     "autoscaling:UpdateAutoScalingGroup",
     "autoscaling:DescribeAutoScalingGroups",
+    // Scaling (issue 16): each release group's own policy, schedules and metrics; its
+    // lifecycle hooks come with CreateAutoScalingGroup.
+    "autoscaling:EnableMetricsCollection",
+    "autoscaling:PutScalingPolicy",
+    "autoscaling:PutScheduledUpdateGroupAction",
 ];
 
 pub const LOAD_BALANCERS: [&str; 5] = [

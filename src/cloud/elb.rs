@@ -154,12 +154,11 @@ pub async fn instance_health(cloud: &Cloud, name: &str) -> CloudResult<BTreeMap<
             let state = s.state().unwrap_or("Unknown").to_owned();
             (
                 s.instance_id().unwrap_or_default().to_owned(),
-                InstanceHealth {
-                    in_service: state == "InService",
+                InstanceHealth::from_elb(
                     state,
-                    reason_code: s.reason_code().unwrap_or_default().to_owned(),
-                    description: s.description().unwrap_or_default().to_owned(),
-                },
+                    s.reason_code().unwrap_or_default().to_owned(),
+                    s.description().unwrap_or_default().to_owned(),
+                ),
             )
         })
         .collect())

@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_autoscaling::types::{Filter as AsgFilter, LaunchTemplateSpecification, LifecycleState, Tag as AsgTag};
+use aws_sdk_autoscaling::types::{
+    Filter as AsgFilter, LaunchTemplateSpecification, LifecycleHookSpecification, LifecycleState, MetricType,
+    PredefinedMetricSpecification, Tag as AsgTag, TargetTrackingConfiguration,
+};
 use aws_sdk_ec2::types::{
     LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
     LaunchTemplateIamInstanceProfileSpecificationRequest, LaunchTemplateInstanceMetadataEndpointState,
@@ -13,6 +16,7 @@ use aws_sdk_ec2::types::{
 use super::pace::Api;
 use super::{aws_error, ec2_filter, ec2_tag, Cloud, CloudResult};
 use crate::domain::cluster::{GroupState, ObservedGroup, TemplateOf};
+use crate::domain::scaling::{ObservedPolicy, ObservedSchedule};
 use crate::domain::ClusterName;
 use crate::plan::{GroupSpec, LaunchTemplateSpec};
 
@@ -355,6 +359,18 @@ pub async fn create_group(cloud: &Cloud, g: &GroupSpec) -> CloudResult<()> {
     for (k, v) in &g.tags {
         req = req.tags(asg_tag(&g.name, k, v));
     }
+    // Lifecycle hooks in the same call: attached afterwards, the first instances would
+    // launch (and could terminate) without them.
+    for h in &g.hooks {
+        req = req.lifecycle_hook_specification_list(
+            LifecycleHookSpecification::builder()
+                .lifecycle_hook_name(&h.name)
+                .lifecycle_transition(&h.transition)
+                .heartbeat_timeout(i32::try_from(h.heartbeat_s).unwrap_or(i32::MAX))
+                .default_result(&h.default_result)
+                .build(),
+        );
+    }
     req.send().await.map_err(|e| aws_error("CreateAutoScalingGroup", e))?;
     Ok(())
 }
@@ -473,3 +489,154 @@ pub async fn delete_group(cloud: &Cloud, group: &str) -> CloudResult<()> {
         }
     }
 }
+
+// ---- scaling (issue 16)
+
+/// ResumeProcesses of only `processes` (gc: a warm standby going cold keeps
+/// AlarmNotification and ScheduledActions suspended).
+pub async fn resume_some(cloud: &Cloud, group: &str, processes: &[&str]) -> CloudResult<()> {
+    cloud
+        .gate
+        .asg(Api::AsgWrite)
+        .await
+        .resume_processes()
+        .auto_scaling_group_name(group)
+        .set_scaling_processes(Some(processes.iter().map(|p| p.to_string()).collect()))
+        .send()
+        .await
+        .map_err(|e| aws_error("ResumeProcesses", e))?;
+    Ok(())
+}
+
+/// PutScalingPolicy: target tracking on ASGAverageCPUUtilization (an upsert by name).
+pub async fn put_cpu_policy(
+    cloud: &Cloud,
+    group: &str,
+    policy: &str,
+    percent: u32,
+    warmup_s: Option<u64>,
+    scale_in: bool,
+) -> CloudResult<()> {
+    let tt = TargetTrackingConfiguration::builder()
+        .predefined_metric_specification(
+            PredefinedMetricSpecification::builder()
+                .predefined_metric_type(MetricType::AsgAverageCpuUtilization)
+                .build(),
+        )
+        .target_value(f64::from(percent))
+        .disable_scale_in(!scale_in)
+        .build();
+    cloud
+        .gate
+        .asg(Api::AsgWrite)
+        .await
+        .put_scaling_policy()
+        .auto_scaling_group_name(group)
+        .policy_name(policy)
+        .policy_type("TargetTrackingScaling")
+        .target_tracking_configuration(tt)
+        .set_estimated_instance_warmup(warmup_s.map(|w| i32::try_from(w).unwrap_or(i32::MAX)))
+        .send()
+        .await
+        .map_err(|e| aws_error("PutScalingPolicy", e))?;
+    Ok(())
+}
+
+/// PutScheduledUpdateGroupAction with a recurrence (an upsert by name).
+#[allow(clippy::too_many_arguments)]
+pub async fn put_schedule(
+    cloud: &Cloud,
+    group: &str,
+    name: &str,
+    recurrence: &str,
+    time_zone: Option<&str>,
+    min: Option<u32>,
+    max: Option<u32>,
+    desired: Option<u32>,
+) -> CloudResult<()> {
+    let size = |v: Option<u32>| v.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+    cloud
+        .gate
+        .asg(Api::AsgWrite)
+        .await
+        .put_scheduled_update_group_action()
+        .auto_scaling_group_name(group)
+        .scheduled_action_name(name)
+        .recurrence(recurrence)
+        .set_time_zone(time_zone.map(str::to_owned))
+        .set_min_size(size(min))
+        .set_max_size(size(max))
+        .set_desired_capacity(size(desired))
+        .send()
+        .await
+        .map_err(|e| aws_error("PutScheduledUpdateGroupAction", e))?;
+    Ok(())
+}
+
+/// EnableMetricsCollection of every group metric at 1-minute granularity.
+pub async fn enable_metrics(cloud: &Cloud, group: &str) -> CloudResult<()> {
+    cloud
+        .gate
+        .asg(Api::AsgWrite)
+        .await
+        .enable_metrics_collection()
+        .auto_scaling_group_name(group)
+        .granularity("1Minute")
+        .send()
+        .await
+        .map_err(|e| aws_error("EnableMetricsCollection", e))?;
+    Ok(())
+}
+
+/// The scaling policies of one group (DescribePolicies), for `status`.
+pub async fn policies(cloud: &Cloud, group: &str) -> CloudResult<Vec<ObservedPolicy>> {
+    let mut out = Vec::new();
+    let g = group.to_owned();
+    let mut pages = cloud
+        .gate
+        .asg_pages(Api::AsgRead, |c| c.describe_policies().auto_scaling_group_name(g).into_paginator().send());
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("DescribePolicies", e))?;
+        for p in page.scaling_policies() {
+            let tt = p.target_tracking_configuration();
+            out.push(ObservedPolicy {
+                name: p.policy_name().unwrap_or_default().to_owned(),
+                kind: p.policy_type().unwrap_or_default().to_owned(),
+                metric: tt
+                    .and_then(|t| t.predefined_metric_specification())
+                    .and_then(|m| m.predefined_metric_type())
+                    .map(|m| m.as_str().to_owned()),
+                target: tt.and_then(|t| t.target_value()),
+                scale_in: tt.map(|t| !t.disable_scale_in().unwrap_or(false)),
+                warmup_s: p.estimated_instance_warmup().map(i64::from),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The scheduled actions of one group (DescribeScheduledActions), for `status`. AWS gives
+/// a recurring action's next run as its StartTime.
+pub async fn scheduled_actions(cloud: &Cloud, group: &str) -> CloudResult<Vec<ObservedSchedule>> {
+    let mut out = Vec::new();
+    let g = group.to_owned();
+    let mut pages = cloud
+        .gate
+        .asg_pages(Api::AsgRead, |c| c.describe_scheduled_actions().auto_scaling_group_name(g).into_paginator().send());
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("DescribeScheduledActions", e))?;
+        for a in page.scheduled_update_group_actions() {
+            out.push(ObservedSchedule {
+                name: a.scheduled_action_name().unwrap_or_default().to_owned(),
+                recurrence: a.recurrence().map(str::to_owned),
+                time_zone: a.time_zone().map(str::to_owned),
+                next_at: a.start_time().or(a.time()).map(|t| t.secs()),
+                min: a.min_size(),
+                max: a.max_size(),
+                desired: a.desired_capacity(),
+            });
+        }
+    }
+    Ok(out)
+}
+// ---- end scaling

@@ -49,7 +49,7 @@ pub async fn plan_release(
         .await
         .map_err(|e| Error::cloud(format!("{label}: observing {cluster}"), e))?;
     let by = deployed_by();
-    let settings = settings_digest(&svc.env, &svc.secrets);
+    let settings = settings_digest(&svc.env, &svc.secrets, &svc.scaling);
     // Which settings a release changes: read back from the live release's launch
     // template, only when the digests differ. Only the message depends on it, so a
     // failed read leaves the digests alone to say it.

@@ -79,7 +79,7 @@ pub async fn run(
                 RollbackTarget::AlreadyLive { group, .. } | RollbackTarget::Group { group, .. } => {
                     snap.group(group).map(group_settings).unwrap_or_default()
                 }
-                RollbackTarget::Collected { .. } => settings_digest(&svc.env, &svc.secrets),
+                RollbackTarget::Collected { .. } => settings_digest(&svc.env, &svc.secrets, &svc.scaling),
             };
             let req = DeployRequest {
                 service: &service,

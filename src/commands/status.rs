@@ -91,6 +91,16 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                 ..Default::default()
             };
             let live = snap.live().cloned();
+            // The live release's own scaling as AWS has it (issue 16): its policies and the
+            // scheduled action that runs next.
+            let (policies, schedules) = match &live {
+                Some(l) => (
+                    groups::policies(cloud, &l.name).await.map_err(|e| failed(&what, e))?,
+                    groups::scheduled_actions(cloud, &l.name).await.map_err(|e| failed(&what, e))?,
+                ),
+                None => (vec![], vec![]),
+            };
+            let next = crate::domain::scaling::next_scheduled(&schedules, super::session::now());
             let in_service = live.as_ref().map(|l| snap.in_service(l)).unwrap_or(0);
             let standby: Vec<&ObservedGroup> =
                 gs.iter().filter(|g| g.state == GroupState::Standby && !g.attached).collect();
@@ -100,7 +110,13 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                     "healthy": in_service, "desired": l.desired,
                     "deployed_at": l.deployed_at.map(timestamp), "deployed_by": l.deployed_by,
                     "settings": group_settings(l),
-                    "settings_current": group_settings(l) == settings_digest(&svc.env, &svc.secrets),
+                    "settings_current": group_settings(l) == settings_digest(&svc.env, &svc.secrets, &svc.scaling),
+                    "policies": policies,
+                    "schedules": schedules.len(),
+                    "next_scheduled": next.map(|a| json!({
+                        "name": a.name, "at": a.next_at.map(timestamp), "recurrence": a.recurrence,
+                        "time_zone": a.time_zone, "min": a.min, "max": a.max, "desired": a.desired,
+                    })),
                 })
             });
             let standby_json: Vec<Value> = standby
@@ -132,13 +148,14 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                 live.as_ref()
                     .map(|l| {
                         let d = group_settings(l);
-                        if d == settings_digest(&svc.env, &svc.secrets) {
+                        if d == settings_digest(&svc.env, &svc.secrets, &svc.scaling) {
                             d
                         } else {
                             format!("{d}*")
                         }
                     })
                     .unwrap_or_else(|| "-".into()),
+                scaling_cell(live.is_some(), &policies, next),
                 if standby.is_empty() {
                     "-".into()
                 } else {
@@ -160,7 +177,34 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
             ]);
         }
     }
-    let text = table(&["ENV", "SERVICE", "LIVE", "IMAGE", "AMI", "HEALTHY", "SETTINGS", "STANDBY", "ELB DNS"], &rows);
+    let text = table(
+        &["ENV", "SERVICE", "LIVE", "IMAGE", "AMI", "HEALTHY", "SETTINGS", "SCALING", "STANDBY", "ELB DNS"],
+        &rows,
+    );
     out.result(&text, &json!({"command": "status", "env": args.env, "results": results}));
     Ok(())
+}
+
+/// The live release's policies and its next scheduled action, in one cell:
+/// `cpu 60%; next business-hours 2026-11-30T06:00:00Z`; `-` for none.
+fn scaling_cell(
+    live: bool,
+    policies: &[crate::domain::scaling::ObservedPolicy],
+    next: Option<&crate::domain::scaling::ObservedSchedule>,
+) -> String {
+    if !live {
+        return "-".into();
+    }
+    let mut parts: Vec<String> = policies.iter().map(|p| p.to_string()).collect();
+    if let Some(a) = next {
+        match a.next_at {
+            Some(t) => parts.push(format!("next {} {}", a.name, timestamp(t))),
+            None => parts.push(format!("next {} ({})", a.name, a.recurrence.as_deref().unwrap_or("?"))),
+        }
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join("; ")
+    }
 }

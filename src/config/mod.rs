@@ -4,6 +4,7 @@
 
 pub mod model;
 mod raw;
+mod scaling;
 mod source;
 mod validate;
 

@@ -236,6 +236,11 @@ pub struct ServiceEnv {
     pub env: BTreeMap<String, String>,
     /// Secrets by reference, resolved on the instance at every start of the service.
     pub secrets: BTreeMap<String, crate::domain::secret::SecretRef>,
+    // ---- scaling (issue 16)
+    /// Policies, schedules and lifecycle hooks of each release group (part of the
+    /// release's identity: see `domain::scaling`).
+    pub scaling: crate::domain::scaling::Scaling,
+    // ---- end scaling
 }
 
 /// A user template file of the config tree.

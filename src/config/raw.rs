@@ -117,7 +117,43 @@ pub struct Service {
     /// Secrets by reference: NAME = "ssm:/path" or "secretsmanager:<id>[#key]".
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    // ---- scaling (issue 16): `[services.<n>.scaling]`, `[[services.<n>.schedule]]`,
+    // `[services.<n>.lifecycle]`; validated in `config/scaling.rs`.
+    pub scaling: Option<ScalingRaw>,
+    #[serde(default)]
+    pub schedule: Vec<ScheduleRaw>,
+    pub lifecycle: Option<LifecycleRaw>,
+    // ---- end scaling
 }
+
+// ---- scaling (issue 16)
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingRaw {
+    pub cpu_target: Option<i64>,
+    pub warmup: Option<String>,
+    pub scale_in: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRaw {
+    pub name: Option<String>,
+    pub recurrence: Option<String>,
+    pub time_zone: Option<String>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub desired: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleRaw {
+    pub launch_timeout: Option<String>,
+    pub launch_default: Option<String>,
+    pub drain: Option<String>,
+}
+// ---- end scaling
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -27,13 +27,27 @@ impl Source {
         let doc = DeTable::parse(&self.text).ok()?;
         let mut table: &DeTable<'_> = doc.get_ref();
         let mut found = None;
-        for key in path {
+        let mut keys = path.iter();
+        while let Some(key) = keys.next() {
             let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref() == key) else {
                 break;
             };
             found = Some(k.span().start);
             match v.get_ref() {
                 DeValue::Table(t) => table = t,
+                // An array of tables (`[[services.www.schedule]]`): the next key of the
+                // path is the index of an element (`schedule.1.recurrence`).
+                DeValue::Array(items) => {
+                    let Some(item) = keys.next().and_then(|i| i.parse::<usize>().ok()).and_then(|i| items.get(i))
+                    else {
+                        break;
+                    };
+                    found = Some(item.span().start);
+                    match item.get_ref() {
+                        DeValue::Table(t) => table = t,
+                        _ => break,
+                    }
+                }
                 _ => break,
             }
         }
@@ -84,6 +98,18 @@ fn walk(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> boo
         if let DeValue::Table(t) = v.get_ref() {
             if walk(t, span, path) {
                 return true;
+            }
+        }
+        // An array of tables (`[[services.www.schedule]]`): its elements by index.
+        if let DeValue::Array(items) = v.get_ref() {
+            for (i, item) in items.iter().enumerate() {
+                if let DeValue::Table(t) = item.get_ref() {
+                    path.push(i.to_string());
+                    if walk(t, span, path) {
+                        return true;
+                    }
+                    path.pop();
+                }
             }
         }
         if contains(&k.span(), span) || contains(&v.span(), span) {

@@ -208,3 +208,26 @@ fn base_imds_and_docker() {
     assert!(errs[0].message.contains("\"v1-allowed\""), "{}", errs[0].message);
     assert!(errs[1].message.contains("is not a Docker version"), "{}", errs[1].message);
 }
+
+#[test]
+fn scaling_loads_with_its_defaults_and_nothing_declared_is_nothing() {
+    use crate::domain::scaling::HookResult;
+    let tree = load(&example_dir()).expect("the example tree loads");
+    let prod = tree.environment(&EnvName::parse("prod").unwrap()).unwrap();
+    let www = &prod.services[&ServiceName::parse("www").unwrap()].scaling;
+    let cpu = www.cpu.as_ref().expect("a CPU target");
+    assert_eq!((cpu.percent, cpu.warmup.map(|w| w.as_secs()), cpu.scale_in), (60, Some(180), true));
+    assert_eq!(www.schedules.len(), 1);
+    let s = &www.schedules[0];
+    assert_eq!((s.name.as_str(), s.recurrence.as_str()), ("business-hours", "0 7 * * MON-FRI"));
+    assert_eq!((s.time_zone.as_deref(), s.min, s.max, s.desired), (Some("America/New_York"), Some(4), None, Some(6)));
+    assert_eq!((www.lifecycle.launch, www.lifecycle.drain.map(|d| d.as_secs())), (None, Some(120)));
+    let staging = tree.environment(&EnvName::parse("staging").unwrap()).unwrap();
+    assert!(staging.services.values().all(|s| s.scaling.is_empty()), "staging declares no scaling");
+
+    let env = format!("{ENV}\n[services.api.lifecycle]\nlaunch_timeout = \"1m\"\n");
+    let dir = tree_with(&[("amis/api.toml", RECIPE), ("environments/dev.toml", &env)]);
+    let tree = load(dir.path()).expect("loads");
+    let api = &tree.environment(&EnvName::parse("dev").unwrap()).unwrap().services[&ServiceName::parse("api").unwrap()];
+    assert_eq!(api.scaling.lifecycle.launch.map(|(t, r)| (t.as_secs(), r)), Some((60, HookResult::Continue)));
+}

@@ -83,6 +83,19 @@ pub struct InstanceHealth {
     pub description: String,
 }
 
+/// What a classic ELB says while it drains an instance that was deregistered: the
+/// instance is still listed InService, but it is not serving capacity.
+pub const DEREGISTERING: &str = "Instance deregistration currently in progress.";
+
+impl InstanceHealth {
+    /// One entry of DescribeInstanceHealth. `in_service` is what drydock counts as serving
+    /// capacity (waits, `status`, never-less-capacity): InService, and not draining.
+    pub fn from_elb(state: String, reason_code: String, description: String) -> Self {
+        let draining = description.trim() == DEREGISTERING;
+        Self { in_service: state == "InService" && !draining, state, reason_code, description }
+    }
+}
+
 /// What a release launch template is for: its `drydock:ami` and `drydock:settings` tags.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TemplateOf {
@@ -93,7 +106,13 @@ pub struct TemplateOf {
 impl TemplateOf {
     /// The settings digest, a template without the tag having had no settings.
     pub fn settings(&self) -> String {
-        self.settings.clone().unwrap_or_else(|| super::settings::settings_digest(&BTreeMap::new(), &BTreeMap::new()))
+        self.settings.clone().unwrap_or_else(|| {
+            super::settings::settings_digest(
+                &BTreeMap::new(),
+                &BTreeMap::new(),
+                &crate::domain::scaling::Scaling::default(),
+            )
+        })
     }
 }
 

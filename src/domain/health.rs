@@ -114,6 +114,18 @@ mod tests {
     }
 
     #[test]
+    fn a_draining_instance_is_never_in_service() {
+        let draining = InstanceHealth::from_elb(
+            "InService".into(),
+            "N/A".into(),
+            "Instance deregistration currently in progress.".into(),
+        );
+        assert!(!draining.in_service);
+        assert!(InstanceHealth::from_elb("InService".into(), "N/A".into(), "N/A".into()).in_service);
+        assert!(!InstanceHealth::from_elb("OutOfService".into(), "ELB".into(), REGISTERING.into()).in_service);
+    }
+
+    #[test]
     fn the_threshold_is_the_grace_period_plus_three_failed_checks() {
         assert_eq!(fail_after_s(0), 30);
         assert_eq!(fail_after_s(1), 31);

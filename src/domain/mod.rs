@@ -12,6 +12,7 @@ pub mod image;
 pub mod lease;
 pub mod names;
 pub mod network;
+pub mod scaling;
 pub mod secret;
 pub mod settings;
 

@@ -7,6 +7,7 @@ use super::{Executor, Produced};
 use crate::cloud::{elb, groups, images, instances, CloudError};
 use crate::domain::bake::{ImageState, InstanceState};
 use crate::domain::health::FailingSince;
+use crate::domain::scaling::COLD_STANDBY_PROCESSES;
 use crate::error::{Error, FailedEarly, InstanceReason};
 use crate::plan::{Ami, Instance, Step, STANDBY_PROCESSES};
 
@@ -159,6 +160,19 @@ impl Executor<'_> {
                 },
                 Err(e) => Err(e),
             },
+            Step::PutCpuPolicy { group, policy, cpu_percent, warmup_s, scale_in } => {
+                groups::put_cpu_policy(c, group, policy, *cpu_percent, *warmup_s, *scale_in).await
+            }
+            Step::PutSchedule { group, name, recurrence, time_zone, min, max, desired } => {
+                groups::put_schedule(c, group, name, recurrence, time_zone.as_deref(), *min, *max, *desired).await
+            }
+            Step::EnableMetrics { group } => groups::enable_metrics(c, group).await,
+            Step::SuspendScaling { group } => groups::suspend(c, group, &COLD_STANDBY_PROCESSES).await,
+            Step::ResumeForScaleIn { group } => {
+                let keep: Vec<&str> =
+                    STANDBY_PROCESSES.iter().copied().filter(|p| !COLD_STANDBY_PROCESSES.contains(p)).collect();
+                groups::resume_some(c, group, &keep).await
+            }
         };
         r.map_err(|e| self.failed(e))
     }

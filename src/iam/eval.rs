@@ -495,7 +495,10 @@ pub fn authorizations(call: &Call) -> Result<Vec<Authz>, String> {
             | "AttachLoadBalancers"
             | "DetachLoadBalancers"
             | "SuspendProcesses"
-            | "ResumeProcesses",
+            | "ResumeProcesses"
+            | "PutScalingPolicy"
+            | "PutScheduledUpdateGroupAction"
+            | "EnableMetricsCollection",
         ) => {
             let name = call.param("AutoScalingGroupName").unwrap_or_default();
             let mut ctx = Context::new();

@@ -60,9 +60,47 @@ fn retire_to_standby(svc: &ServiceEnv, g: &ObservedGroup, elb: &str) -> Vec<Step
     let mut s = vec![Step::Detach { group: g.name.clone(), elb: elb.to_owned() }];
     match svc.standby {
         Standby::Warm => s.push(Step::Suspend { group: g.name.clone() }),
-        Standby::Cold => s.push(Step::ScaleTo { group: g.name.clone(), min: 0, desired: 0, max: g.max }),
+        Standby::Cold => s.extend(cold(g)),
     }
     s
+}
+
+/// A group scaled to 0 that nothing raises again: its alarms and schedules suspended
+/// first (a standby never scales), then its size.
+fn cold(g: &ObservedGroup) -> [Step; 2] {
+    [
+        Step::SuspendScaling { group: g.name.clone() },
+        Step::ScaleTo { group: g.name.clone(), min: 0, desired: 0, max: g.max },
+    ]
+}
+
+/// The policies and schedules of a new release group, and its metrics: put right after
+/// CreateGroup and before the group takes traffic (all upserts, so a rerun after a crash
+/// puts them again safely). Its lifecycle hooks came with CreateGroup.
+fn scaling_steps(svc: &ServiceEnv, group: &str) -> Vec<Step> {
+    let s = &svc.scaling;
+    let mut steps = vec![Step::EnableMetrics { group: group.to_owned() }];
+    if let Some(c) = &s.cpu {
+        steps.push(Step::PutCpuPolicy {
+            group: group.to_owned(),
+            policy: crate::domain::scaling::CPU_POLICY.to_owned(),
+            cpu_percent: c.percent,
+            warmup_s: c.warmup.map(|w| w.as_secs()),
+            scale_in: c.scale_in,
+        });
+    }
+    for sc in &s.schedules {
+        steps.push(Step::PutSchedule {
+            group: group.to_owned(),
+            name: sc.name.clone(),
+            recurrence: sc.recurrence.clone(),
+            time_zone: sc.time_zone.clone(),
+            min: sc.min,
+            max: sc.max,
+            desired: sc.desired,
+        });
+    }
+    steps
 }
 
 fn demote(svc: &ServiceEnv, g: &ObservedGroup, elb: &str, now: i64) -> Vec<Step> {
@@ -78,7 +116,7 @@ fn demote(svc: &ServiceEnv, g: &ObservedGroup, elb: &str, now: i64) -> Vec<Step>
             });
         }
         Standby::Cold => {
-            s.push(Step::ScaleTo { group: g.name.clone(), min: 0, desired: 0, max: g.max });
+            s.extend(cold(g));
             s.push(Step::Tag { group: g.name.clone(), tags: vec![tag("drydock:state", "standby")], more: vec![] });
         }
     }
@@ -117,7 +155,9 @@ pub use crate::domain::settings::settings_digest;
 
 /// The settings digest a group runs with.
 pub fn group_settings(g: &ObservedGroup) -> String {
-    g.settings.clone().unwrap_or_else(|| settings_digest(&BTreeMap::new(), &BTreeMap::new()))
+    g.settings.clone().unwrap_or_else(|| {
+        settings_digest(&BTreeMap::new(), &BTreeMap::new(), &crate::domain::scaling::Scaling::default())
+    })
 }
 
 pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnapshot) -> Result<Plan, PlanError> {
@@ -176,6 +216,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     let retire = |g: &ObservedGroup| {
         vec![
             Step::Detach { group: g.name.clone(), elb: elb_s.clone() },
+            Step::SuspendScaling { group: g.name.clone() },
             Step::ScaleTo { group: g.name.clone(), min: 0, desired: 0, max: g.max },
             Step::Tag { group: g.name.clone(), tags: vec![tag("drydock:state", "failed")], more: vec![] },
         ]
@@ -244,6 +285,13 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
                     desired: desired.max(t.desired),
                     max: max.max(t.max),
                 });
+            }
+            // A group this deploy made before a crash: its policies and schedules may not
+            // all be in place yet. (Its scaling is the configured one: the settings digest
+            // covers it. A standby keeps the scaling it was released with.)
+            if t.state == GroupState::Deploying && req.settings == settings_digest(&svc.env, &svc.secrets, &svc.scaling)
+            {
+                steps.extend(scaling_steps(svc, &t.name));
             }
             if !t.attached {
                 steps.push(Step::Attach { group: t.name.clone(), elb: elb_s.clone() });
@@ -336,7 +384,9 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
                 subnets: req.subnets.to_vec(),
                 grace_period_s: svc.grace_period.as_secs(),
                 tags,
+                hooks: svc.scaling.hooks(),
             }));
+            steps.extend(scaling_steps(svc, &name));
             release = name;
         }
     }
@@ -361,7 +411,9 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
                 Step::Detach { group: t.name.clone(), elb: elb_s.clone() },
                 Step::ScaleTo { group: t.name.clone(), min: t.min, desired: t.desired, max: t.max },
             ];
-            if t.suspended {
+            if t.suspended && t.desired == 0 {
+                c.insert(1, Step::SuspendScaling { group: t.name.clone() });
+            } else if t.suspended {
                 c.push(Step::Suspend { group: t.name.clone() });
             }
             c.push(Step::Tag { group: t.name.clone(), tags: vec![tag("drydock:state", "standby")], more: vec![] });
@@ -369,6 +421,8 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         }
         _ => vec![
             Step::Detach { group: release.clone(), elb: elb_s.clone() },
+            // Its schedules and policies must not raise it again.
+            Step::SuspendScaling { group: release.clone() },
             Step::ScaleTo { group: release.clone(), min: 0, desired: 0, max },
             Step::Tag { group: release.clone(), tags: vec![tag("drydock:state", "failed")], more: vec![] },
             Step::Record { elb: elb_s.clone(), key: hkey.clone(), value: hfail },
@@ -431,3 +485,6 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod scaling_tests;

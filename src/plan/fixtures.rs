@@ -23,6 +23,7 @@ pub fn svc(standby: Standby, keep: u32) -> ServiceEnv {
         volume_size_gib: 8,
         env: Default::default(),
         secrets: Default::default(),
+        scaling: Default::default(),
     }
 }
 

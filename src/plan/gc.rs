@@ -39,9 +39,12 @@ pub fn plan_cluster(svc: &ServiceEnv, snap: &ClusterSnapshot, history: &[u16], n
             && g.desired > 0
             && g.expires_at.is_some_and(|t| t <= now);
         if expired {
-            // Terminate must run again for the group to scale in.
+            // Terminate must run again for the group to scale in; its alarms and schedules
+            // stay suspended, so that nothing raises the cold standby again.
             if g.suspended {
-                steps.push(Step::Resume { group: g.name.clone() });
+                steps.push(Step::ResumeForScaleIn { group: g.name.clone() });
+            } else {
+                steps.push(Step::SuspendScaling { group: g.name.clone() });
             }
             steps.push(Step::ScaleTo { group: g.name.clone(), min: 0, desired: 0, max: g.max });
             steps.push(Step::Tag {
@@ -151,7 +154,7 @@ mod tests {
                 "delete launch template www-prod-v001",
                 "delete group www-prod-v002",
                 "delete launch template www-prod-v002",
-                "resume the scaling processes of www-prod-v003",
+                "resume the scaling processes of www-prod-v003 but AlarmNotification and ScheduledActions",
                 "scale www-prod-v003 to 0 (min 0, max 4)",
                 "tag www-prod-v003 drydock:state=standby drydock:expires-at=",
             ]

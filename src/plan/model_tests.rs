@@ -179,6 +179,13 @@ impl World {
             Step::DeleteGroup { group: n } => {
                 self.groups.remove(n);
             }
+            // Scaling (issue 16): a partial suspension is observed as suspended too.
+            Step::SuspendScaling { group: n } | Step::ResumeForScaleIn { group: n } => self.group(n)?.suspended = true,
+            Step::EnableMetrics { group: n }
+            | Step::PutCpuPolicy { group: n, .. }
+            | Step::PutSchedule { group: n, .. } => {
+                self.group(n)?;
+            }
             other => return Err(format!("not a cluster step: {other}")),
         }
         if let Step::Record { key, value, .. } = step {

@@ -120,6 +120,10 @@ pub struct GroupSpec {
     pub subnets: Vec<String>,
     pub grace_period_s: u64,
     pub tags: Vec<(String, String)>,
+    /// Lifecycle hooks created with the group (LifecycleHookSpecificationList), so that no
+    /// instance launches before its hook exists (issue 16).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<crate::domain::scaling::Hook>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -241,6 +245,45 @@ pub enum Step {
         name: String,
         tags: Vec<(String, String)>,
     },
+    // ---- scaling (issue 16): each release group owns its policies and schedules.
+    /// Target tracking on the group's average CPU (PutScalingPolicy, an upsert).
+    PutCpuPolicy {
+        group: String,
+        policy: String,
+        cpu_percent: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        warmup_s: Option<u64>,
+        scale_in: bool,
+    },
+    /// A recurring scheduled action (PutScheduledUpdateGroupAction, an upsert).
+    PutSchedule {
+        group: String,
+        name: String,
+        recurrence: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        time_zone: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        min: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        desired: Option<u32>,
+    },
+    /// EnableMetricsCollection at 1-minute granularity (every new release group).
+    EnableMetrics {
+        group: String,
+    },
+    /// A cold standby: AlarmNotification and ScheduledActions suspended, so that neither
+    /// a policy nor a schedule raises it again (`COLD_STANDBY_PROCESSES`).
+    SuspendScaling {
+        group: String,
+    },
+    /// gc, a warm standby going cold: every process resumed except AlarmNotification and
+    /// ScheduledActions, so that it can scale in to 0 and nothing raises it again.
+    ResumeForScaleIn {
+        group: String,
+    },
+    // ---- end scaling
 }
 
 impl Step {
@@ -268,11 +311,25 @@ impl std::fmt::Display for Step {
                 &t.user_data.sha256[..12]
             ),
             Step::DeleteLaunchTemplate { name } => write!(f, "delete launch template {name}"),
-            Step::CreateGroup(g) => write!(
-                f,
-                "create group {} ({} instances, min {}, max {}) behind ELB {}",
-                g.name, g.desired, g.min, g.max, g.elb
-            ),
+            Step::CreateGroup(g) => {
+                write!(
+                    f,
+                    "create group {} ({} instances, min {}, max {}) behind ELB {}",
+                    g.name, g.desired, g.min, g.max, g.elb
+                )?;
+                if !g.hooks.is_empty() {
+                    let hooks: Vec<String> = g
+                        .hooks
+                        .iter()
+                        .map(|h| {
+                            let on = h.transition.rsplit('_').next().unwrap_or_default().to_ascii_lowercase();
+                            format!("{} ({on}: wait up to {}s, then {})", h.name, h.heartbeat_s, h.default_result)
+                        })
+                        .collect();
+                    write!(f, " with lifecycle hook(s) {}", hooks.join(", "))?;
+                }
+                Ok(())
+            }
             Step::WaitInService { group, elb, count, timeout_s, fail_after_s } => {
                 write!(
                     f,
@@ -327,6 +384,35 @@ impl std::fmt::Display for Step {
             Step::ShareImage { ami, account } => write!(f, "share {ami} and its snapshots with account {account}"),
             Step::CopyImage { ami, from_region, name, .. } => {
                 write!(f, "copy {ami} ({name}) from {from_region}, encrypted")
+            }
+            Step::PutCpuPolicy { group, policy, cpu_percent, warmup_s, scale_in } => {
+                write!(f, "put scaling policy {policy} on {group}: keep average CPU at {cpu_percent}%")?;
+                if let Some(w) = warmup_s {
+                    write!(f, ", warmup {w}s")?;
+                }
+                if !scale_in {
+                    f.write_str(", scale-in disabled")?;
+                }
+                Ok(())
+            }
+            Step::PutSchedule { group, name, recurrence, time_zone, min, max, desired } => {
+                let sizes: Vec<String> = [("min", min), ("desired", desired), ("max", max)]
+                    .iter()
+                    .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
+                    .collect();
+                write!(
+                    f,
+                    "put schedule {name} on {group}: \"{recurrence}\" ({}) sets {}",
+                    time_zone.as_deref().unwrap_or("UTC"),
+                    sizes.join(", ")
+                )
+            }
+            Step::EnableMetrics { group } => write!(f, "enable 1-minute group metrics of {group}"),
+            Step::SuspendScaling { group } => {
+                write!(f, "suspend AlarmNotification and ScheduledActions of {group}")
+            }
+            Step::ResumeForScaleIn { group } => {
+                write!(f, "resume the scaling processes of {group} but AlarmNotification and ScheduledActions")
             }
         }
     }

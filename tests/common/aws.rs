@@ -105,9 +105,15 @@ impl Sdk {
             .collect()
     }
 
-    /// The instances InService in `elb`.
+    /// The instances InService in `elb` that serve: a classic ELB reports an instance it
+    /// drains as InService with "Instance deregistration currently in progress.", which is
+    /// not capacity (so the never-less-capacity samplers do not count it either).
     pub fn in_service(&self, elb: &str) -> BTreeSet<String> {
-        self.health(elb).into_iter().filter(|(_, (s, _))| s == "InService").map(|(i, _)| i).collect()
+        self.health(elb)
+            .into_iter()
+            .filter(|(_, (s, d))| s == "InService" && d != "Instance deregistration currently in progress.")
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// How many of the group's instances are InService in `elb`.

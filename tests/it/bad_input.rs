@@ -903,6 +903,164 @@ fn cases() -> Vec<Case> {
             "is out of range: a duration from 0s to 2h is allowed",
         )
         .at(&["[services.www]", "grace_period ="]),
+        // ---- environments/prod.toml: www's scaling, schedule and lifecycle (issue 16) ----
+        Case::config(
+            "cpu_target of 0",
+            replace(PROD, "cpu_target = 60", "cpu_target = 0"),
+            "services.www.scaling.cpu_target",
+            "is out of range: a whole number from 1 to 100 is allowed",
+        ),
+        Case::config(
+            "cpu_target over 100",
+            replace(PROD, "cpu_target = 60", "cpu_target = 101"),
+            "services.www.scaling.cpu_target",
+            "is out of range: a whole number from 1 to 100 is allowed",
+        ),
+        Case::config(
+            "cpu_target as a string",
+            replace(PROD, "cpu_target = 60", r#"cpu_target = "60%""#),
+            "services.www.scaling.cpu_target",
+            "invalid type",
+        ),
+        Case::config(
+            "warmup over an hour",
+            replace(PROD, r#"warmup = "3m""#, r#"warmup = "2h""#),
+            "services.www.scaling.warmup",
+            "is out of range: a duration from 0s to 1h is allowed",
+        ),
+        Case::config(
+            "scale_in not a boolean",
+            replace(PROD, r#"warmup = "3m""#, "warmup = \"3m\"\nscale_in = \"no\""),
+            "services.www.scaling.scale_in",
+            "invalid type",
+        )
+        .at(&["scale_in ="]),
+        Case::config(
+            "unknown key in scaling",
+            replace(PROD, r#"warmup = "3m""#, "warmup = \"3m\"\nscale_out = false"),
+            "services.www.scaling.scale_out",
+            "unknown field `scale_out`",
+        )
+        .at(&["scale_out ="]),
+        Case::config(
+            "recurrence with hour 25",
+            replace(PROD, r#"recurrence = "0 7 * * MON-FRI""#, r#"recurrence = "0 25 * * MON-FRI""#),
+            "services.www.schedule.0.recurrence",
+            "the hour field \"25\" is not valid",
+        ),
+        Case::config(
+            "recurrence of four fields",
+            replace(PROD, r#"recurrence = "0 7 * * MON-FRI""#, r#"recurrence = "0 7 * *""#),
+            "services.www.schedule.0.recurrence",
+            "has 4 field(s)",
+        ),
+        Case::config(
+            "recurrence with a command substitution",
+            replace(PROD, r#"recurrence = "0 7 * * MON-FRI""#, r#"recurrence = "$(reboot) 7 * * *""#),
+            "services.www.schedule.0.recurrence",
+            "the minute field \"$(reboot)\" is not valid",
+        ),
+        Case::config(
+            "recurrence with a day of week 8",
+            replace(PROD, r#"recurrence = "0 7 * * MON-FRI""#, r#"recurrence = "0 7 * * 1-8""#),
+            "services.www.schedule.0.recurrence",
+            "the day of week field \"1-8\" is not valid",
+        ),
+        Case::config(
+            "time_zone with a space",
+            replace(PROD, r#"time_zone = "America/New_York""#, r#"time_zone = "America/New York""#),
+            "services.www.schedule.0.time_zone",
+            "is not a time zone",
+        ),
+        Case::config(
+            "time_zone as a path",
+            replace(PROD, r#"time_zone = "America/New_York""#, r#"time_zone = "../../etc/passwd""#),
+            "services.www.schedule.0.time_zone",
+            "is not a time zone",
+        ),
+        Case::config(
+            "schedule name with a space",
+            replace(PROD, r#"name = "business-hours""#, r#"name = "business hours""#),
+            "services.www.schedule.0.name",
+            "is not a schedule name",
+        ),
+        Case::config(
+            "schedule min above its desired",
+            replace(PROD, "min = 4\ndesired = 6", "min = 7\ndesired = 6"),
+            "services.www.schedule.0.desired",
+            "min 7 is above desired 6",
+        )
+        .at(&["[[services.www.schedule]]", "desired ="]),
+        Case::config(
+            "schedule min over 500",
+            replace(PROD, "min = 4\ndesired = 6", "min = 501\ndesired = 6"),
+            "services.www.schedule.0.min",
+            "is out of range: a whole number from 0 to 500 is allowed",
+        ),
+        Case::config(
+            "schedule without a size",
+            replace(PROD, "min = 4\ndesired = 6\n", ""),
+            "services.www.schedule.0.name",
+            "a schedule sets at least one of min, max and desired",
+        )
+        .at(&["[[services.www.schedule]]", "name ="]),
+        Case::config(
+            "unknown key in a schedule",
+            replace(PROD, r#"recurrence = "0 7 * * MON-FRI""#, r#"cron = "0 7 * * MON-FRI""#),
+            "services.www.schedule.0.cron",
+            "unknown field `cron`",
+        ),
+        Case::config(
+            "two schedules of one name",
+            replace(
+                PROD,
+                "[services.www.lifecycle]",
+                "[[services.www.schedule]]\nname = \"business-hours\"\nrecurrence = \"0 19 * * *\"\ndesired = 4\n\n[services.www.lifecycle]",
+            ),
+            "services.www.schedule.1.name",
+            "is declared twice",
+        )
+        .at(&["[[services.www.schedule]]", "[[services.www.schedule]]", "name ="]),
+        Case::config(
+            "drain under AWS's 30 s",
+            replace(PROD, r#"drain = "2m""#, r#"drain = "10s""#),
+            "services.www.lifecycle.drain",
+            "is out of range: a duration from 30s to 2h is allowed",
+        ),
+        Case::config(
+            "drain over AWS's 7200 s",
+            replace(PROD, r#"drain = "2m""#, r#"drain = "3h""#),
+            "services.www.lifecycle.drain",
+            "is out of range: a duration from 30s to 2h is allowed",
+        ),
+        Case::config(
+            "launch_default neither CONTINUE nor ABANDON",
+            replace(PROD, r#"drain = "2m""#, "drain = \"2m\"\nlaunch_timeout = \"5m\"\nlaunch_default = \"MAYBE\""),
+            "services.www.lifecycle.launch_default",
+            "is not a lifecycle hook result: CONTINUE or ABANDON is allowed",
+        )
+        .at(&["launch_default ="]),
+        Case::config(
+            "launch_default without launch_timeout",
+            replace(PROD, r#"drain = "2m""#, "drain = \"2m\"\nlaunch_default = \"ABANDON\""),
+            "services.www.lifecycle.launch_default",
+            "is set without launch_timeout",
+        )
+        .at(&["launch_default ="]),
+        Case::config(
+            "launch_timeout not shorter than health_timeout",
+            replace(PROD, r#"drain = "2m""#, "drain = \"2m\"\nlaunch_timeout = \"20m\""),
+            "services.www.lifecycle.launch_timeout",
+            "is not shorter than health_timeout 15m",
+        )
+        .at(&["launch_timeout ="]),
+        Case::config(
+            "unknown key in lifecycle",
+            replace(PROD, r#"drain = "2m""#, "drain = \"2m\"\nterminate_timeout = \"1m\""),
+            "services.www.lifecycle.terminate_timeout",
+            "unknown field `terminate_timeout`",
+        )
+        .at(&["terminate_timeout ="]),
         Case::config(
             "healthcheck interval over an hour",
             replace(WWW, r#"interval = "15s""#, r#"interval = "99999999999999d""#),

@@ -630,6 +630,17 @@ fn apply_steps(state: &State, steps: &[Value]) -> State {
             }
             "resume" => s.groups.get_mut(&str_of("group")).expect("resumed group exists").suspended.clear(),
             "suspend" => panic!("gc does not suspend: {d}"),
+            // A warm standby going cold keeps its alarms and schedules suspended (issue 16).
+            "resume_for_scale_in" => s
+                .groups
+                .get_mut(&str_of("group"))
+                .expect("resumed group exists")
+                .suspended
+                .retain(|p| p == "AlarmNotification" || p == "ScheduledActions"),
+            "suspend_scaling" => {
+                let g = s.groups.get_mut(&str_of("group")).expect("suspended group exists");
+                g.suspended.extend(["AlarmNotification".to_owned(), "ScheduledActions".to_owned()]);
+            }
             "tag" => {
                 let g = s.groups.get_mut(&str_of("group")).expect("tagged group exists");
                 for kv in d["tags"].as_array().expect("tags") {

@@ -19,5 +19,6 @@ mod lifecycle;
 mod operator;
 mod plan_matches;
 mod routes;
+mod scaling;
 mod settings;
 mod snapshots;

@@ -34,6 +34,12 @@ fn writes_of(step: &str) -> &'static [&'static str] {
         "create_image" => &["CreateImage"],
         "share_image" => &["ModifyImageAttribute", "ModifySnapshotAttribute+"],
         "copy_image" => &["CopyImage"],
+        // Scaling (issue 16).
+        "enable_metrics" => &["EnableMetricsCollection"],
+        "put_cpu_policy" => &["PutScalingPolicy"],
+        "put_schedule" => &["PutScheduledUpdateGroupAction"],
+        "suspend_scaling" => &["SuspendProcesses"],
+        "resume_for_scale_in" => &["ResumeProcesses"],
         "wait_in_service" | "wait_builder_stopped" | "wait_image_available" => &[],
         other => panic!("a step this test does not know: {other}"),
     }

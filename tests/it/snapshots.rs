@@ -20,6 +20,9 @@
 //!   (`drydock/<service>/<tag>/<hash12>`) become `<recipe-1>`, … (`<recipe-1-sha256>` for
 //!   the whole hash), numbered by first appearance;
 //! - `elapsed_s` values in JSON become 0 (a redaction);
+//! - the next run of a scheduled action (`next_scheduled.at` in JSON, `next business-hours
+//!   <time>` in text), which the emulator computes from its own wall clock, becomes
+//!   `<NEXT-RUN>`;
 //! - `unknown@<this host>` (the runs have no `$USER`) becomes `USER@HOST`;
 //! - the test's temporary folders become `<TMP>`;
 //! - text tables (`status`, `history`) are first checked to be aligned as drydock printed
@@ -114,10 +117,16 @@ impl Placeholders {
         // Longest first, so that a folder inside another is replaced whole.
         literals.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
         literals.push((format!("unknown@{}", host_name()), "USER@HOST"));
-        let filters: Vec<(Regex, String)> = literals
+        let mut filters: Vec<(Regex, String)> = literals
             .into_iter()
             .map(|(from, to)| (Regex::new(&regex::escape(&from)).expect("a literal"), to.to_owned()))
             .collect();
+        // The next run of a recurring scheduled action: the emulator computes it from its
+        // own wall clock (AWS's StartTime), not from drydock's fixed one.
+        filters.push((
+            Regex::new(r"next business-hours \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").expect("a filter"),
+            "next business-hours <NEXT-RUN>".to_owned(),
+        ));
         Self {
             chosen: Regex::new(CHOSEN).expect("the CHOSEN regex"),
             fixed: filters.len(),
@@ -197,6 +206,7 @@ impl Placeholders {
             ".**.elapsed_s",
             |v: Content, _| if v.as_f64().is_some() { Content::F64(0.0) } else { v },
         );
+        s.add_redaction(".**.next_scheduled.at", "<NEXT-RUN>");
         for (re, to) in &self.filters {
             s.add_filter(re.as_str(), to.replace('$', "$$"));
         }

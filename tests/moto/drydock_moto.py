@@ -73,6 +73,7 @@ from shim_aws import (
 )
 from shim_faults import BUCKETS, FAULTS, THROTTLED_SERVICES, respond_error
 from shim_patches import PATCHES
+from shim_scaling import PATCHES as SCALING_PATCHES
 from shim_state import DEFAULT_UNHEALTHY_DESCRIPTION, HOLD, STATE
 from shim_world import WORLD, apply_world_patches
 
@@ -87,7 +88,7 @@ ALL_PATCHES: list[tuple[str, Callable[[], None]]] = PATCHES + [
     ("image-name-duplicate", patch_image_name_duplicate),
     ("asg-size-limits", patch_asg_size_limits),
     ("image-tag-specifications", patch_image_tag_specifications),
-]
+] + SCALING_PATCHES
 
 
 def apply_patches() -> list[str]:

@@ -53,6 +53,11 @@ def test_info_lists_the_patches_and_an_instant_world(shim: Server) -> None:
         "image-name-duplicate",
         "asg-size-limits",
         "image-tag-specifications",
+        "asg-lifecycle-hook-specifications",
+        "asg-scaling-names-per-group",
+        "asg-delete-cascade",
+        "asg-enable-all-metrics",
+        "scheduled-action-next-run",
     }
     # The world is instant unless a flag or POST /drydock-shim/world says otherwise.
     assert info["world"]["time_scale"] == 0 and info["world"]["throttle"] is False

@@ -233,7 +233,16 @@ fn a_foreign_group_cannot_be_adopted_updated_or_deleted() {
             vec![res(name, &[("team", "payments")])],
         );
         assert_eq!(decide(&adopt), Decision::ImplicitDeny, "{name}");
-        for action in ["UpdateAutoScalingGroup", "DeleteAutoScalingGroup", "DetachLoadBalancers", "SuspendProcesses"] {
+        for action in [
+            "UpdateAutoScalingGroup",
+            "DeleteAutoScalingGroup",
+            "DetachLoadBalancers",
+            "SuspendProcesses",
+            // Scaling (issue 16): no policy, schedule or metrics on a foreign group.
+            "PutScalingPolicy",
+            "PutScheduledUpdateGroupAction",
+            "EnableMetricsCollection",
+        ] {
             let call = Call::new(
                 "autoscaling",
                 action,
@@ -256,7 +265,15 @@ fn a_foreign_group_cannot_be_adopted_updated_or_deleted() {
 #[test]
 fn own_groups_stay_manageable() {
     let g = "www-staging-v002";
-    for action in ["UpdateAutoScalingGroup", "DeleteAutoScalingGroup", "AttachLoadBalancers", "ResumeProcesses"] {
+    for action in [
+        "UpdateAutoScalingGroup",
+        "DeleteAutoScalingGroup",
+        "AttachLoadBalancers",
+        "ResumeProcesses",
+        "PutScalingPolicy",
+        "PutScheduledUpdateGroupAction",
+        "EnableMetricsCollection",
+    ] {
         let call = Call::new("autoscaling", action, &[("AutoScalingGroupName", g)], vec![res(g, GROUP)]);
         assert_eq!(decide(&call), Decision::Allow, "{action}");
     }

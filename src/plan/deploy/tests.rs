@@ -104,6 +104,7 @@ fn first_deploy_creates_elb_template_and_group() {
             "create ELB www-prod (HTTP:80 -> 8080, health check HTTP:8080/health)",
             "create launch template www-prod-v001 (ami-b, t3.small, user data sha256 …)",
             "create group www-prod-v001 (2 instances, min 1, max 4) behind ELB www-prod",
+            "enable 1-minute group metrics of www-prod-v001",
             "wait until all 2 instances of www-prod-v001 are InService in ELB www-prod (timeout 600s; fail early once every instance older than 330s fails its health checks, or one is replaced for failing them)",
             "tag www-prod-v001 drydock:state=live",
             "record drydock:release:v001 in the history on ELB www-prod",
@@ -146,6 +147,7 @@ fn second_deploy_switches_only_after_every_new_instance_serves() {
         p.compensation.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         [
             "detach www-prod-v002 from ELB www-prod",
+            "suspend AlarmNotification and ScheduledActions of www-prod-v002",
             "scale www-prod-v002 to 0 (min 0, max 4)",
             "tag www-prod-v002 drydock:state=failed",
             "record drydock:release:v002 in the history on ELB www-prod",
@@ -190,7 +192,10 @@ fn a_killed_deploy_resumes_its_group() {
     assert_eq!(p.release.as_deref(), Some("www-prod-v002"));
     let l = lines(&p);
     assert!(!l.iter().any(|s| s.starts_with("create")), "nothing is created twice: {l:#?}");
-    assert_eq!(l[0], "wait until all 2 instances of www-prod-v002 are InService in ELB www-prod (timeout 600s; fail early once every instance older than 330s fails its health checks, or one is replaced for failing them)");
+    // Its metrics, policies and schedules are put again (upserts): the crash may have
+    // come between CreateGroup and them.
+    assert_eq!(l[0], "enable 1-minute group metrics of www-prod-v002");
+    assert_eq!(l[1], "wait until all 2 instances of www-prod-v002 are InService in ELB www-prod (timeout 600s; fail early once every instance older than 330s fails its health checks, or one is replaced for failing them)");
     assert!(l.contains(&"detach www-prod-v001 from ELB www-prod".to_owned()));
 }
 
@@ -239,7 +244,13 @@ fn a_cold_standby_is_scaled_to_zero() {
     let p = plan(&svc(Standby::Cold, 2), "ami-b", &snap);
     let l = lines(&p);
     assert!(l.contains(&"scale www-prod-v001 to 0 (min 0, max 4)".to_owned()), "{l:#?}");
-    assert!(!l.iter().any(|s| s.starts_with("suspend")));
+    // Only its alarms and schedules are suspended (issue 16), before it scales in: nothing
+    // raises a cold standby again, and Terminate still runs.
+    assert!(!l.iter().any(|s| s.starts_with("suspend the scaling processes")));
+    assert!(
+        position(&p, "suspend AlarmNotification and ScheduledActions of www-prod-v001")
+            < position(&p, "scale www-prod-v001 to 0")
+    );
 }
 
 #[test]
