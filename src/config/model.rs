@@ -274,6 +274,23 @@ pub struct ServiceEnv {
     pub env: BTreeMap<String, String>,
     /// Secrets by reference, resolved on the instance at every start of the service.
     pub secrets: BTreeMap<String, crate::domain::secret::SecretRef>,
+    // --- progressive delivery (issue #17; config/progressive.rs) ---
+    /// `canary = { instances, hold }`: the new release first serves with this many
+    /// instances beside the full live group, for `hold`, watched by `alarms`.
+    pub canary: Option<Canary>,
+    /// `alarms = [...]`: CloudWatch alarms that gate the deploy, the canary hold and the
+    /// bake time; unique, in config order (the first firing one is reported).
+    pub alarms: Vec<crate::domain::alarm::AlarmName>,
+    /// `bake_time`: how long after the switch the alarms are watched (0 s: not at all).
+    pub bake_time: Duration,
+    // --- end progressive delivery ---
+}
+
+/// `canary = { instances = N, hold = "5m" }` (1 ≤ N < desired).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Canary {
+    pub instances: u32,
+    pub hold: Duration,
 }
 
 /// A user template file of the config tree.

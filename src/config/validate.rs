@@ -33,7 +33,7 @@ impl<'a> Check<'a> {
         r.map_err(|m| self.err(path, m)).ok()
     }
     /// A duration within `bounds` (see `domain::duration::bounds`), or `default`.
-    fn duration(
+    pub(super) fn duration(
         &mut self,
         path: &[&str],
         v: Option<String>,
@@ -45,7 +45,7 @@ impl<'a> Check<'a> {
             Some(s) => self.ok(path, Duration::parse_within(&s, min, max)),
         }
     }
-    fn count(&mut self, path: &[&str], v: Option<i64>, range: (i64, i64)) -> Option<u32> {
+    pub(super) fn count(&mut self, path: &[&str], v: Option<i64>, range: (i64, i64)) -> Option<u32> {
         let n = v?;
         if n < range.0 || n > range.1 {
             self.err(path, format!("{n} is out of range: a whole number from {} to {} is allowed", range.0, range.1));
@@ -491,9 +491,16 @@ fn service_env(
             secrets.insert(k.clone(), r);
         }
     }
+    let progressive = super::progressive::service(
+        c,
+        key,
+        super::progressive::Raw { canary: s.canary, alarms: s.alarms, bake_time: s.bake_time },
+        capacity.as_ref().map(|cap| cap.desired),
+    );
     if c.errors.len() != before {
         return None;
     }
+    let progressive = progressive?;
     Some(ServiceEnv {
         route,
         instance_type: instance_type?,
@@ -511,6 +518,9 @@ fn service_env(
         volume_size_gib: volume?,
         env: env_settings,
         secrets,
+        canary: progressive.canary,
+        alarms: progressive.alarms,
+        bake_time: progressive.bake_time,
     })
 }
 

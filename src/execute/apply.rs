@@ -15,7 +15,7 @@ impl Executor<'_> {
         Error::cloud(self.label.clone(), e)
     }
 
-    fn waiter(&self) -> Waiter<'_> {
+    pub(super) fn waiter(&self) -> Waiter<'_> {
         Waiter { interval: self.poll, interrupt: self.interrupt, out: self.out, label: &self.label }
     }
 
@@ -156,6 +156,8 @@ impl Executor<'_> {
                 },
                 Err(e) => Err(e),
             },
+            // Run by the executor's loop (execute/watch_alarms.rs), as WaitInService is.
+            Step::WatchAlarms { .. } => Ok(()),
         };
         r.map_err(|e| self.failed(e))
     }

@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod lease;
 pub mod wait;
+mod watch_alarms;
 
 use std::time::Duration;
 
@@ -93,7 +94,10 @@ impl Executor<'_> {
         // After a wait, time has passed: the first write after it checks with AWS that the
         // lease is still ours (one read), rather than trusting the last heartbeat.
         let mut waited = false;
-        for step in &plan.steps {
+        // With a canary, the first WaitInService is the canary's: only the last one
+        // before the switch makes the new release serve in full.
+        let last_wait = plan.steps.iter().rposition(|s| matches!(s, Step::WaitInService { .. }));
+        for (i, step) in plan.steps.iter().enumerate() {
             if let Err(e) = self.interrupt.check(&self.label) {
                 return Err(stop(switched, e));
             }
@@ -113,7 +117,30 @@ impl Executor<'_> {
                         // The new release never served: take it out, the old one keeps serving.
                         return Err(Stop::Before(self.compensate(plan, e).await));
                     }
-                    switched = true;
+                    switched = switched || Some(i) == last_wait;
+                }
+                Step::WatchAlarms { group, phase, alarms, duration_s, until, mark, share } => {
+                    let w = watch_alarms::Watch {
+                        group,
+                        phase: *phase,
+                        alarms,
+                        duration_s: *duration_s,
+                        until: *until,
+                        mark,
+                        share: *share,
+                    };
+                    let r = self.watch_alarms(w).await;
+                    waited = true;
+                    if let Err(e) = r {
+                        return Err(match phase {
+                            // The canary failed (an alarm, Ctrl-C): take it out; the live
+                            // release was never changed.
+                            crate::plan::WatchPhase::Canary => Stop::Before(self.compensate(plan, e).await),
+                            // After the switch: the command decides (an alarm rolls back;
+                            // Ctrl-C leaves the new release live).
+                            crate::plan::WatchPhase::Bake => Stop::Before(e),
+                        });
+                    }
                 }
                 other => self.apply(other, produced).await.map_err(|e| stop(switched, e))?,
             }

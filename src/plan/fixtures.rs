@@ -23,6 +23,9 @@ pub fn svc(standby: Standby, keep: u32) -> ServiceEnv {
         volume_size_gib: 8,
         env: Default::default(),
         secrets: Default::default(),
+        canary: None,
+        alarms: vec![],
+        bake_time: Duration::from_secs(0),
     }
 }
 
@@ -47,5 +50,7 @@ pub fn group(n: u16, ami: &str, state: GroupState, desired: u32, attached: bool)
         rolled_back_from: None,
         settings: None,
         launch_template: Some(format!("www-prod-v{n:03}")),
+        hold_until: None,
+        bake_until: None,
     }
 }

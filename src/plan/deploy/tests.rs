@@ -52,6 +52,7 @@ fn plan(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot) -> Plan {
         extra_tags: vec![],
         imds_v1_allowed: false,
         settings: NO_SETTINGS,
+        watch: None,
     };
     plan_deploy(svc, &req, snap).unwrap()
 }
@@ -288,6 +289,7 @@ fn release_numbers_run_out_at_999() {
         extra_tags: vec![],
         imds_v1_allowed: false,
         settings: NO_SETTINGS,
+        watch: None,
     };
     assert_eq!(plan_deploy(&svc(Standby::Warm, 2), &req, &snap), Err(PlanError::NumbersExhausted("www-prod".into())));
 }
