@@ -191,6 +191,7 @@ pub async fn run(
         }
     }
     let timing = Timing::parse(global)?;
+    let ignore_alarms = super::progressive::parse_ignore(&args.ignore_alarms)?;
     let endpoint = global.endpoint_url.as_deref();
     let src = Cloud::connect_as(&from.region, endpoint, from.profile.as_deref()).await;
     // The source's account is checked too: reading a release from the wrong account
@@ -221,7 +222,7 @@ pub async fn run(
         super::check_account(&to.file, account, net.owner_id.as_deref())?;
     }
     let mut session = Session::new(&dst, out, &interrupt, to.name.as_str(), "promote", args.dry_run, timing);
-    session.ignore_alarms = super::progressive::parse_ignore(&args.ignore_alarms)?;
+    session.ignore_alarms = ignore_alarms;
     session.source = Some(&src);
     let mut results: Vec<(usize, ServiceResult)> = stream::iter(services.iter().enumerate())
         .map(|(i, s)| {

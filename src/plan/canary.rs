@@ -130,3 +130,166 @@ pub fn bake_steps(
         Step::Tag { group: release.to_owned(), tags: vec![tag(BAKE_MARK, "")], more: vec![] },
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Canary, Standby};
+    use crate::domain::cluster::{ClusterSnapshot, GroupState};
+    use crate::domain::{Duration, EnvName, ServiceName};
+    use crate::plan::deploy::{plan_deploy, settings_digest, DeployRequest};
+    use crate::plan::fixtures::{group, svc};
+    use crate::plan::{Outcome, Plan};
+
+    fn canary_svc(hold_s: u64, bake_s: u64) -> ServiceEnv {
+        let mut s = svc(Standby::Warm, 2);
+        s.canary = Some(Canary { instances: 1, hold: Duration::from_secs(hold_s) });
+        s.alarms = vec![crate::domain::alarm::AlarmName::parse("www-5xx").unwrap()];
+        s.bake_time = Duration::from_secs(bake_s);
+        s
+    }
+
+    fn plan(s: &ServiceEnv, groups: Vec<ObservedGroup>, watch: Option<&[String]>) -> Plan {
+        let service = ServiceName::parse("www").unwrap();
+        let env = EnvName::parse("prod").unwrap();
+        let settings = settings_digest(&Default::default(), &Default::default());
+        let elb = crate::domain::cluster::ObservedElb {
+            name: "www-prod".into(),
+            dns: "www-prod-1.elb".into(),
+            health_target: "HTTP:8080/health".into(),
+        };
+        let snap = ClusterSnapshot { elb: Some(elb), groups, ..Default::default() };
+        let req = DeployRequest {
+            service: &service,
+            env: &env,
+            ami: "ami-b",
+            image: None,
+            root_device: Some("/dev/sda1"),
+            health_timeout_s: 600,
+            now: 1_000_000,
+            deployed_by: "jenkins",
+            subnets: &[],
+            security_groups: &[],
+            extra_tags: vec![],
+            imds_v1_allowed: false,
+            settings: &settings,
+            watch,
+        };
+        plan_deploy(s, &req, &snap).unwrap()
+    }
+
+    fn kinds(p: &Plan) -> Vec<String> {
+        p.steps.iter().map(|s| serde_json::to_value(s).unwrap()["step"].as_str().unwrap_or("").to_owned()).collect()
+    }
+
+    /// `--ignore-alarms` named every alarm: the watch still lasts its time.
+    const WATCH: &[String] = &[];
+
+    #[test]
+    fn a_new_release_starts_as_a_canary_then_holds_scales_up_and_switches() {
+        let watch = vec!["www-5xx".to_owned()];
+        let p = plan(&canary_svc(300, 0), vec![group(1, "ami-a", GroupState::Live, 2, true)], Some(&watch));
+        let k = kinds(&p);
+        let at = |kind: &str| k.iter().position(|x| x == kind).unwrap_or_else(|| panic!("{kind} in {k:?}"));
+        let Some(Step::CreateGroup(g)) = p.steps.get(at("create_group")) else { panic!("{k:?}") };
+        assert_eq!((g.min, g.desired, g.max), (1, 1, 4), "the canary's size");
+        assert!(g.tags.contains(&("drydock:state".into(), "canary".into())));
+        // wait 1 InService → hold → deploying → scale to 2 → wait 2 → switch
+        let from = at("wait_in_service");
+        assert_eq!(
+            &k[from..from + 6],
+            ["wait_in_service", "watch_alarms", "tag", "scale_to", "wait_in_service", "tag"]
+        );
+        assert!(matches!(&p.steps[from], Step::WaitInService { count: 1, .. }));
+        match &p.steps[from + 1] {
+            Step::WatchAlarms { phase, alarms, duration_s, until, mark, share, .. } => {
+                assert_eq!((*phase, *duration_s, *until, mark.as_str()), (WatchPhase::Canary, 300, None, HOLD_MARK));
+                assert_eq!(alarms, &watch);
+                assert_eq!(*share, Some((1, 2)));
+            }
+            s => panic!("{s}"),
+        }
+        assert!(matches!(&p.steps[from + 3], Step::ScaleTo { desired: 2, .. }));
+        assert!(matches!(&p.steps[from + 4], Step::WaitInService { count: 2, .. }));
+        assert_eq!(
+            p.steps[from + 1].to_string(),
+            "hold the canary www-prod-v002 (1 of 3 instances, 33% of the traffic) for 300s, watching www-5xx"
+        );
+        // The compensation takes the canary out; the live group is not in it.
+        assert!(p.compensation.iter().all(|s| !s.to_string().contains("v001")), "{:?}", p.compensation);
+        assert!(
+            !k.contains(&"watch_alarms".to_owned()) || k.iter().filter(|x| *x == "watch_alarms").count() == 1,
+            "no bake time"
+        );
+    }
+
+    #[test]
+    fn the_canary_of_a_killed_run_resumes_its_hold_at_its_size() {
+        let watch = vec!["www-5xx".to_owned()];
+        let mut c = group(2, "ami-b", GroupState::Canary, 1, true);
+        c.settings = Some(settings_digest(&Default::default(), &Default::default()));
+        c.hold_until = Some(1_000_123);
+        let p = plan(&canary_svc(300, 0), vec![group(1, "ami-a", GroupState::Live, 2, true), c], Some(&watch));
+        let k = kinds(&p);
+        assert!(!k.contains(&"create_group".to_owned()), "{k:?}");
+        assert_eq!(&k[..4], ["wait_in_service", "watch_alarms", "tag", "scale_to"], "{k:?}");
+        assert!(matches!(&p.steps[1], Step::WatchAlarms { until: Some(1_000_123), .. }));
+    }
+
+    #[test]
+    fn no_canary_without_a_live_release_nor_in_a_rollback() {
+        let watch = vec!["www-5xx".to_owned()];
+        let first = plan(&canary_svc(300, 0), vec![], Some(&watch));
+        assert!(!kinds(&first).contains(&"watch_alarms".to_owned()), "a first release has nothing beside it");
+        let rollback = plan(&canary_svc(300, 0), vec![group(1, "ami-a", GroupState::Live, 2, true)], None);
+        assert!(!kinds(&rollback).contains(&"watch_alarms".to_owned()), "{:?}", kinds(&rollback));
+        let Some(Step::CreateGroup(g)) = rollback.steps.iter().find(|s| matches!(s, Step::CreateGroup(_))) else {
+            panic!()
+        };
+        assert_eq!(g.desired, 2);
+    }
+
+    #[test]
+    fn the_bake_time_comes_last_and_resumes_from_its_mark() {
+        let watch = vec!["www-5xx".to_owned()];
+        let p = plan(&canary_svc(0, 600), vec![group(1, "ami-a", GroupState::Live, 2, true)], Some(&watch));
+        let n = p.steps.len();
+        match (&p.steps[n - 2], &p.steps[n - 1]) {
+            (
+                Step::WatchAlarms { phase: WatchPhase::Bake, duration_s: 600, until: None, group, .. },
+                Step::Tag { tags, .. },
+            ) => {
+                assert_eq!(group, "www-prod-v002");
+                assert_eq!(tags, &vec![(BAKE_MARK.to_owned(), String::new())]);
+            }
+            _ => panic!("{:?}", kinds(&p)),
+        }
+        // A killed run's bake time: the release is live already; it goes on to its mark.
+        let mut live = group(2, "ami-b", GroupState::Live, 2, true);
+        live.settings = Some(settings_digest(&Default::default(), &Default::default()));
+        live.previous = Some("www-prod-v001".into());
+        live.bake_until = Some(1_000_500);
+        let p = plan(&canary_svc(0, 600), vec![group(1, "ami-a", GroupState::Standby, 2, false), live], Some(&watch));
+        assert_eq!(p.outcome, Outcome::Unchanged);
+        assert_eq!(kinds(&p), ["watch_alarms", "tag"]);
+        assert!(matches!(&p.steps[0], Step::WatchAlarms { until: Some(1_000_500), phase: WatchPhase::Bake, .. }));
+        // Without a bake time, or in a rollback (no watch), nothing is watched.
+        assert!(plan(&canary_svc(0, 600), vec![group(1, "ami-a", GroupState::Live, 2, true)], Some(WATCH))
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::WatchAlarms { .. })));
+        let mut plain = canary_svc(0, 0);
+        plain.canary = None;
+        assert!(!plan(&plain, vec![group(1, "ami-a", GroupState::Live, 2, true)], Some(&watch))
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::WatchAlarms { .. })));
+    }
+
+    #[test]
+    fn traffic_share() {
+        assert_eq!(crate::plan::share_percent(1, 2), 33);
+        assert_eq!(crate::plan::share_percent(1, 9), 10);
+        assert_eq!(crate::plan::share_percent(0, 0), 0);
+    }
+}
