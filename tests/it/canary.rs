@@ -220,3 +220,43 @@ fn kill_9_during_the_hold_then_a_rerun_resumes_the_hold_and_converges() {
     }
     panic!("the lease was never taken over: {last:?}");
 }
+
+#[test]
+fn ctrl_c_during_the_hold_takes_the_canary_out_and_exits_130() {
+    let (fx, v2) = fixture("canary = { instances = 1, hold = \"5m\" }\nalarms = [\"www-staging-5xx\"]");
+    let live_tags = role_tags(&fx, V1);
+    let mut bg = Background::spawn(&mut deploy_cmd(&fx, &v2, &[]));
+    eventually("the canary holds", RUN, || {
+        bg.assert_running("the canary's hold");
+        tag(&fx.sdk.group(V2)?, "drydock:hold-until").filter(|v| !v.is_empty())
+    });
+    bg.signal("INT");
+    let run = bg.finish(RUN);
+    assert_eq!(run.code, Some(130), "{run:?}");
+    let g = fx.sdk.must_group(V2);
+    assert_eq!(tag(&g, "drydock:state").as_deref(), Some("failed"), "compensated");
+    assert_eq!(g.desired_capacity(), Some(0));
+    assert!(g.load_balancer_names().is_empty());
+    assert_eq!(role_tags(&fx, V1), live_tags, "the live release never changed");
+    assert_eq!(fx.sdk.group_in_service(&fx.sdk.must_group(V1), ELB), 2);
+}
+
+#[test]
+fn ctrl_c_during_the_bake_time_leaves_the_new_release_live_and_the_standby_warm() {
+    let (fx, v2) = fixture("alarms = [\"www-staging-5xx\"]\nbake_time = \"5m\"");
+    let mut bg = Background::spawn(&mut deploy_cmd(&fx, &v2, &[]));
+    eventually("the new release bakes", RUN, || {
+        bg.assert_running("the bake time");
+        tag(&fx.sdk.group(V2)?, "drydock:bake-until").filter(|v| !v.is_empty())
+    });
+    bg.signal("INT");
+    let run = bg.finish(RUN);
+    assert_eq!(run.code, Some(130), "{run:?}");
+    assert!(result(&run)["message"].as_str().unwrap_or("").contains("stopped watching the bake time"), "{run:?}");
+    let v2g = fx.sdk.must_group(V2);
+    assert_eq!(tag(&v2g, "drydock:state").as_deref(), Some("live"));
+    assert_eq!(fx.sdk.group_in_service(&v2g, ELB), 2);
+    let v1 = fx.sdk.must_group(V1);
+    assert_eq!(tag(&v1, "drydock:state").as_deref(), Some("standby"));
+    assert_eq!(v1.desired_capacity(), Some(2), "the standby stays warm");
+}
