@@ -73,9 +73,11 @@ impl Executor<'_> {
                     return Ok(Poll::Ready(a.clone()));
                 }
                 let left = remaining.saturating_sub(started.elapsed().as_secs());
-                // Whole 10 s steps, so that a plain log gets a line every 10 s at most.
+                // Whole 10 s steps above a minute, so that a plain log of a long hold gets
+                // a line every 10 s at most (and one whenever an alarm's state changes).
+                let left = if left > 60 { left.div_ceil(10) * 10 } else { left };
                 let states = if names.is_empty() { "no alarms".to_owned() } else { alarm::summary(&seen) };
-                let line = format!("{what}: {} left; {states}", clock(left.div_ceil(10) * 10));
+                let line = format!("{what}: {} left; {states}", clock(left));
                 if line != last {
                     self.out.step(&self.label, &line);
                     last = line;
