@@ -260,3 +260,41 @@ fn ctrl_c_during_the_bake_time_leaves_the_new_release_live_and_the_standby_warm(
     assert_eq!(tag(&v1, "drydock:state").as_deref(), Some("standby"));
     assert_eq!(v1.desired_capacity(), Some(2), "the standby stays warm");
 }
+
+#[test]
+fn the_example_trees_prod_www_promotes_through_a_canary_and_a_bake_time_as_a_dry_run_shows() {
+    let fx = Emulated::new();
+    // The repository's prod.toml, progressive delivery included (ExampleTree::new drops it).
+    let prod =
+        std::fs::read_to_string(crate::common::example_root().join("environments/prod.toml")).expect("prod.toml");
+    assert!(prod.contains("canary = { instances = 1, hold = \"5m\" }"), "the example tree shows a canary");
+    fx.tree.write("environments/prod.toml", &prod);
+    let amis = fx.bake(&[("www", "1.0.0"), ("www", "1.0.1")]);
+    let promote = ["promote", "www", "--from", "staging", "--to", "prod"];
+    assert_eq!(fx.run_json(&["deploy", "www", "--env", "staging", "--ami", &amis[0]]).code, Some(0));
+    // The alarm does not exist yet: refused before any change (exit 2).
+    let run = fx.run_json(&promote);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stdout.contains("services.www.alarms: no CloudWatch alarm named \\\"www-prod-5xx\\\""), "{run:?}");
+    fx.sdk.put_5xx_alarm("www-prod-5xx", "www-prod");
+    let run = fx.run_json(&promote);
+    assert_eq!(run.code, Some(0), "the first release has no canary: {run:?}");
+    assert_eq!(fx.run_json(&["deploy", "www", "--env", "staging", "--ami", &amis[1]]).code, Some(0));
+    let mut args = promote.to_vec();
+    args.push("--dry-run");
+    let dry = fx.run_json(&args);
+    assert_eq!(dry.code, Some(0), "{dry:?}");
+    let r = dry.only_result("promote");
+    assert_eq!(r["outcome"], "planned");
+    assert!(r["message"].as_str().unwrap_or("").contains("alarm gate: 1 alarm OK"), "{r}");
+    let steps: Vec<&Value> = r["plan"].as_array().expect("plan").iter().map(|s| &s["detail"]).collect();
+    let watches: Vec<&&Value> = steps.iter().filter(|s| s["step"] == "watch_alarms").collect();
+    assert_eq!(watches.len(), 2, "{steps:?}");
+    assert_eq!(watches[0]["phase"], "canary");
+    assert_eq!(watches[0]["duration_s"], 300);
+    assert_eq!(watches[0]["share"], serde_json::json!([1, 4]));
+    assert_eq!(watches[1]["phase"], "bake");
+    assert_eq!(watches[1]["duration_s"], 600);
+    let create = steps.iter().find(|s| s["step"] == "create_group").expect("create_group");
+    assert_eq!(create["desired"], 1, "the canary's size");
+}
