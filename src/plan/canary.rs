@@ -250,10 +250,20 @@ mod tests {
     }
 
     #[test]
-    fn the_bake_time_comes_last_and_resumes_from_its_mark() {
+    fn the_bake_time_comes_after_the_switch_before_the_trim_and_resumes_from_its_mark() {
         let watch = vec!["www-5xx".to_owned()];
-        let p = plan(&canary_svc(0, 600), vec![group(1, "ami-a", GroupState::Live, 2, true)], Some(&watch));
-        let n = p.steps.len();
+        let mut s = canary_svc(0, 600);
+        s.keep_releases = 0;
+        let p = plan(&s, vec![group(1, "ami-a", GroupState::Live, 2, true)], Some(&watch));
+        let k = kinds(&p);
+        let n = p
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::WatchAlarms { phase: WatchPhase::Bake, .. }))
+            .expect("a bake watch")
+            + 2;
+        assert!(k[..n].contains(&"suspend".to_owned()), "after the old release is a standby: {k:?}");
+        assert_eq!(&k[n..], ["delete_group", "delete_launch_template"], "the trim comes after the bake time: {k:?}");
         match (&p.steps[n - 2], &p.steps[n - 1]) {
             (
                 Step::WatchAlarms { phase: WatchPhase::Bake, duration_s: 600, until: None, group, .. },

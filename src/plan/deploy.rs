@@ -424,9 +424,10 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             steps.extend(settle(g));
         }
     }
-    steps.extend(trim(svc, snap, &[release.as_str()], live.map(|l| l.name.as_str())));
-    // Last: the bake time, with the previous release a standby to roll back to.
+    // The bake time, with the previous release a standby to roll back to; before the
+    // trim, so that even with keep_releases = 0 that standby outlives the bake time.
     steps.extend(super::canary::bake_steps(svc, req.watch, &release, live.is_some(), None));
+    steps.extend(trim(svc, snap, &[release.as_str()], live.map(|l| l.name.as_str())));
     let mut message = match live {
         Some(l) => format!("{release} replaces {} ({} of {})", l.name, instances(count), req.ami),
         None => format!("{release} is the first release ({} of {})", instances(count), req.ami),
