@@ -298,3 +298,44 @@ fn the_example_trees_prod_www_promotes_through_a_canary_and_a_bake_time_as_a_dry
     let create = steps.iter().find(|s| s["step"] == "create_group").expect("create_group");
     assert_eq!(create["desired"], 1, "the canary's size");
 }
+
+#[test]
+fn kill_9_during_the_bake_time_then_a_rerun_watches_the_rest_of_it() {
+    let (fx, v2) = fixture("alarms = [\"www-staging-5xx\"]\nbake_time = \"6s\"");
+    let mut cmd = deploy_cmd(&fx, &v2, &[]);
+    let mut bg = Background::spawn(cmd.env("DRYDOCK_LEASE_TTL", "1s"));
+    let until = eventually("the new release bakes", RUN, || {
+        bg.assert_running("the bake time");
+        tag(&fx.sdk.group(V2)?, "drydock:bake-until").filter(|v| !v.is_empty())
+    });
+    bg.kill9();
+    let _ = bg.finish(Duration::from_secs(10));
+    let mut last = None;
+    for _ in 0..40 {
+        let mut cmd = deploy_cmd(&fx, &v2, &[]);
+        let run = crate::common::run(cmd.env("DRYDOCK_LEASE_TTL", "1s"), RUN);
+        match run.code {
+            Some(3) => {
+                last = Some(run);
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Some(0) => {
+                let r = result(&run);
+                assert_eq!(r["outcome"], "unchanged", "{run:?}");
+                let msg = r["message"].as_str().unwrap_or("");
+                assert!(msg.contains(&format!("its bake time goes on until {until}")), "{msg}");
+                assert!(run.stderr.contains(&format!("bake www-staging-v002 until {until} (resumed")), "{run:?}");
+                let g = fx.sdk.must_group(V2);
+                assert_eq!(tag(&g, "drydock:state").as_deref(), Some("live"));
+                assert_eq!(tag(&g, "drydock:bake-until").as_deref().unwrap_or(""), "", "the mark is cleared");
+                // Done: a third run has nothing to watch.
+                let again = crate::common::run(&mut deploy_cmd(&fx, &v2, &[]), RUN);
+                assert_eq!(again.code, Some(0), "{again:?}");
+                assert!(!again.stderr.contains("bakes"), "{again:?}");
+                return;
+            }
+            _ => panic!("rerun after kill -9 during the bake time: {run:?}"),
+        }
+    }
+    panic!("the lease was never taken over: {last:?}");
+}
