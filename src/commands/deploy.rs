@@ -89,7 +89,16 @@ pub async fn roll(
             env.services.get(service).ok_or_else(|| Error::Usage(format!("{label}: not in {}", env.file.display())))?;
         let cluster = ClusterName::new(service, &env.name);
         // The alarm gate: read-only, before the lease, so that a stop changes nothing.
-        let gate = super::progressive::gate(session, env, service, svc, &label).await?;
+        let gate = match super::progressive::gate(session, env, service, svc, &label).await {
+            // A killed run's canary or bake time: the re-run's watch meets the alarm.
+            Err(Error::Alarm { .. })
+                if !session.dry_run
+                    && super::progressive::resumes_a_watch(session, env, service, svc, &ami.id).await =>
+            {
+                None
+            }
+            r => r?,
+        };
         session
             .leased(&cluster, &label, async |lease| {
                 let release = NewRelease {

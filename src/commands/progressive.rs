@@ -76,6 +76,29 @@ pub async fn gate(
     }
 }
 
+/// Whether a run killed during a canary hold or a bake time left this release of `ami`
+/// mid-watch: a group of it tagged `canary`, or live with a bake mark. Then a firing alarm
+/// must not stop the re-run before it starts (that would leave the canary serving, or the
+/// release live unwatched): the re-run resumes the watch, which sees the alarm and
+/// compensates the canary or rolls back. Read-only, before the lease.
+pub async fn resumes_a_watch(
+    session: &Session<'_>,
+    env: &Environment,
+    service: &ServiceName,
+    svc: &ServiceEnv,
+    ami: &str,
+) -> bool {
+    use crate::domain::cluster::GroupState;
+    let cluster = crate::domain::ClusterName::new(service, &env.name);
+    let Ok(snap) = super::session::observe(session.cloud, &cluster, svc.elb_name.as_str()).await else {
+        return false;
+    };
+    snap.groups.iter().any(|g| {
+        g.ami.as_deref() == Some(ami)
+            && (g.state == GroupState::Canary || (g.state == GroupState::Live && g.bake_until.is_some()))
+    })
+}
+
 /// After an alarm during the bake time: roll back to the standby, planned from a fresh
 /// observation and run by the same executor under the same lease. The outcome is
 /// `rolled_back`, exit 1; a rollback that fails needs attention (exit 4).

@@ -113,7 +113,23 @@ async fn promote_one(
     let svc = &to.services[service];
     let cluster = ClusterName::new(service, &to.name);
     // The alarm gate of the target: read-only, before the lease.
-    let gate = super::progressive::gate(session, to, service, svc, label).await?;
+    let known_ami = match &src.carry {
+        Carry::Same { ami, .. } => Some(ami.as_str()),
+        Carry::Copied { copy, .. } => Some(copy.as_str()),
+        Carry::Copy { .. } => None,
+    };
+    let gate = match super::progressive::gate(session, to, service, svc, label).await {
+        // A killed run's canary or bake time: the re-run's watch meets the alarm.
+        Err(Error::Alarm { .. })
+            if !session.dry_run && known_ami.is_some() && {
+                let ami = known_ami.unwrap_or_default();
+                super::progressive::resumes_a_watch(session, to, service, svc, ami).await
+            } =>
+        {
+            None
+        }
+        r => r?,
+    };
     session
         .leased(&cluster, label, async |lease: Option<&Lease>| {
             let carry = carry_steps(&src.carry, COPY_TIMEOUT_S);

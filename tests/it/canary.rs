@@ -339,3 +339,37 @@ fn kill_9_during_the_bake_time_then_a_rerun_watches_the_rest_of_it() {
     }
     panic!("the lease was never taken over: {last:?}");
 }
+
+#[test]
+fn an_alarm_firing_when_a_killed_bake_time_is_resumed_rolls_back_instead_of_stopping_at_the_gate() {
+    let (fx, v2) = fixture("alarms = [\"www-staging-5xx\"]\nbake_time = \"5m\"");
+    let mut cmd = deploy_cmd(&fx, &v2, &[]);
+    let mut bg = Background::spawn(cmd.env("DRYDOCK_LEASE_TTL", "1s"));
+    eventually("the new release bakes", RUN, || {
+        bg.assert_running("the bake time");
+        tag(&fx.sdk.group(V2)?, "drydock:bake-until").filter(|v| !v.is_empty())
+    });
+    bg.kill9();
+    let _ = bg.finish(Duration::from_secs(10));
+    fx.sdk.set_alarm(ALARM, "ALARM", "Threshold Crossed: while nobody watched");
+    let mut last = None;
+    for _ in 0..40 {
+        let mut cmd = deploy_cmd(&fx, &v2, &[]);
+        let run = crate::common::run(cmd.env("DRYDOCK_LEASE_TTL", "1s"), RUN);
+        match run.code {
+            Some(3) => {
+                last = Some(run);
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            _ => {
+                assert_eq!(run.code, Some(1), "{run:?}");
+                let r = result(&run);
+                assert_eq!(r["outcome"], "rolled_back", "{run:?}");
+                assert_eq!(r["alarm"]["reason"], "Threshold Crossed: while nobody watched");
+                assert_eq!(tag(&fx.sdk.must_group(V1), "drydock:state").as_deref(), Some("live"));
+                return;
+            }
+        }
+    }
+    panic!("the lease was never taken over: {last:?}");
+}
