@@ -38,6 +38,7 @@ bench: setup build
 	@bash tests/tools/bench-deploy.sh
 	@bash tests/tools/bench-rollback.sh
 	@bash tests/tools/bench-world.sh
+	@bash tests/tools/bench-canary.sh
 
 lint: fmt clippy
 

@@ -177,6 +177,10 @@ pub struct DeployArgs {
     /// Read only: print the plan a real run would execute
     #[arg(long)]
     pub dry_run: bool,
+    /// CloudWatch alarms (of the services' `alarms`) whose ALARM state neither stops the
+    /// deploy before it begins nor fails its canary or bake time
+    #[arg(long, value_name = "NAME", num_args = 1.., action = clap::ArgAction::Append)]
+    pub ignore_alarms: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +195,10 @@ pub struct PromoteArgs {
     pub parallel: u16,
     #[arg(long)]
     pub dry_run: bool,
+    /// CloudWatch alarms (of the services' `alarms`) whose ALARM state neither stops the
+    /// promotion before it begins nor fails its canary or bake time
+    #[arg(long, value_name = "NAME", num_args = 1.., action = clap::ArgAction::Append)]
+    pub ignore_alarms: Vec<String>,
 }
 
 #[derive(Debug, Args)]

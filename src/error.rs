@@ -46,6 +46,11 @@ pub enum Error {
     /// Interrupted by a signal; cleanup done. Exit 130.
     #[error("{0}")]
     Interrupted(String),
+    /// A CloudWatch alarm stopped the operation (issue #17): already firing before any
+    /// change, or during a canary hold (compensated) or a bake time (rolled back). Exit 1:
+    /// the live service is as it was (or back to it). The alarm goes into the JSON result.
+    #[error("{message}")]
+    Alarm { message: String, alarm: crate::domain::alarm::FiredAlarm, phase: Option<crate::plan::WatchPhase> },
     /// A multi-service command whose results (failures included) are already on stdout:
     /// only the exit code (the worst one) and a summary for stderr remain.
     #[error("{summary}")]
@@ -141,7 +146,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::Usage(_) => 2,
             Error::Cloud { source, .. } if source.missing => 2,
-            Error::Failed(_) | Error::Cloud { .. } | Error::Unhealthy { .. } => 1,
+            Error::Failed(_) | Error::Cloud { .. } | Error::Unhealthy { .. } | Error::Alarm { .. } => 1,
             Error::Busy { .. } | Error::Raced(_) => 3,
             Error::NeedsAttention(_) => 4,
             Error::Interrupted(_) => 130,

@@ -20,10 +20,12 @@ pub mod eval;
 use serde_json::{json, Value};
 
 /// Read-only actions.
-pub const READ: [&str; 14] = [
+pub const READ: [&str; 15] = [
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribePolicies",
     "autoscaling:DescribeScheduledActions",
+    // Progressive delivery's alarm gates (issue #17): read the state of named alarms only.
+    "cloudwatch:DescribeAlarms",
     "ec2:DescribeImages",
     "ec2:DescribeInstances",
     "ec2:DescribeLaunchTemplates",
@@ -292,7 +294,9 @@ mod tests {
                 .collect();
             // Every call goes through the gate: `gate.ec2(Api::X).await.<call>(` or, for a
             // paginated call, `gate.ec2_pages(Api::X, |c| c.<call>(`.
-            for (client, service) in [("ec2", "ec2"), ("asg", "autoscaling"), ("elb", "elasticloadbalancing")] {
+            for (client, service) in
+                [("ec2", "ec2"), ("asg", "autoscaling"), ("elb", "elasticloadbalancing"), ("cloudwatch", "cloudwatch")]
+            {
                 for (marker, before_call) in
                     [(format!("gate.{client}("), ").await."), (format!("gate.{client}_pages("), "|c|c.")]
                 {

@@ -14,6 +14,7 @@ pub struct Gate {
     ec2: aws_sdk_ec2::Client,
     asg: aws_sdk_autoscaling::Client,
     elb: aws_sdk_elasticloadbalancing::Client,
+    cw: aws_sdk_cloudwatch::Client,
     /// Shared by every task of the process: the request budget is per account and region.
     pacer: Arc<Pacer>,
 }
@@ -35,6 +36,9 @@ impl Gate {
                 aws_sdk_elasticloadbalancing::config::Builder::from(conf)
                     .interceptor(watch(Api::ElbRead, Api::ElbWrite))
                     .build(),
+            ),
+            cw: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(conf).interceptor(watch(Api::CwRead, Api::CwRead)).build(),
             ),
             pacer,
         }
@@ -59,6 +63,13 @@ impl Gate {
         debug_assert!(matches!(api, Api::ElbRead | Api::ElbWrite));
         self.pacer.take(api).await;
         &self.elb
+    }
+
+    /// The CloudWatch client (alarm gates), after a token of `api`.
+    pub async fn cloudwatch(&self, api: Api) -> &aws_sdk_cloudwatch::Client {
+        debug_assert!(matches!(api, Api::CwRead));
+        self.pacer.take(api).await;
+        &self.cw
     }
 
     /// A paginated call: `make` builds the SDK paginator (synchronously, so it cannot

@@ -128,6 +128,8 @@ impl ObservedGroupRaw {
             rolled_back_from: self.tags.get("drydock:rolled-back-from").filter(|v| !v.is_empty()).cloned(),
             settings: self.tags.get("drydock:settings").filter(|v| !v.is_empty()).cloned(),
             launch_template: self.launch_template.clone(),
+            hold_until: parse_i64(self.tags.get("drydock:hold-until")),
+            bake_until: parse_i64(self.tags.get("drydock:bake-until")),
         })
     }
 }

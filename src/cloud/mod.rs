@@ -2,6 +2,7 @@
 //! with SDK types converted to the plain types of `domain` at this boundary and every
 //! SDK error turned into a `CloudError` that keeps the AWS code and request id.
 
+pub mod alarms;
 pub mod elb;
 pub mod gate;
 pub mod groups;

@@ -24,6 +24,8 @@ pub enum Api {
     /// Auto Scaling (no published bucket; the same as classic ELB is safe).
     AsgRead,
     AsgWrite,
+    /// CloudWatch DescribeAlarms: the default quota is 9 requests per second.
+    CwRead,
 }
 
 impl Api {
@@ -36,6 +38,7 @@ impl Api {
             Api::ElbWrite => (20.0, 5.0),
             Api::AsgRead => (40.0, 10.0),
             Api::AsgWrite => (20.0, 5.0),
+            Api::CwRead => (9.0, 9.0),
         }
     }
 }

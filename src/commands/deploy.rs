@@ -30,6 +30,9 @@ pub struct NewRelease<'a> {
     pub image: &'a DeployableImage,
     pub health_timeout: Duration,
     pub extra_tags: Vec<(String, String)>,
+    /// The alarms to watch during a canary hold and the bake time
+    /// (`progressive::watched`).
+    pub watch: Vec<String>,
 }
 
 /// Observes `service`'s cluster (the caller holds its lease) and plans the deploy of
@@ -78,6 +81,7 @@ pub async fn plan_release(
         subnets: &net.subnet_ids,
         security_groups: &net.security_group_ids,
         extra_tags: release.extra_tags,
+        watch: Some(&release.watch),
     };
     plan_deploy(svc, &req, &snap).map_err(|e| Error::Failed(format!("{label}: {e}")))
 }
@@ -98,6 +102,17 @@ pub async fn roll(
         let svc =
             env.services.get(service).ok_or_else(|| Error::Usage(format!("{label}: not in {}", env.file.display())))?;
         let cluster = ClusterName::new(service, &env.name);
+        // The alarm gate: read-only, before the lease, so that a stop changes nothing.
+        let gate = match super::progressive::gate(session, env, service, svc, &label).await {
+            // A killed run's canary or bake time: the re-run's watch meets the alarm.
+            Err(Error::Alarm { .. })
+                if !session.dry_run
+                    && super::progressive::resumes_a_watch(session, env, service, svc, &ami.id).await =>
+            {
+                None
+            }
+            r => r?,
+        };
         session
             .leased(&cluster, &label, async |lease| {
                 let release = NewRelease {
@@ -105,9 +120,15 @@ pub async fn roll(
                     image: ami,
                     health_timeout: health_timeout.unwrap_or(svc.health_timeout),
                     extra_tags,
+                    watch: super::progressive::watched(svc, session),
                 };
                 let plan = plan_release(session.cloud, env, net, service, release, &label).await?;
-                Ok(session.execute(plan, ami.image.clone(), &label, lease, started).await)
+                let mut r = session.execute(plan, ami.image.clone(), &label, lease, started).await;
+                if let (Some(g), true) = (&gate, r.code == 0) {
+                    r.message.push_str(&format!("; {g}"));
+                }
+                Ok(super::progressive::roll_back_after_bake(session, env, net, service, lease, r, &label, started)
+                    .await)
             })
             .await
     }
@@ -163,6 +184,7 @@ pub async fn run(
         }
     }
     let timing = Timing::parse(global)?;
+    let ignore_alarms = super::progressive::parse_ignore(&args.ignore_alarms)?;
     let region = global.region.clone().unwrap_or_else(|| env.region.clone());
 
     // --- observe what all services share ---
@@ -195,7 +217,8 @@ pub async fn run(
     }
 
     // --- per service: lease → observe → plan → execute ---
-    let session = Session::new(&cloud, out, &interrupt, env.name.as_str(), "deploy", args.dry_run, timing);
+    let mut session = Session::new(&cloud, out, &interrupt, env.name.as_str(), "deploy", args.dry_run, timing);
+    session.ignore_alarms = ignore_alarms;
     let mut results: Vec<(usize, ServiceResult)> = stream::iter(services.iter().zip(&amis).enumerate())
         .map(|(i, (s, ami))| {
             let (session, net) = (&session, &net);

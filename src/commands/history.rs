@@ -56,6 +56,7 @@ pub async fn run(tree: &Tree, global: &Global, args: &HistoryArgs, out: &Reporte
             Some(g) => match g.state {
                 GroupState::Failed => "failed",
                 GroupState::Deploying => "deploying",
+                GroupState::Canary => "canary",
                 GroupState::Live | GroupState::Standby | GroupState::Unknown => "standby",
             },
             None if r.failed => "failed",

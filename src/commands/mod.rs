@@ -7,6 +7,7 @@ pub mod completions;
 pub mod deploy;
 pub mod gc;
 pub mod history;
+pub mod progressive;
 pub mod promote;
 pub mod render;
 pub mod rollback;

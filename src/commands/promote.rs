@@ -112,6 +112,24 @@ async fn promote_one(
 ) -> Result<ServiceResult> {
     let svc = &to.services[service];
     let cluster = ClusterName::new(service, &to.name);
+    // The alarm gate of the target: read-only, before the lease.
+    let known_ami = match &src.carry {
+        Carry::Same { ami, .. } => Some(ami.as_str()),
+        Carry::Copied { copy, .. } => Some(copy.as_str()),
+        Carry::Copy { .. } => None,
+    };
+    let gate = match super::progressive::gate(session, to, service, svc, label).await {
+        // A killed run's canary or bake time: the re-run's watch meets the alarm.
+        Err(Error::Alarm { .. })
+            if !session.dry_run && known_ami.is_some() && {
+                let ami = known_ami.unwrap_or_default();
+                super::progressive::resumes_a_watch(session, to, service, svc, ami).await
+            } =>
+        {
+            None
+        }
+        r => r?,
+    };
     session
         .leased(&cluster, label, async |lease: Option<&Lease>| {
             let carry = carry_steps(&src.carry, COPY_TIMEOUT_S);
@@ -157,10 +175,15 @@ async fn promote_one(
                 image: &src.image,
                 health_timeout: svc.health_timeout,
                 extra_tags: vec![("drydock:promoted-from".into(), src.from.clone())],
+                watch: super::progressive::watched(svc, session),
             };
             let plan = plan_release(session.cloud, to, net, service, release, label).await?;
             let plan = with_carry(plan, carry, &src.from);
-            Ok(session.execute(plan, src.image.image.clone(), label, lease, started).await)
+            let mut r = session.execute(plan, src.image.image.clone(), label, lease, started).await;
+            if let (Some(g), true) = (&gate, r.code == 0) {
+                r.message.push_str(&format!("; {g}"));
+            }
+            Ok(super::progressive::roll_back_after_bake(session, to, net, service, lease, r, label, started).await)
         })
         .await
 }
@@ -184,6 +207,7 @@ pub async fn run(
         }
     }
     let timing = Timing::parse(global)?;
+    let ignore_alarms = super::progressive::parse_ignore(&args.ignore_alarms)?;
     let endpoint = global.endpoint_url.as_deref();
     let src = Cloud::connect_as(&from.region, endpoint, from.profile.as_deref()).await;
     // The source's account is checked too: reading a release from the wrong account
@@ -214,6 +238,7 @@ pub async fn run(
         super::check_account(&to.file, account, net.owner_id.as_deref())?;
     }
     let mut session = Session::new(&dst, out, &interrupt, to.name.as_str(), "promote", args.dry_run, timing);
+    session.ignore_alarms = ignore_alarms;
     session.source = Some(&src);
     let mut results: Vec<(usize, ServiceResult)> = stream::iter(services.iter().enumerate())
         .map(|(i, s)| {

@@ -32,6 +32,10 @@ pub struct ServiceResult {
     pub message: String,
     pub code: i32,
     pub plan: Option<Plan>,
+    /// The CloudWatch alarm that decided the outcome (issue #17), as JSON `alarm`.
+    pub alarm: Option<crate::domain::alarm::FiredAlarm>,
+    /// When that alarm fired during a watch: canary (compensated) or bake (rolled back).
+    pub alarm_phase: Option<crate::plan::WatchPhase>,
 }
 
 impl ServiceResult {
@@ -49,6 +53,8 @@ impl ServiceResult {
             message: plan.message.clone(),
             code: 0,
             plan: None,
+            alarm: None,
+            alarm_phase: None,
         }
     }
 
@@ -70,6 +76,9 @@ impl ServiceResult {
             if let Some(x) = val {
                 v[k] = Value::String(x);
             }
+        }
+        if let Some(a) = &self.alarm {
+            v["alarm"] = json!(a);
         }
         if let Some(p) = &self.plan {
             v["plan"] = Value::Array(p.steps.iter().map(|s| json!({"step": s.to_string(), "detail": s})).collect());
@@ -100,6 +109,14 @@ impl ServiceResult {
             message: e.to_string(),
             code: e.exit_code(),
             plan: None,
+            alarm: match e {
+                Error::Alarm { alarm, .. } => Some(alarm.clone()),
+                _ => None,
+            },
+            alarm_phase: match e {
+                Error::Alarm { phase, .. } => *phase,
+                _ => None,
+            },
         }
     }
 }
@@ -253,6 +270,9 @@ pub struct Session<'a> {
     pub holder: Holder,
     /// One DescribeAutoScalingGroups per poll for every service waiting.
     pub watch: GroupWatch,
+    /// `--ignore-alarms` (deploy, promote): firing alarms that neither stop the operation
+    /// before it begins nor fail a canary or a bake time.
+    pub ignore_alarms: std::collections::BTreeSet<crate::domain::alarm::AlarmName>,
 }
 
 impl<'a> Session<'a> {
@@ -278,6 +298,7 @@ impl<'a> Session<'a> {
             timing,
             holder,
             watch: GroupWatch::new(cloud.clone()),
+            ignore_alarms: Default::default(),
         }
     }
 
@@ -348,6 +369,10 @@ impl<'a> Session<'a> {
                     result.outcome = "failed";
                     result.code = e.exit_code();
                     result.message = e.to_string();
+                    if let Error::Alarm { alarm, phase, .. } = &e {
+                        result.alarm = Some(alarm.clone());
+                        result.alarm_phase = *phase;
+                    }
                 }
             }
         }

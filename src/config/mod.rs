@@ -3,6 +3,7 @@
 //! the file, the line, the key and the rule.
 
 pub mod model;
+mod progressive;
 mod raw;
 mod scaling;
 mod source;

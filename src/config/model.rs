@@ -241,6 +241,23 @@ pub struct ServiceEnv {
     /// release's identity: see `domain::scaling`).
     pub scaling: crate::domain::scaling::Scaling,
     // ---- end scaling
+    // --- progressive delivery (issue #17; config/progressive.rs) ---
+    /// `canary = { instances, hold }`: the new release first serves with this many
+    /// instances beside the full live group, for `hold`, watched by `alarms`.
+    pub canary: Option<Canary>,
+    /// `alarms = [...]`: CloudWatch alarms that gate the deploy, the canary hold and the
+    /// bake time; unique, in config order (the first firing one is reported).
+    pub alarms: Vec<crate::domain::alarm::AlarmName>,
+    /// `bake_time`: how long after the switch the alarms are watched (0 s: not at all).
+    pub bake_time: Duration,
+    // --- end progressive delivery ---
+}
+
+/// `canary = { instances = N, hold = "5m" }` (1 ≤ N < desired).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Canary {
+    pub instances: u32,
+    pub hold: Duration,
 }
 
 /// A user template file of the config tree.

@@ -124,6 +124,19 @@ pub struct Service {
     pub schedule: Vec<ScheduleRaw>,
     pub lifecycle: Option<LifecycleRaw>,
     // ---- end scaling
+    // --- progressive delivery (issue #17; validated in config/progressive.rs) ---
+    pub canary: Option<Canary>,
+    pub alarms: Option<Vec<String>>,
+    pub bake_time: Option<String>,
+    // --- end progressive delivery ---
+}
+
+/// `canary = { instances = N, hold = "5m" }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    pub instances: Option<i64>,
+    pub hold: Option<String>,
 }
 
 // ---- scaling (issue 16)

@@ -492,9 +492,16 @@ fn service_env(
         }
     }
     let scaling = super::scaling::scaling(c, key, s.scaling, s.schedule, s.lifecycle, health_timeout);
+    let progressive = super::progressive::service(
+        c,
+        key,
+        super::progressive::Raw { canary: s.canary, alarms: s.alarms, bake_time: s.bake_time },
+        capacity.as_ref().map(|cap| cap.desired),
+    );
     if c.errors.len() != before {
         return None;
     }
+    let progressive = progressive?;
     Some(ServiceEnv {
         route,
         instance_type: instance_type?,
@@ -513,6 +520,9 @@ fn service_env(
         env: env_settings,
         secrets,
         scaling: scaling?,
+        canary: progressive.canary,
+        alarms: progressive.alarms,
+        bake_time: progressive.bake_time,
     })
 }
 

@@ -15,6 +15,9 @@ pub enum GroupState {
     Failed,
     /// No or an unknown tag (a group made by hand or an older tool).
     Unknown,
+    /// Progressive delivery: serving a few instances beside the live release during the
+    /// canary hold (`drydock:hold-until`).
+    Canary,
 }
 
 impl GroupState {
@@ -25,6 +28,7 @@ impl GroupState {
             GroupState::Standby => "standby",
             GroupState::Failed => "failed",
             GroupState::Unknown => "unknown",
+            GroupState::Canary => "canary",
         }
     }
     pub fn parse(s: Option<&str>) -> Self {
@@ -33,6 +37,7 @@ impl GroupState {
             Some("live") => GroupState::Live,
             Some("standby") => GroupState::Standby,
             Some("failed") => GroupState::Failed,
+            Some("canary") => GroupState::Canary,
             _ => GroupState::Unknown,
         }
     }
@@ -63,6 +68,11 @@ pub struct ObservedGroup {
     /// The digest of the runtime settings it runs with (`drydock:settings`).
     pub settings: Option<String>,
     pub launch_template: Option<String>,
+    // --- progressive delivery (issue #17) ---
+    /// `drydock:hold-until`: the canary's hold ends at this epoch second.
+    pub hold_until: Option<i64>,
+    /// `drydock:bake-until`: the release's bake time ends at this epoch second.
+    pub bake_until: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

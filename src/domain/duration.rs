@@ -89,6 +89,11 @@ pub mod bounds {
     pub const AMI_RETENTION: (Duration, Duration) = (Duration::from_secs(0), Duration::from_secs(3650 * DAY));
     /// `[healthcheck] interval` and `timeout` (Docker's `--health-interval`/`--health-timeout`).
     pub const HEALTHCHECK: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(HOUR));
+    /// `canary.hold`: the canary serves beside the live release, both registered with the
+    /// ELB, under the cluster's lease; six hours is a working day's watch at most.
+    pub const CANARY_HOLD: (Duration, Duration) = (Duration::from_secs(0), Duration::from_secs(6 * HOUR));
+    /// `bake_time`: the command keeps watching (and holds the lease) after the switch.
+    pub const BAKE_TIME: (Duration, Duration) = (Duration::from_secs(0), Duration::from_secs(6 * HOUR));
 }
 
 impl fmt::Display for Duration {

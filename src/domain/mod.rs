@@ -2,6 +2,7 @@
 //! reaching a shell script, an init file, an nginx file or an AWS name must satisfy.
 //! Nothing here knows about the AWS SDK, the clock or the file system.
 
+pub mod alarm;
 pub mod bake;
 pub mod cluster;
 pub mod console;

@@ -16,7 +16,7 @@ impl Executor<'_> {
         Error::cloud(self.label.clone(), e)
     }
 
-    fn waiter(&self) -> Waiter<'_> {
+    pub(super) fn waiter(&self) -> Waiter<'_> {
         Waiter { interval: self.poll, interrupt: self.interrupt, out: self.out, label: &self.label }
     }
 
@@ -173,6 +173,8 @@ impl Executor<'_> {
                     STANDBY_PROCESSES.iter().copied().filter(|p| !COLD_STANDBY_PROCESSES.contains(p)).collect();
                 groups::resume_some(c, group, &keep).await
             }
+            // Run by the executor's loop (execute/watch_alarms.rs), as WaitInService is.
+            Step::WatchAlarms { .. } => Ok(()),
         };
         r.map_err(|e| self.failed(e))
     }

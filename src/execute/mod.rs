@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod lease;
 pub mod wait;
+mod watch_alarms;
 
 use std::time::Duration;
 
@@ -97,7 +98,10 @@ impl Executor<'_> {
         // that fails (or is interrupted) before the group exists takes them back, so a
         // failed command leaves nothing new behind.
         let mut made: Vec<String> = Vec::new();
-        for step in &plan.steps {
+        // With a canary, the first WaitInService is the canary's: only the last one
+        // before the switch makes the new release serve in full.
+        let last_wait = plan.steps.iter().rposition(|s| matches!(s, Step::WaitInService { .. }));
+        for (i, step) in plan.steps.iter().enumerate() {
             if let Err(e) = self.interrupt.check(&self.label) {
                 return Err(stop(switched, self.undo(&made, e).await));
             }
@@ -117,7 +121,30 @@ impl Executor<'_> {
                         // The new release never served: take it out, the old one keeps serving.
                         return Err(Stop::Before(self.compensate(plan, e).await));
                     }
-                    switched = true;
+                    switched = switched || Some(i) == last_wait;
+                }
+                Step::WatchAlarms { group, phase, alarms, duration_s, until, mark, share } => {
+                    let w = watch_alarms::Watch {
+                        group,
+                        phase: *phase,
+                        alarms,
+                        duration_s: *duration_s,
+                        until: *until,
+                        mark,
+                        share: *share,
+                    };
+                    let r = self.watch_alarms(w).await;
+                    waited = true;
+                    if let Err(e) = r {
+                        return Err(match phase {
+                            // The canary failed (an alarm, Ctrl-C): take it out; the live
+                            // release was never changed.
+                            crate::plan::WatchPhase::Canary => Stop::Before(self.compensate(plan, e).await),
+                            // After the switch: the command decides (an alarm rolls back;
+                            // Ctrl-C leaves the new release live).
+                            crate::plan::WatchPhase::Bake => Stop::Before(e),
+                        });
+                    }
                 }
                 // After the switch, what no other service's switch should wait for.
                 other if switched && !matches!(other, Step::Tag { .. } | Step::Detach { .. } | Step::Attach { .. }) => {

@@ -342,7 +342,11 @@ fn authz(action: String, resource: String, context: Context) -> Authz {
 /// The authorizations AWS makes for one request: the action on each resource it touches,
 /// and the dependent actions. An action this model does not know is an error.
 pub fn authorizations(call: &Call) -> Result<Vec<Authz>, String> {
-    let svc = call.service.as_str();
+    // The SigV4 signing name → the IAM service prefix (CloudWatch signs as `monitoring`).
+    let svc = match call.service.as_str() {
+        "monitoring" => "cloudwatch",
+        s => s,
+    };
     let action = format!("{svc}:{}", call.action);
     let mut out = Vec::new();
     // New resources have no id yet: "new" stands for it.

@@ -35,6 +35,10 @@ pub struct DeployRequest<'a> {
     /// The live release's settings, read back from its launch template when its digest
     /// differs, so that the plan says which settings change (None: by digest only).
     pub previous_settings: Option<&'a crate::domain::settings::RuntimeSettings>,
+    // --- progressive delivery (issue #17) ---
+    /// The alarms to watch during a canary hold and the bake time (the config's, less
+    /// `--ignore-alarms`); None for a rollback, which has neither.
+    pub watch: Option<&'a [String]>,
 }
 
 fn tag(k: &str, v: impl Into<String>) -> (String, String) {
@@ -257,7 +261,15 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
                 format!("{} serves {} ({healthy}/{} InService): finished its switch", l.name, req.ami, l.desired);
             return Ok(base(Outcome::Deployed, Some(l.name.clone()), l.previous.clone(), steps, vec![], message));
         }
-        let message = format!("{} already runs {} ({healthy}/{} InService)", l.name, req.ami, l.desired);
+        let mut message = format!("{} already runs {} ({healthy}/{} InService)", l.name, req.ami, l.desired);
+        // A bake time that a killed run started goes on until its mark.
+        if let Some(until) = l.bake_until {
+            let bake = super::canary::bake_steps(svc, req.watch, &l.name, l.previous.is_some(), Some(until));
+            if !bake.is_empty() {
+                message.push_str(&format!("; its bake time goes on until {until}"));
+            }
+            steps.extend(bake);
+        }
         return Ok(base(Outcome::Unchanged, Some(l.name.clone()), l.previous.clone(), steps, vec![], message));
     }
 
@@ -269,6 +281,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         steps.push(Step::DeleteLaunchTemplate { name: g.launch_template.clone().unwrap_or_else(|| g.name.clone()) });
     }
 
+    let canary = super::canary::stage(svc, req.watch, live, target);
     let release: String;
     match target {
         // A release of this AMI exists (a run was killed after creating it, or it is a
@@ -278,7 +291,9 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             if t.suspended {
                 steps.push(Step::Resume { group: t.name.clone() });
             }
-            if t.desired < desired || t.min != min || t.max < max {
+            if canary.is_some() {
+                // The canary of a killed run: it stays at its size until its hold is over.
+            } else if t.desired < desired || t.min != min || t.max < max {
                 steps.push(Step::ScaleTo {
                     group: t.name.clone(),
                     min,
@@ -367,13 +382,17 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
                     imds_v1_allowed: req.imds_v1_allowed,
                 }));
             }
-            tags.push(tag("drydock:state", "deploying"));
+            tags.push(tag("drydock:state", if canary.is_some() { "canary" } else { "deploying" }));
             tags.push(tag("drydock:deployed-at", req.now.to_string()));
             tags.push(tag("drydock:deployed-by", req.deployed_by));
             if let Some(l) = live {
                 tags.push(tag("drydock:previous", l.name.clone()));
             }
             tags.extend(req.extra_tags.iter().cloned());
+            let (min, desired, max) = match &canary {
+                Some(c) => super::canary::capacity(c, min, max),
+                None => (min, desired, max),
+            };
             steps.push(Step::CreateGroup(GroupSpec {
                 name: name.clone(),
                 launch_template: name.clone(),
@@ -391,13 +410,29 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         }
     }
 
-    let count = target.map(|t| t.desired.max(desired)).unwrap_or(desired);
+    let fail_after_s = svc.fail_early.then(|| crate::domain::health::fail_after_s(svc.grace_period.as_secs()));
+    let count = match (&canary, target) {
+        // After the hold the canary is scaled to the full capacity.
+        (Some(_), _) => desired,
+        (None, t) => t.map(|t| t.desired.max(desired)).unwrap_or(desired),
+    };
+    if let Some(c) = &canary {
+        steps.extend(super::canary::hold_steps(
+            c,
+            &release,
+            &elb_s,
+            req.watch.unwrap_or_default(),
+            req.health_timeout_s,
+            fail_after_s,
+            (min, desired, max),
+        ));
+    }
     steps.push(Step::WaitInService {
         group: release.clone(),
         elb: elb_s.clone(),
         count,
         timeout_s: req.health_timeout_s,
-        fail_after_s: svc.fail_early.then(|| crate::domain::health::fail_after_s(svc.grace_period.as_secs())),
+        fail_after_s,
     });
     let version = release.rsplit_once("-v").map(|(_, n)| format!("v{n}")).unwrap_or_default();
     let (hkey, hval) = history_record(&version, req.ami, req.now, "ok", req.image, req.deployed_by);
@@ -463,6 +498,9 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     if !target.is_some_and(|t| t.state == GroupState::Standby) {
         steps.push(Step::Record { elb: elb_s.clone(), key: hkey, value: hval });
     }
+    // The bake time, with the previous release a standby to roll back to; before the
+    // trim, so that even with keep_releases = 0 that standby outlives the bake time.
+    steps.extend(super::canary::bake_steps(svc, req.watch, &release, live.is_some(), None));
     steps.extend(trim(svc, snap, &[release.as_str()], live.map(|l| l.name.as_str())));
     let mut message = match live {
         Some(l) => format!("{release} replaces {} ({} of {})", l.name, instances(count), req.ami),

@@ -24,6 +24,9 @@ pub fn svc(standby: Standby, keep: u32) -> ServiceEnv {
         env: Default::default(),
         secrets: Default::default(),
         scaling: Default::default(),
+        canary: None,
+        alarms: vec![],
+        bake_time: Duration::from_secs(0),
     }
 }
 
@@ -48,5 +51,7 @@ pub fn group(n: u16, ami: &str, state: GroupState, desired: u32, attached: bool)
         rolled_back_from: None,
         settings: None,
         launch_template: Some(format!("www-prod-v{n:03}")),
+        hold_until: None,
+        bake_until: None,
     }
 }

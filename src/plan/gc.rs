@@ -21,7 +21,11 @@ pub fn plan_cluster(svc: &ServiceEnv, snap: &ClusterSnapshot, history: &[u16], n
     let keep: Vec<&str> = snap
         .groups
         .iter()
-        .filter(|g| Some(&g.name) == live.as_ref() || g.attached || g.state == GroupState::Deploying)
+        .filter(|g| {
+            Some(&g.name) == live.as_ref()
+                || g.attached
+                || matches!(g.state, GroupState::Deploying | GroupState::Canary)
+        })
         .map(|g| g.name.as_str())
         .collect();
     let mut steps = trim(svc, snap, &keep, None);
@@ -127,6 +131,8 @@ mod tests {
             rolled_back_from: None,
             settings: None,
             launch_template: Some(format!("www-prod-v{n:03}")),
+            hold_until: None,
+            bake_until: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! Pure: no async, no SDK types, no clock, no randomness.
 
 pub mod bake;
+pub mod canary;
 pub mod deploy;
 #[cfg(test)]
 mod fixtures;

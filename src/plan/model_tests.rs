@@ -109,6 +109,8 @@ impl World {
                 rolled_back_from: tag("drydock:rolled-back-from"),
                 settings: tag("drydock:settings"),
                 launch_template: Some(name.clone()),
+                hold_until: None,
+                bake_until: None,
             });
         }
         s.groups.sort_by_key(|g| g.number);
@@ -226,6 +228,7 @@ fn plan(svc: &ServiceEnv, w: &World, op: &Op) -> Result<(Plan, Option<String>), 
         subnets: &subnets,
         security_groups: &sgs,
         extra_tags,
+        watch: None,
     };
     match op {
         Op::Deploy(ami) => {

@@ -284,6 +284,43 @@ pub enum Step {
         group: String,
     },
     // ---- end scaling
+    // --- progressive delivery (issue #17) ---
+    /// Watch CloudWatch alarms for `duration_s` (the canary's hold, or the bake time after
+    /// the switch): polled every interval; one in ALARM fails the step. A fresh watch
+    /// first writes its end (`mark` = epoch second) on `group`, so that a run killed
+    /// meanwhile resumes it from there (`until`).
+    WatchAlarms {
+        group: String,
+        phase: WatchPhase,
+        alarms: Vec<String>,
+        duration_s: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<i64>,
+        mark: String,
+        /// canary: (canary instances, live instances), for the traffic share.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        share: Option<(u32, u32)>,
+    },
+}
+
+/// When alarms are watched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchPhase {
+    /// Before the switch: an alarm fails the release (compensated; exit 1).
+    Canary,
+    /// After the switch: an alarm rolls back to the standby (outcome rolled_back; exit 1).
+    Bake,
+}
+
+/// The canary's share of the ELB's instances (so, with round robin, of the traffic), in
+/// whole percent.
+pub fn share_percent(canary: u32, live: u32) -> u32 {
+    let all = u64::from(canary) + u64::from(live);
+    if all == 0 {
+        return 0;
+    }
+    u32::try_from((u64::from(canary) * 100 + all / 2) / all).unwrap_or(100)
 }
 
 impl Step {
@@ -413,6 +450,28 @@ impl std::fmt::Display for Step {
             }
             Step::ResumeForScaleIn { group } => {
                 write!(f, "resume the scaling processes of {group} but AlarmNotification and ScheduledActions")
+            }
+            Step::WatchAlarms { group, phase, alarms, duration_s, until, share, .. } => {
+                let watched = if alarms.is_empty() { "no alarms".to_owned() } else { alarms.join(", ") };
+                match phase {
+                    WatchPhase::Canary => {
+                        write!(f, "hold the canary {group}")?;
+                        if let Some((n, live)) = share {
+                            write!(
+                                f,
+                                " ({n} of {} instances, {}% of the traffic)",
+                                n + live,
+                                share_percent(*n, *live)
+                            )?;
+                        }
+                    }
+                    WatchPhase::Bake => write!(f, "bake {group}")?,
+                }
+                match until {
+                    Some(t) => write!(f, " until {t} (resumed; {duration_s}s in all)")?,
+                    None => write!(f, " for {duration_s}s")?,
+                }
+                write!(f, ", watching {watched}")
             }
         }
     }

@@ -250,3 +250,35 @@ impl Drop for Sampler {
         self.stop.store(true, Ordering::SeqCst);
     }
 }
+
+/// CloudWatch alarms (progressive delivery, tests/it/canary.rs).
+impl Sdk {
+    /// An alarm on the classic ELB's backend 5xx count, as the example tree's prod uses.
+    pub fn put_5xx_alarm(&self, name: &str, elb: &str) {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+        self.block(
+            self.cw
+                .put_metric_alarm()
+                .alarm_name(name)
+                .namespace("AWS/ELB")
+                .metric_name("HTTPCode_Backend_5XX")
+                .dimensions(Dimension::builder().name("LoadBalancerName").value(elb).build())
+                .statistic(Statistic::Sum)
+                .period(60)
+                .evaluation_periods(1)
+                .threshold(10.0)
+                .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+                .send(),
+        )
+        .expect("put metric alarm");
+    }
+
+    /// Sets an alarm's state, as CloudWatch would when its metric crosses the threshold.
+    pub fn set_alarm(&self, name: &str, state: &str, reason: &str) {
+        use aws_sdk_cloudwatch::types::StateValue;
+        self.block(
+            self.cw.set_alarm_state().alarm_name(name).state_value(StateValue::from(state)).state_reason(reason).send(),
+        )
+        .expect("set alarm state");
+    }
+}

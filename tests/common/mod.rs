@@ -38,8 +38,24 @@ pub struct Edit {
 }
 
 impl ExampleTree {
-    /// Copies amis/, environments/, upstart/, systemd/ and nginx/ (those that exist).
+    /// Copies amis/, environments/, upstart/, systemd/ and nginx/ (those that exist),
+    /// without prod's progressive delivery (`canary`, `alarms`, `bake_time` of
+    /// services.www): with them, every promotion to prod would need the CloudWatch alarm
+    /// in the emulator and a second one would hold its canary 5 minutes and bake 10. The
+    /// tests of progressive delivery (tests/it/canary.rs) use `as_is`.
     pub fn new() -> Self {
+        let tree = Self::as_is();
+        let prod = tree.read("environments/prod.toml");
+        let kept: Vec<&str> = prod
+            .lines()
+            .filter(|l| !(l.starts_with("canary = ") || l.starts_with("alarms = ") || l.starts_with("bake_time = ")))
+            .collect();
+        tree.write("environments/prod.toml", &(kept.join("\n") + "\n"));
+        tree
+    }
+
+    /// The example tree exactly as the repository has it.
+    pub fn as_is() -> Self {
         let dir = tempfile::Builder::new().prefix("drydock-tree-").tempdir().expect("create a temp dir");
         let root = example_root();
         for sub in TREE_DIRS {

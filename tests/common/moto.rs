@@ -205,6 +205,7 @@ impl Moto {
             ec2: aws_sdk_ec2::Client::new(&conf),
             asg: aws_sdk_autoscaling::Client::new(&conf),
             elb: aws_sdk_elasticloadbalancing::Client::new(&conf),
+            cw: aws_sdk_cloudwatch::Client::new(&conf),
             rt,
         }
     }
@@ -222,6 +223,8 @@ pub struct Sdk {
     pub ec2: aws_sdk_ec2::Client,
     pub asg: aws_sdk_autoscaling::Client,
     pub elb: aws_sdk_elasticloadbalancing::Client,
+    /// CloudWatch (alarms for progressive delivery; rpc-v2-cbor through the shim's patch k).
+    pub cw: aws_sdk_cloudwatch::Client,
     pub rt: tokio::runtime::Runtime,
 }
 

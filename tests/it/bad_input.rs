@@ -884,6 +884,84 @@ fn cases() -> Vec<Case> {
             "is out of range",
         )
         .args(&["check", "--no-nginx"]),
+        // ---- progressive delivery (issue #17) ----
+        Case::config(
+            "canary as big as the service",
+            replace(STAGING, r#"standby_ttl = "1h""#, "canary = { instances = 2, hold = \"5m\" }\nstandby_ttl = \"1h\""),
+            "services.www.canary.instances",
+            "2 is out of range: a whole number from 1 to 1 (desired − 1) is allowed",
+        ),
+        Case::config(
+            "canary of no instance",
+            replace(STAGING, r#"standby_ttl = "1h""#, "canary = { instances = 0, hold = \"5m\" }\nstandby_ttl = \"1h\""),
+            "services.www.canary.instances",
+            "0 is out of range",
+        ),
+        Case::config(
+            "canary on a service of one instance",
+            replace(STAGING, "desired = 2\n", "desired = 1\ncanary = { instances = 1, hold = \"5m\" }\n"),
+            "services.www.canary.instances",
+            "a canary needs desired ≥ 2",
+        )
+        .at(&["canary ="]),
+        Case::config(
+            "canary hold over 6 hours",
+            replace(STAGING, r#"standby_ttl = "1h""#, "canary = { instances = 1, hold = \"7h\" }\nstandby_ttl = \"1h\""),
+            "services.www.canary.hold",
+            "is out of range: a duration from 0s to 6h is allowed",
+        ),
+        Case::config(
+            "canary without a hold",
+            replace(STAGING, r#"standby_ttl = "1h""#, "canary = { instances = 1 }\nstandby_ttl = \"1h\""),
+            "services.www.canary.hold",
+            "is required",
+        ),
+        Case::config(
+            "canary with an unknown key",
+            replace(
+                STAGING,
+                r#"standby_ttl = "1h""#,
+                "canary = { instances = 1, hold = \"5m\", percent = 10 }\nstandby_ttl = \"1h\"",
+            ),
+            "services.www.canary.percent",
+            "unknown field `percent`, expected `instances` or `hold`",
+        ),
+        Case::config(
+            "an alarm listed twice",
+            replace(STAGING, r#"standby_ttl = "1h""#, "alarms = [\"www-5xx\", \"www-5xx\"]\nstandby_ttl = \"1h\""),
+            "services.www.alarms",
+            "\"www-5xx\" is listed twice",
+        ),
+        Case::config(
+            "an alarm name with a control character",
+            replace(STAGING, r#"standby_ttl = "1h""#, "alarms = [\"www\\t5xx\"]\nstandby_ttl = \"1h\""),
+            "services.www.alarms",
+            "is not a valid alarm name: a CloudWatch alarm name is 1 to 255 characters without control characters",
+        ),
+        Case::config(
+            "an empty alarm name",
+            replace(STAGING, r#"standby_ttl = "1h""#, "alarms = [\"\"]\nstandby_ttl = \"1h\""),
+            "services.www.alarms",
+            "is not a valid alarm name",
+        ),
+        Case::config(
+            "bake_time over 6 hours",
+            replace(STAGING, r#"standby_ttl = "1h""#, "bake_time = \"1d\"\nstandby_ttl = \"1h\""),
+            "services.www.bake_time",
+            "is out of range: a duration from 0s to 6h is allowed",
+        ),
+        Case::config(
+            "bake_time not a duration",
+            replace(STAGING, r#"standby_ttl = "1h""#, "bake_time = \"ten minutes\"\nstandby_ttl = \"1h\""),
+            "services.www.bake_time",
+            DURATION_RULE,
+        ),
+        Case::flag(
+            "--ignore-alarms with an empty name",
+            &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0", "--ignore-alarms", ""],
+            "--ignore-alarms",
+            "is not a valid alarm name",
+        ),
         Case::config(
             "health_timeout over a day",
             replace(STAGING, r#"health_timeout = "10m""#, r#"health_timeout = "2d""#),

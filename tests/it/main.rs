@@ -10,6 +10,7 @@ mod common;
 
 mod bad_input;
 mod bake;
+mod canary;
 mod cli;
 mod cross_account;
 mod deploy;

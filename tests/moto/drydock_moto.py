@@ -63,6 +63,7 @@ import time
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
+import shim_cbor
 import shim_consistency
 from shim_aws import (
     patch_asg_size_limits,
@@ -88,6 +89,8 @@ ALL_PATCHES: list[tuple[str, Callable[[], None]]] = PATCHES + [
     ("image-name-duplicate", patch_image_name_duplicate),
     ("asg-size-limits", patch_asg_size_limits),
     ("image-tag-specifications", patch_image_tag_specifications),
+    # (p) is a WSGI-level translation (ShimApp.aws, shim_cbor.py): nothing to patch in moto.
+    ("rpc-v2-cbor", lambda: None),
 ] + SCALING_PATCHES
 
 
@@ -269,6 +272,8 @@ def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
         params.update({k: v[0] for k, v in form.items()})
     action = params.get("Action")
     if action is None:
+        action = shim_cbor.operation_of(environ)
+    if action is None:
         target = environ.get("HTTP_X_AMZ_TARGET")
         if target:
             action = target.rsplit(".", 1)[-1]
@@ -394,7 +399,10 @@ class ShimApp:
 
         shim_consistency.set_context(service, action)
         try:
-            result = self.inner(environ, recording_start_response)
+            if not self.stock and shim_cbor.is_cbor(environ):
+                result = shim_cbor.translate(environ, recording_start_response, service, self.inner)
+            else:
+                result = self.inner(environ, recording_start_response)
             if kind != "drop":
                 return result
             # drop: moto processed the request; the client gets no answer at all.

@@ -58,6 +58,7 @@ def test_info_lists_the_patches_and_an_instant_world(shim: Server) -> None:
         "asg-delete-cascade",
         "asg-enable-all-metrics",
         "scheduled-action-next-run",
+        "rpc-v2-cbor",
     }
     # The world is instant unless a flag or POST /drydock-shim/world says otherwise.
     assert info["world"]["time_scale"] == 0 and info["world"]["throttle"] is False

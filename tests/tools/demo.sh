@@ -34,6 +34,30 @@ $drydock --output json bake www --image-tag 1.4.2 --env staging
 step "drydock deploy --all --env staging --image-tag 1.4.2: the first release of every service"
 $drydock deploy --all --env staging --image-tag 1.4.2
 
+step "CloudWatch alarm www-prod-5xx on ELB www-prod's backend 5xx count: prod's www watches it (alarm gate, canary hold, bake time)"
+.venv/bin/python - <<'PY'
+import os
+
+import boto3
+
+cw = boto3.client("cloudwatch", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+cw.put_metric_alarm(
+    AlarmName="www-prod-5xx",
+    Namespace="AWS/ELB",
+    MetricName="HTTPCode_Backend_5XX",
+    Dimensions=[{"Name": "LoadBalancerName", "Value": "www-prod"}],
+    Statistic="Sum",
+    Period=60,
+    EvaluationPeriods=1,
+    Threshold=10,
+    ComparisonOperator="GreaterThanThreshold",
+    TreatMissingData="notBreaching",
+)
+cw.set_alarm_state(AlarmName="www-prod-5xx", StateValue="OK", StateReason="demo: no 5xx")
+alarm = cw.describe_alarms(AlarmNames=["www-prod-5xx"])["MetricAlarms"][0]
+print(f"alarm {alarm['AlarmName']}: {alarm['StateValue']}")
+PY
+
 step "drydock promote www imageresize bookmarks --from staging --to prod: the AMIs QA passed, unchanged"
 $drydock promote www imageresize bookmarks --from staging --to prod
 
@@ -44,9 +68,16 @@ $drydock deploy www --env staging --image-tag 1.4.3
 step "the same deploy again: nothing to do"
 $drydock --output json deploy www --env staging --image-tag 1.4.3
 
-step "promote www 1.4.3 to prod, with a dry run first"
-$drydock promote www --from staging --to prod --dry-run
-$drydock promote www --from staging --to prod
+# prod's www holds its canary 5 minutes and bakes 10: the demo runs a copy of the tree
+# with 5 s each, so that it stays short.
+demo_tree=.tmp/demo/tree
+rm -rf "$demo_tree" && mkdir -p "$demo_tree"
+cp -r amis environments upstart nginx "$demo_tree"/
+sed -i 's/hold = "5m"/hold = "5s"/; s/bake_time = "10m"/bake_time = "5s"/' "$demo_tree/environments/prod.toml"
+
+step "promote www 1.4.3 to prod, with a dry run first: a canary (1 of 5 instances) held while www-prod-5xx is watched, then the switch and a bake time (hold and bake shortened to 5 s for the demo)"
+$drydock -C "$demo_tree" promote www --from staging --to prod --dry-run
+$drydock -C "$demo_tree" promote www --from staging --to prod
 
 step "drydock status"
 $drydock status

@@ -408,3 +408,16 @@ fn the_policy_of_issue_12_allowed_every_bypass() {
     let stmts = old["Statement"].as_array().unwrap();
     assert!(!stmts.iter().any(|s| s.to_string().contains("kms:")), "and it had no kms: actions");
 }
+
+#[test]
+fn cloudwatch_describe_alarms_is_allowed_and_nothing_else_of_cloudwatch() {
+    let read = Call::new("monitoring", "DescribeAlarms", &[("AlarmNames.member.1", "www-prod-5xx")], vec![]);
+    assert_eq!(decide(&read), Decision::Allow, "the alarm gate's read");
+    let p = policy();
+    for action in
+        ["cloudwatch:SetAlarmState", "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:GetMetricData"]
+    {
+        let a = authz(action.into(), "*".into(), Context::new());
+        assert_eq!(evaluate(&p, &a), Ok(Decision::ImplicitDeny), "{action}: drydock only reads alarms");
+    }
+}

@@ -73,6 +73,7 @@ fn plan(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot, settings: &str) -> 
         imds_v1_allowed: false,
         settings,
         previous_settings: None,
+        watch: None,
     };
     plan_deploy(svc, &req, snap).unwrap()
 }

@@ -53,6 +53,7 @@ fn plan(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot) -> Plan {
         imds_v1_allowed: false,
         settings: NO_SETTINGS,
         previous_settings: None,
+        watch: None,
     };
     plan_deploy(svc, &req, snap).unwrap()
 }
@@ -301,6 +302,7 @@ fn release_numbers_run_out_at_999() {
         imds_v1_allowed: false,
         settings: NO_SETTINGS,
         previous_settings: None,
+        watch: None,
     };
     assert_eq!(plan_deploy(&svc(Standby::Warm, 2), &req, &snap), Err(PlanError::NumbersExhausted("www-prod".into())));
 }
