@@ -5,6 +5,20 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::domain::{grammar, Digest, Duration, EnvName, ImageTag, ServiceName};
+
+/// `--ami`: an AMI id (ami-…), before any AWS call.
+fn ami_id(s: &str) -> Result<String, String> {
+    grammar::aws_id(s, "ami").map(str::to_owned)
+}
+
+/// `--health-timeout`: a duration in the range of `health_timeout` (a deadline past it
+/// would overflow the clock; AWS would not wait that long either).
+fn health_timeout(s: &str) -> Result<Duration, String> {
+    let (min, max) = crate::domain::duration::bounds::HEALTH_TIMEOUT;
+    Duration::parse_within(s, min, max)
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "drydock",
@@ -89,11 +103,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct IamPolicyArgs {
     /// The instance role's policy of this service: exactly its secrets, and its ECR image
-    #[arg(long, value_name = "SERVICE", requires = "env")]
-    pub instance: Option<String>,
+    #[arg(long, value_name = "SERVICE", requires = "env", value_parser = ServiceName::parse)]
+    pub instance: Option<ServiceName>,
     /// The environment of --instance
-    #[arg(long, value_name = "ENV", requires = "instance")]
-    pub env: Option<String>,
+    #[arg(long, value_name = "ENV", requires = "instance", value_parser = EnvName::parse)]
+    pub env: Option<EnvName>,
 }
 
 #[derive(Debug, Args)]
@@ -114,28 +128,30 @@ pub enum RenderCommand {
 #[group(required = true, multiple = false)]
 pub struct ImagePin {
     /// The image tag to pin (never `latest`)
-    #[arg(long, value_name = "TAG")]
-    pub image_tag: Option<String>,
+    #[arg(long, value_name = "TAG", value_parser = ImageTag::parse)]
+    pub image_tag: Option<ImageTag>,
     /// The image digest to pin (sha256:…)
-    #[arg(long, value_name = "DIGEST")]
-    pub image_digest: Option<String>,
+    #[arg(long, value_name = "DIGEST", value_parser = Digest::parse)]
+    pub image_digest: Option<Digest>,
 }
 
 #[derive(Debug, Args)]
 pub struct RenderInitArgs {
-    pub service: String,
+    #[arg(value_parser = ServiceName::parse)]
+    pub service: ServiceName,
     #[command(flatten)]
     pub pin: ImagePin,
 }
 
 #[derive(Debug, Args)]
 pub struct BakeArgs {
-    pub service: String,
+    #[arg(value_parser = ServiceName::parse)]
+    pub service: ServiceName,
     #[command(flatten)]
     pub pin: ImagePin,
     /// The environment whose [bake] section and region to use
-    #[arg(long, value_name = "ENV")]
-    pub env: String,
+    #[arg(long, value_name = "ENV", value_parser = EnvName::parse)]
+    pub env: EnvName,
     /// The CI build that asked for this AMI, recorded on it
     // Its value is not shown in --help: a Jenkins URL may carry credentials.
     #[arg(long, env = "BUILD_URL", hide_env_values = true, value_name = "URL")]
@@ -149,20 +165,20 @@ pub struct BakeArgs {
 #[group(id = "what", required = true, multiple = false)]
 pub struct DeployWhat {
     /// Deploy the AMI that drydock baked for this image tag
-    #[arg(long, value_name = "TAG", group = "what")]
-    pub image_tag: Option<String>,
+    #[arg(long, value_name = "TAG", group = "what", value_parser = ImageTag::parse)]
+    pub image_tag: Option<ImageTag>,
     /// Deploy this AMI id (e.g. one baked by Packer)
-    #[arg(long, value_name = "AMI", group = "what")]
+    #[arg(long, value_name = "AMI", group = "what", value_parser = ami_id)]
     pub ami: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// Services to deploy (or --all)
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
-    pub services: Vec<String>,
-    #[arg(long, value_name = "ENV")]
-    pub env: String,
+    #[arg(required_unless_present = "all", conflicts_with = "all", value_parser = ServiceName::parse)]
+    pub services: Vec<ServiceName>,
+    #[arg(long, value_name = "ENV", value_parser = EnvName::parse)]
+    pub env: EnvName,
     #[command(flatten)]
     pub what: DeployWhat,
     /// Every service of the environment
@@ -172,8 +188,8 @@ pub struct DeployArgs {
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
     pub parallel: u16,
     /// Override the services' health_timeout (e.g. 10m)
-    #[arg(long, value_name = "DURATION")]
-    pub health_timeout: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = health_timeout)]
+    pub health_timeout: Option<Duration>,
     /// Read only: print the plan a real run would execute
     #[arg(long)]
     pub dry_run: bool,
@@ -185,12 +201,12 @@ pub struct DeployArgs {
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
-    #[arg(required = true)]
-    pub services: Vec<String>,
-    #[arg(long, value_name = "ENV")]
-    pub from: String,
-    #[arg(long, value_name = "ENV")]
-    pub to: String,
+    #[arg(required = true, value_parser = ServiceName::parse)]
+    pub services: Vec<ServiceName>,
+    #[arg(long, value_name = "ENV", value_parser = EnvName::parse)]
+    pub from: EnvName,
+    #[arg(long, value_name = "ENV", value_parser = EnvName::parse)]
+    pub to: EnvName,
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
     pub parallel: u16,
     #[arg(long)]
@@ -203,12 +219,13 @@ pub struct PromoteArgs {
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
-    pub service: String,
-    #[arg(long, value_name = "ENV")]
-    pub env: String,
+    #[arg(value_parser = ServiceName::parse)]
+    pub service: ServiceName,
+    #[arg(long, value_name = "ENV", value_parser = EnvName::parse)]
+    pub env: EnvName,
     /// The release to put back (default: the newest standby release)
-    #[arg(long, value_name = "vNNN")]
-    pub to: Option<String>,
+    #[arg(long, value_name = "vNNN", value_parser = crate::domain::names::parse_version)]
+    pub to: Option<u16>,
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -216,22 +233,24 @@ pub struct RollbackArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Only this environment (default: every configured environment)
-    #[arg(long, value_name = "ENV")]
-    pub env: Option<String>,
-    pub services: Vec<String>,
+    #[arg(long, value_name = "ENV", value_parser = EnvName::parse)]
+    pub env: Option<EnvName>,
+    #[arg(value_parser = ServiceName::parse)]
+    pub services: Vec<ServiceName>,
 }
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    pub service: String,
-    #[arg(long, value_name = "ENV")]
-    pub env: String,
+    #[arg(value_parser = ServiceName::parse)]
+    pub service: ServiceName,
+    #[arg(long, value_name = "ENV", value_parser = EnvName::parse)]
+    pub env: EnvName,
 }
 
 #[derive(Debug, Args)]
 pub struct RoutesArgs {
-    #[arg(long, value_name = "ENV")]
-    pub env: String,
+    #[arg(long, value_name = "ENV", value_parser = EnvName::parse)]
+    pub env: EnvName,
     /// Write to this file (atomically; unchanged output is not rewritten)
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -247,8 +266,8 @@ pub struct RoutesArgs {
 
 #[derive(Debug, Args)]
 pub struct GcArgs {
-    #[arg(long, value_name = "ENV")]
-    pub env: String,
+    #[arg(long, value_name = "ENV", value_parser = EnvName::parse)]
+    pub env: EnvName,
     #[arg(long)]
     pub dry_run: bool,
 }

@@ -75,10 +75,12 @@ pub async fn run(cli: Cli, out: &Reporter) -> Result<()> {
             let interrupt = interrupt::Interrupt::install();
             commands::gc::run(&tree, &cli.global, a, out, interrupt, &cli.command).await
         }
-        Command::IamPolicy(a) if a.instance.is_some() => {
+        Command::IamPolicy(commands_args @ cli::IamPolicyArgs { instance: Some(service), .. }) => {
             let tree = load()?;
-            let env = commands::environment(&tree, &commands::parse_env(a.env.as_deref().unwrap_or(""))?)?;
-            let service = commands::parse_service(a.instance.as_deref().unwrap_or(""))?;
+            // clap requires --env with --instance.
+            let env_name = commands_args.env.as_ref().ok_or_else(|| Error::Usage("--instance needs --env".into()))?;
+            let env = commands::environment(&tree, env_name)?;
+            let service = service.clone();
             commands::env_service(env, &service)?;
             let p = instance_policy::policy(
                 &env.services[&service],

@@ -44,7 +44,7 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-/// A command line clap refuses: exit 2 with clap's message on stderr, and with
+/// A command line clap refuses: exit 2 with the reason on stderr, and with
 /// `--output json` also the one JSON document on stdout that a Jenkins step archives.
 fn parse_error(e: clap::Error) -> ! {
     use clap::error::ErrorKind;
@@ -57,33 +57,49 @@ fn parse_error(e: clap::Error) -> ! {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json =
         args.windows(2).any(|w| w[0] == "--output" && w[1] == "json") || args.iter().any(|a| a == "--output=json");
-    let _ = e.print();
+    // The first word that is a subcommand of ours, for the error line and the document.
+    let command = args
+        .iter()
+        .find(|a| {
+            [
+                "check",
+                "render",
+                "bake",
+                "deploy",
+                "promote",
+                "rollback",
+                "status",
+                "history",
+                "routes",
+                "gc",
+                "iam-policy",
+                "completions",
+                "man",
+            ]
+            .contains(&a.as_str())
+        })
+        .cloned()
+        .unwrap_or_default();
+    // A refused value: the flag and our grammar's sentence, which quotes the value
+    // escaped (clap's own message quotes it raw, newlines and all).
+    let arg = match e.get(clap::error::ContextKind::InvalidArg) {
+        Some(clap::error::ContextValue::String(a)) => a.clone(),
+        _ => String::new(),
+    };
+    let first = match std::error::Error::source(&e) {
+        Some(why) if e.kind() == ErrorKind::ValueValidation => format!("{arg}: {why}"),
+        _ => e.render().to_string().lines().next().unwrap_or("").trim_start_matches("error: ").to_owned(),
+    };
+    // A refused value (a flag's grammar) reads as every other error: one line, `drydock
+    // <command>: …`, that names the flag and its rule. Other refusals (a missing or
+    // unknown argument) keep clap's usage lines, which say what is expected.
+    if matches!(e.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue) {
+        let who = if command.is_empty() { "drydock".to_owned() } else { format!("drydock {command}") };
+        eprintln!("{who}: {first}");
+    } else {
+        let _ = e.print();
+    }
     if json {
-        // The first word that is a subcommand of ours, for the document's "command".
-        let command = args
-            .iter()
-            .find(|a| {
-                [
-                    "check",
-                    "render",
-                    "bake",
-                    "deploy",
-                    "promote",
-                    "rollback",
-                    "status",
-                    "history",
-                    "routes",
-                    "gc",
-                    "iam-policy",
-                    "completions",
-                    "man",
-                ]
-                .contains(&a.as_str())
-            })
-            .cloned()
-            .unwrap_or_default();
-        let message = e.render().to_string();
-        let first = message.lines().next().unwrap_or("").trim_start_matches("error: ").to_owned();
         println!("{}", serde_json::json!({"command": command, "error": {"exit_code": 2, "message": first}}));
     }
     std::process::exit(2);

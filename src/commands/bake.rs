@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::session::{ServiceResult, Session, Timing};
-use super::{environment, parse_env, parse_pin, parse_service, recipe};
+use super::{environment, parse_pin, recipe};
 use crate::cli::{BakeArgs, Global};
 use crate::cloud::{images, instances, network, Cloud, CloudError};
 use crate::config::Tree;
@@ -38,9 +38,9 @@ fn network_error(service: &str, file: &std::path::Path, e: CloudError) -> Error 
 pub async fn run(tree: &Tree, global: &Global, args: &BakeArgs, out: &Reporter, interrupt: Interrupt) -> Result<()> {
     let started = Instant::now();
     // --- validate and render: no AWS call before this block has passed ---
-    let service = parse_service(&args.service)?;
+    let service = args.service.clone();
     let pin = parse_pin(&args.pin)?;
-    let env = environment(tree, &parse_env(&args.env)?)?;
+    let env = environment(tree, &args.env)?;
     let recipe = recipe(tree, &service)?;
     let build_url = match &args.build_url {
         Some(u) if !u.is_empty() => {

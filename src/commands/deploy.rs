@@ -10,13 +10,13 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt};
 
 use super::session::{deployed_by, now, observe, report, ServiceResult, Session, Timing};
-use super::{environment, parse_env, parse_service, preflight};
+use super::{environment, preflight};
 use crate::cli::{Command, DeployArgs, Global};
 use crate::cloud::images::{self, DeployableImage};
 use crate::cloud::network::ResolvedNetwork;
 use crate::cloud::Cloud;
 use crate::config::{Environment, Tree};
-use crate::domain::{ClusterName, Duration, ImageRef, ImageTag, Pin, ServiceName};
+use crate::domain::{ClusterName, Duration, ImageRef, Pin, ServiceName};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::Reporter;
@@ -151,27 +151,21 @@ pub async fn run(
 ) -> Result<()> {
     // --- validate: no AWS call before this block has passed ---
     preflight(tree, cmd)?;
-    let env = environment(tree, &parse_env(&args.env)?)?;
+    let env = environment(tree, &args.env)?;
     let services: Vec<ServiceName> = if args.all {
         env.services.keys().cloned().collect()
     } else {
         let mut v: Vec<ServiceName> = Vec::new();
         for s in &args.services {
-            let s = parse_service(s)?;
+            let s = s.clone();
             if !v.contains(&s) {
                 v.push(s);
             }
         }
         v
     };
-    let health_timeout = args.health_timeout.as_deref().map(super::parse_health_timeout).transpose()?;
-    let tag = args
-        .what
-        .image_tag
-        .as_deref()
-        .map(ImageTag::parse)
-        .transpose()
-        .map_err(|m| Error::Usage(format!("--image-tag: {m}")))?;
+    let health_timeout = args.health_timeout;
+    let tag = args.what.image_tag.clone();
     let mut images_wanted = Vec::new();
     for s in &services {
         if let Some(t) = &tag {

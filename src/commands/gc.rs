@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use super::session::{now, observe, report, ServiceResult, Session, Timing};
-use super::{environment, parse_env, preflight};
+use super::{environment, preflight};
 use crate::cli::{Command, GcArgs, Global};
 use crate::cloud::{elb, groups, images, instances, CloudError};
 use crate::config::Tree;
@@ -49,7 +49,7 @@ pub async fn run(
     cmd: &Command,
 ) -> Result<()> {
     preflight(tree, cmd)?;
-    let env = environment(tree, &parse_env(&args.env)?)?;
+    let env = environment(tree, &args.env)?;
     let timing = Timing::parse(global)?;
     let (cloud, _) = super::connect_env(global, env, &format!("gc {}", env.name)).await?;
     let session = Session::new(&cloud, out, &interrupt, env.name.as_str(), "gc", args.dry_run, timing);

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use super::environment;
 use super::status::{failed, short_image};
-use super::{environment, parse_env, parse_service};
 use crate::cli::{Global, HistoryArgs};
 use crate::cloud::{elb, groups, Cloud};
 use crate::config::Tree;
@@ -17,8 +17,8 @@ use crate::output::{table, timestamp, Reporter};
 use crate::plan::history::parse_history;
 
 pub async fn run(tree: &Tree, global: &Global, args: &HistoryArgs, out: &Reporter) -> Result<()> {
-    let env = environment(tree, &parse_env(&args.env)?)?;
-    let service = parse_service(&args.service)?;
+    let env = environment(tree, &args.env)?;
+    let service = args.service.clone();
     super::env_service(env, &service)?;
     let svc = &env.services[&service];
     let region = global.region.clone().unwrap_or_else(|| env.region.clone());

@@ -20,31 +20,16 @@ use std::path::Path;
 
 use crate::cli::Command;
 use crate::config::{Environment, Recipe, Tree};
-use crate::domain::{grammar, names, Digest, Duration, EnvName, ImageTag, Pin, ServiceName};
+use crate::domain::{EnvName, ImageTag, Pin, ServiceName};
 use crate::error::{Error, Result};
 
-/// `--image-tag` / `--image-digest`, through their grammars.
+/// `--image-tag` / `--image-digest` (clap checked their grammars).
 pub fn parse_pin(pin: &ImagePin) -> Result<Pin> {
     match (&pin.image_tag, &pin.image_digest) {
-        (Some(t), None) => ImageTag::parse(t).map(Pin::Tag).map_err(|m| Error::Usage(format!("--image-tag: {m}"))),
-        (None, Some(d)) => Digest::parse(d).map(Pin::Digest).map_err(|m| Error::Usage(format!("--image-digest: {m}"))),
+        (Some(t), None) => Ok(Pin::Tag(t.clone())),
+        (None, Some(d)) => Ok(Pin::Digest(d.clone())),
         _ => Err(Error::Usage("give exactly one of --image-tag and --image-digest".into())),
     }
-}
-
-/// `--health-timeout`: a duration in the range of `health_timeout` (a deadline past it
-/// would overflow the clock; AWS would not wait that long either).
-pub fn parse_health_timeout(s: &str) -> Result<Duration> {
-    let (min, max) = crate::domain::duration::bounds::HEALTH_TIMEOUT;
-    Duration::parse_within(s, min, max).map_err(|m| Error::Usage(format!("--health-timeout: {m}")))
-}
-
-pub fn parse_service(s: &str) -> Result<ServiceName> {
-    ServiceName::parse(s).map_err(|m| Error::Usage(format!("service: {m}")))
-}
-
-pub fn parse_env(s: &str) -> Result<EnvName> {
-    EnvName::parse(s).map_err(|m| Error::Usage(format!("--env: {m}")))
 }
 
 /// The recipe of a service, or an error listing the services that have one.
@@ -151,11 +136,11 @@ pub fn prerender(tree: &Tree, env: &Environment, services: &[ServiceName], route
 }
 
 /// The services a command names, parsed (every service of the environment with `--all`).
-fn named_services(env: &Environment, list: &[String], all: bool) -> Result<Vec<ServiceName>> {
+fn named_services(env: &Environment, list: &[ServiceName], all: bool) -> Result<Vec<ServiceName>> {
     if all {
         return Ok(env.services.keys().cloned().collect());
     }
-    list.iter().map(|s| parse_service(s)).collect()
+    Ok(list.to_vec())
 }
 
 /// Checks the flags of a command against their grammars and the config tree, and renders
@@ -165,53 +150,38 @@ pub fn preflight(tree: &Tree, cmd: &Command) -> Result<()> {
     check_flags(tree, cmd)?;
     match cmd {
         Command::Deploy(a) => {
-            let env = environment(tree, &parse_env(&a.env)?)?;
+            let env = environment(tree, &a.env)?;
             prerender(tree, env, &named_services(env, &a.services, a.all)?, false)
         }
         Command::Promote(a) => {
-            let to = environment(tree, &parse_env(&a.to)?)?;
+            let to = environment(tree, &a.to)?;
             prerender(tree, to, &named_services(to, &a.services, false)?, false)
         }
         Command::Rollback(a) => {
             // A release that gc collected is deployed again: a new launch template.
-            let env = environment(tree, &parse_env(&a.env)?)?;
-            prerender(tree, env, &[parse_service(&a.service)?], false)
+            let env = environment(tree, &a.env)?;
+            prerender(tree, env, std::slice::from_ref(&a.service), false)
         }
-        Command::Routes(a) => prerender(tree, environment(tree, &parse_env(&a.env)?)?, &[], true),
+        Command::Routes(a) => prerender(tree, environment(tree, &a.env)?, &[], true),
         _ => Ok(()),
     }
 }
 
 fn check_flags(tree: &Tree, cmd: &Command) -> Result<()> {
-    let services = |env: &Environment, list: &[String]| -> Result<()> {
+    let services = |env: &Environment, list: &[ServiceName]| -> Result<()> {
         for s in list {
-            env_service(env, &parse_service(s)?)?;
+            env_service(env, s)?;
         }
         Ok(())
     };
     match cmd {
         Command::Deploy(a) => {
-            let env = environment(tree, &parse_env(&a.env)?)?;
+            let env = environment(tree, &a.env)?;
             services(env, &a.services)?;
-            if let Some(t) = &a.what.image_tag {
-                ImageTag::parse(t).map_err(|m| Error::Usage(format!("--image-tag: {m}")))?;
-            }
-            if let Some(ami) = &a.what.ami {
-                grammar::aws_id(ami, "ami").map_err(|m| Error::Usage(format!("--ami: {m}")))?;
-            }
-            if let Some(d) = &a.health_timeout {
-                parse_health_timeout(d)?;
-            }
         }
         Command::Promote(a) => {
-            let from = environment(
-                tree,
-                &parse_env(&a.from).map_err(|e| Error::Usage(e.to_string().replace("--env", "--from")))?,
-            )?;
-            let to = environment(
-                tree,
-                &parse_env(&a.to).map_err(|e| Error::Usage(e.to_string().replace("--env", "--to")))?,
-            )?;
+            let from = environment(tree, &a.from)?;
+            let to = environment(tree, &a.to)?;
             if from.name == to.name {
                 return Err(Error::Usage(format!(
                     "--from and --to are both {}: promote moves an AMI between two environments",
@@ -222,26 +192,21 @@ fn check_flags(tree: &Tree, cmd: &Command) -> Result<()> {
             services(to, &a.services)?;
         }
         Command::Rollback(a) => {
-            let env = environment(tree, &parse_env(&a.env)?)?;
+            let env = environment(tree, &a.env)?;
             services(env, std::slice::from_ref(&a.service))?;
-            if let Some(v) = &a.to {
-                names::parse_version(v).map_err(|m| Error::Usage(format!("--to: {m}")))?;
+        }
+        // Without --env, names only: their grammar was checked when the flags were parsed.
+        Command::Status(a) => {
+            if let Some(e) = &a.env {
+                services(environment(tree, e)?, &a.services)?
             }
         }
-        Command::Status(a) => match &a.env {
-            Some(e) => services(environment(tree, &parse_env(e)?)?, &a.services)?,
-            None => {
-                for s in &a.services {
-                    parse_service(s)?;
-                }
-            }
-        },
-        Command::History(a) => services(environment(tree, &parse_env(&a.env)?)?, std::slice::from_ref(&a.service))?,
+        Command::History(a) => services(environment(tree, &a.env)?, std::slice::from_ref(&a.service))?,
         Command::Routes(a) => {
-            environment(tree, &parse_env(&a.env)?)?;
+            environment(tree, &a.env)?;
         }
         Command::Gc(a) => {
-            environment(tree, &parse_env(&a.env)?)?;
+            environment(tree, &a.env)?;
         }
         _ => {}
     }

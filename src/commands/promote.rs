@@ -11,7 +11,7 @@ use futures::stream::{self, StreamExt};
 
 use super::deploy::{plan_release, NewRelease};
 use super::session::{observe, report, ServiceResult, Session, Timing};
-use super::{environment, parse_env, parse_service, preflight};
+use super::{environment, preflight};
 use crate::cli::{Command, Global, PromoteArgs};
 use crate::cloud::images::{self, DeployableImage};
 use crate::cloud::network::{self, ResolvedNetwork};
@@ -197,11 +197,11 @@ pub async fn run(
     cmd: &Command,
 ) -> Result<()> {
     preflight(tree, cmd)?;
-    let from = environment(tree, &parse_env(&args.from)?)?;
-    let to = environment(tree, &parse_env(&args.to)?)?;
+    let from = environment(tree, &args.from)?;
+    let to = environment(tree, &args.to)?;
     let mut services: Vec<ServiceName> = Vec::new();
     for s in &args.services {
-        let s = parse_service(s)?;
+        let s = s.clone();
         if !services.contains(&s) {
             services.push(s);
         }

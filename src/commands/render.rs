@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{parse_pin, parse_service, recipe};
+use super::{parse_pin, recipe};
 use crate::cli::RenderInitArgs;
 use crate::config::Tree;
 use crate::domain::ImageRef;
@@ -11,7 +11,7 @@ use crate::output::Reporter;
 use crate::render::render_init;
 
 pub fn init(tree: &Tree, args: &RenderInitArgs, out: &Reporter) -> Result<()> {
-    let service = parse_service(&args.service)?;
+    let service = args.service.clone();
     let pin = parse_pin(&args.pin)?;
     let recipe = recipe(tree, &service)?;
     let image = ImageRef { repo: recipe.image.clone(), pin };

@@ -7,12 +7,11 @@
 use std::time::Instant;
 
 use super::session::{deployed_by, now, observe, report, ServiceResult, Session, Timing};
-use super::{environment, parse_env, parse_service, preflight};
+use super::{environment, preflight};
 use crate::cli::{Command, Global, RollbackArgs};
 use crate::cloud::network::ResolvedNetwork;
 use crate::cloud::{elb, images, Cloud};
 use crate::config::{Environment, Tree};
-use crate::domain::names::parse_version;
 use crate::domain::{ClusterName, ServiceName};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
@@ -31,9 +30,9 @@ pub async fn run(
     cmd: &Command,
 ) -> Result<()> {
     preflight(tree, cmd)?;
-    let env = environment(tree, &parse_env(&args.env)?)?;
-    let service = parse_service(&args.service)?;
-    let to = args.to.as_deref().map(parse_version).transpose().map_err(|m| Error::Usage(format!("--to: {m}")))?;
+    let env = environment(tree, &args.env)?;
+    let service = args.service.clone();
+    let to = args.to;
     let timing = Timing::parse(global)?;
     let label = format!("rollback {service} in {}", env.name);
     let (cloud, net) = super::connect_env(global, env, &label).await?;

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{environment, parse_env, preflight};
+use super::{environment, preflight};
 use crate::cli::{Command, Global, RoutesArgs};
 use crate::cloud::{elb, Cloud};
 use crate::config::Tree;
@@ -50,7 +50,7 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<bool> {
 
 pub async fn run(tree: &Tree, global: &Global, args: &RoutesArgs, out: &Reporter, cmd: &Command) -> Result<()> {
     preflight(tree, cmd)?;
-    let env = environment(tree, &parse_env(&args.env)?)?;
+    let env = environment(tree, &args.env)?;
     let nginx = if args.check {
         Some(
             find_nginx()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{environment, parse_env, parse_service};
+use super::environment;
 use crate::cli::{Global, StatusArgs};
 use crate::cloud::{elb, groups, Cloud, CloudError};
 use crate::config::{Environment, Tree};
@@ -36,10 +36,10 @@ fn version(name: &str) -> String {
 
 pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Reporter) -> Result<()> {
     let envs: Vec<&Environment> = match &args.env {
-        Some(e) => vec![environment(tree, &parse_env(e)?)?],
+        Some(e) => vec![environment(tree, e)?],
         None => tree.environments.values().collect(),
     };
-    let wanted: Vec<ServiceName> = args.services.iter().map(|s| parse_service(s)).collect::<Result<_>>()?;
+    let wanted: Vec<ServiceName> = args.services.clone();
     // A service that none of the environments shown has is a typo, not an empty answer.
     for s in &wanted {
         if !envs.iter().any(|e| e.services.contains_key(s)) {
@@ -181,7 +181,7 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
         &["ENV", "SERVICE", "LIVE", "IMAGE", "AMI", "HEALTHY", "SETTINGS", "SCALING", "STANDBY", "ELB DNS"],
         &rows,
     );
-    out.result(&text, &json!({"command": "status", "env": args.env, "results": results}));
+    out.result(&text, &json!({"command": "status", "env": args.env.as_ref().map(|e| e.as_str()), "results": results}));
     Ok(())
 }
 
