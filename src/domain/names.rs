@@ -89,6 +89,13 @@ impl ReleaseName {
     }
 }
 
+/// As its group name, as plans always showed it.
+impl serde::Serialize for ReleaseName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for ReleaseName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-v{:03}", self.cluster.0, self.number)

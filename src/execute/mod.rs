@@ -61,12 +61,12 @@ impl Executor<'_> {
             // beside the old one and converges; this run must not touch anything more.
             Err(Stop::After(Error::Raced(m))) => Err(Error::Raced(format!(
                 "{m}; {} serves in the ELB beside the previous release, and the operation that holds the lease now converges the cluster",
-                plan.release.as_deref().unwrap_or("the new release")
+                plan.release_name()
             ))),
             Err(Stop::After(e)) => Err(Error::NeedsAttention(format!(
                 "{}: {} is live and serving, but a later step failed: {e}. Run the same command again to finish",
                 self.label,
-                plan.release.as_deref().unwrap_or("the new release")
+                plan.release_name()
             ))),
         };
         let r = self.finally(plan, &produced, r).await;
@@ -189,13 +189,7 @@ impl Executor<'_> {
         if plan.compensation.is_empty() {
             return cause;
         }
-        self.out.step(
-            &self.label,
-            &format!(
-                "taking {} out; the previous release keeps serving",
-                plan.release.as_deref().unwrap_or("the new release")
-            ),
-        );
+        self.out.step(&self.label, &format!("taking {} out; the previous release keeps serving", plan.release_name()));
         for step in &plan.compensation {
             self.out.step(&self.label, &step.to_string());
             if let Err(e) = self.apply(step, &mut Produced::default()).await {

@@ -6,7 +6,7 @@ use super::history::history_record;
 use super::{instances, GroupSpec, LaunchTemplateSpec, Outcome, Plan, PlanError, Step};
 use crate::config::{ServiceEnv, Standby};
 use crate::domain::cluster::{ClusterSnapshot, GroupState, ObservedGroup};
-use crate::domain::{ClusterName, ElbName, EnvName, ServiceName};
+use crate::domain::{ClusterName, ElbName, EnvName, ReleaseName, ServiceName};
 use std::collections::BTreeMap;
 
 /// What to deploy, and the facts the planner needs that are not in the config.
@@ -193,18 +193,22 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     }
 
     let live = snap.live();
+    // A group's `drydock:previous` tag, as a release of this cluster.
+    let previous_of = |g: &ObservedGroup| g.previous.as_deref().and_then(|p| cluster.parse_release(p));
     let base =
-        |outcome, release: Option<String>, previous: Option<String>, steps, compensation, message: String| Plan {
-            service: req.service.to_string(),
-            cluster: Some(cluster.to_string()),
-            outcome,
-            release,
-            previous,
-            ami: Some(req.ami.to_owned()),
-            steps,
-            compensation,
-            finally: vec![],
-            message,
+        |outcome, release: Option<ReleaseName>, previous: Option<ReleaseName>, steps, compensation, message: String| {
+            Plan {
+                service: req.service.to_string(),
+                cluster: Some(cluster.to_string()),
+                outcome,
+                release,
+                previous,
+                ami: Some(req.ami.to_owned()),
+                steps,
+                compensation,
+                finally: vec![],
+                message,
+            }
         };
 
     // The release this request asks for: its AMI with its settings.
@@ -259,7 +263,14 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         if unfinished {
             let message =
                 format!("{} serves {} ({healthy}/{} InService): finished its switch", l.name, req.ami, l.desired);
-            return Ok(base(Outcome::Deployed, Some(l.name.clone()), l.previous.clone(), steps, vec![], message));
+            return Ok(base(
+                Outcome::Deployed,
+                Some(cluster.release(l.number)),
+                previous_of(l),
+                steps,
+                vec![],
+                message,
+            ));
         }
         let mut message = format!("{} already runs {} ({healthy}/{} InService)", l.name, req.ami, l.desired);
         // A bake time that a killed run started goes on until its mark.
@@ -270,7 +281,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             }
             steps.extend(bake);
         }
-        return Ok(base(Outcome::Unchanged, Some(l.name.clone()), l.previous.clone(), steps, vec![], message));
+        return Ok(base(Outcome::Unchanged, Some(cluster.release(l.number)), previous_of(l), steps, vec![], message));
     }
 
     let (min, desired, max) = new_capacity(svc, live);
@@ -518,7 +529,10 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             message.push_str(&format!(" ({c})"));
         }
     }
-    Ok(base(Outcome::Deployed, Some(release), live.map(|l| l.name.clone()), steps, compensation, message))
+    let release = cluster
+        .parse_release(&release)
+        .ok_or_else(|| PlanError::Unknown(format!("the release number of {release}")))?;
+    Ok(base(Outcome::Deployed, Some(release), live.map(|l| cluster.release(l.number)), steps, compensation, message))
 }
 
 #[cfg(test)]

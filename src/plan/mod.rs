@@ -61,8 +61,9 @@ pub struct Plan {
     /// The outcome when every step succeeds.
     pub outcome: Outcome,
     /// The release that is live when the plan succeeds.
-    pub release: Option<String>,
-    pub previous: Option<String>,
+    pub release: Option<crate::domain::ReleaseName>,
+    /// The release it replaces (a standby then).
+    pub previous: Option<crate::domain::ReleaseName>,
     /// The AMI deployed, baked or reused (None for gc).
     pub ami: Option<String>,
     pub steps: Vec<Step>,
@@ -75,6 +76,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The release's group name for messages, e.g. `www-prod-v002`.
+    pub fn release_name(&self) -> String {
+        self.release.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "the new release".into())
+    }
+
     /// Nothing to do: the dry run says `unchanged` too.
     pub fn is_noop(&self) -> bool {
         self.steps.is_empty() && self.finally.is_empty()

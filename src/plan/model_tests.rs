@@ -314,7 +314,7 @@ fn random_deploys_rollbacks_and_crashes_keep_capacity_and_never_roll_forward() {
                     order.push(a.clone());
                 }
             }
-            let intended = p.release.clone();
+            let intended = p.release.as_ref().map(|r| r.to_string());
             let finished = run(&mut w, &p, crash, floor, &trace).unwrap_or_else(|e| panic!("{trace}: {e}"));
             if !finished {
                 // The re-run plans from what the crash left and converges.

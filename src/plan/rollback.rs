@@ -105,10 +105,8 @@ pub fn plan_rollback(
         }
         RollbackTarget::Collected { number, ami, .. } if plan.outcome == Outcome::Deployed => {
             plan.outcome = Outcome::RolledBack;
-            plan.message = format!(
-                "v{number:03} was collected; its AMI {ami} is live again as {}",
-                plan.release.as_deref().unwrap_or("?")
-            );
+            plan.message =
+                format!("v{number:03} was collected; its AMI {ami} is live again as {}", plan.release_name());
         }
         _ => {}
     }
