@@ -146,8 +146,17 @@ impl Executor<'_> {
                         });
                     }
                 }
-                // After the switch, what no other service's switch should wait for.
-                other if switched && !matches!(other, Step::Tag { .. } | Step::Detach { .. } | Step::Attach { .. }) => {
+                // Off every critical path: after the switch, what no other service's switch
+                // should wait for; before it, what the new group's boot outlasts (metrics,
+                // policies, schedules: in place long before an instance can serve), so that
+                // other services' CreateAutoScalingGroup, which starts their boot, goes first.
+                other
+                    if (switched && !matches!(other, Step::Tag { .. } | Step::Detach { .. } | Step::Attach { .. }))
+                        || matches!(
+                            other,
+                            Step::EnableMetrics { .. } | Step::PutCpuPolicy { .. } | Step::PutSchedule { .. }
+                        ) =>
+                {
                     crate::cloud::pace::bookkeeping(self.apply(other, produced)).await.map_err(|e| stop(switched, e))?
                 }
                 other => match self.apply(other, produced).await {
