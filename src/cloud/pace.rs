@@ -28,17 +28,31 @@ pub enum Api {
     CwRead,
 }
 
+/// A token bucket. Auto Scaling and classic ELB have one budget per service that reads
+/// and writes share (the test world's model; AWS publishes none), and writes a smaller
+/// one of their own on top; EC2 publishes separate read and write buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Ec2Read,
+    Ec2Write,
+    Elb,
+    ElbWrite,
+    Asg,
+    AsgWrite,
+    Cw,
+}
+
 impl Api {
-    /// (bucket size, refill per second)
-    pub fn limits(self) -> (f64, f64) {
+    /// The buckets a call of this family takes a token from: (bucket, size, refill/s).
+    fn buckets(self) -> &'static [(Key, f64, f64)] {
         match self {
-            Api::Ec2Read => (100.0, 20.0),
-            Api::Ec2Write => (50.0, 5.0),
-            Api::ElbRead => (40.0, 10.0),
-            Api::ElbWrite => (20.0, 5.0),
-            Api::AsgRead => (40.0, 10.0),
-            Api::AsgWrite => (20.0, 5.0),
-            Api::CwRead => (9.0, 9.0),
+            Api::Ec2Read => &[(Key::Ec2Read, 100.0, 20.0)],
+            Api::Ec2Write => &[(Key::Ec2Write, 50.0, 5.0)],
+            Api::ElbRead => &[(Key::Elb, 40.0, 10.0)],
+            Api::ElbWrite => &[(Key::Elb, 40.0, 10.0), (Key::ElbWrite, 20.0, 5.0)],
+            Api::AsgRead => &[(Key::Asg, 40.0, 10.0)],
+            Api::AsgWrite => &[(Key::Asg, 40.0, 10.0), (Key::AsgWrite, 20.0, 5.0)],
+            Api::CwRead => &[(Key::Cw, 9.0, 9.0)],
         }
     }
 }
@@ -71,27 +85,35 @@ const INCREASE: f64 = 0.02;
 
 #[derive(Default)]
 pub struct Pacer {
-    buckets: Mutex<HashMap<Api, Bucket>>,
+    buckets: Mutex<HashMap<Key, Bucket>>,
 }
 
 impl Pacer {
-    /// How long to wait before a call of `api` at `now`; takes the token if none.
-    /// Bookkeeping needs `reserve` more tokens in the bucket than the token it takes.
+    /// How long to wait before a call of `api` at `now`; takes its tokens (one of each of
+    /// its buckets) if none. Bookkeeping (`low`) leaves half of each bucket to the rest.
     fn try_take(&self, api: Api, now: Instant, low: bool) -> Option<Duration> {
-        let (size, rate) = api.limits();
-        let need = if low { 1.0 + (size / 2.0).floor() } else { 1.0 };
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let b = map.entry(api).or_insert(Bucket { tokens: size, last: now, share: 1.0 });
-        let rate = rate * b.share;
-        let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * rate).min(size);
-        b.last = now;
-        if b.tokens >= need {
-            b.tokens -= 1.0;
-            None
-        } else {
-            Some(Duration::from_secs_f64((need - b.tokens) / rate))
+        let mut wait: Option<Duration> = None;
+        for &(key, size, rate) in api.buckets() {
+            let need = if low { 1.0 + (size / 2.0).floor() } else { 1.0 };
+            let b = map.entry(key).or_insert(Bucket { tokens: size, last: now, share: 1.0 });
+            let rate = rate * b.share;
+            let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
+            b.tokens = (b.tokens + elapsed * rate).min(size);
+            b.last = now;
+            if b.tokens < need {
+                let w = Duration::from_secs_f64((need - b.tokens) / rate);
+                wait = Some(wait.map_or(w, |x| x.max(w)));
+            }
         }
+        if wait.is_none() {
+            for &(key, _, _) in api.buckets() {
+                if let Some(b) = map.get_mut(&key) {
+                    b.tokens -= 1.0;
+                }
+            }
+        }
+        wait
     }
 
     /// AWS throttled a call of `api`: multiplicative decrease.
@@ -107,17 +129,17 @@ impl Pacer {
         self.adapt(api, |b| b.share = (b.share + INCREASE).min(1.0));
     }
 
-    fn adapt(&self, api: Api, f: impl FnOnce(&mut Bucket)) {
-        let (size, _) = api.limits();
+    fn adapt(&self, api: Api, f: impl Fn(&mut Bucket)) {
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let b = map.entry(api).or_insert(Bucket { tokens: size, last: Instant::now(), share: 1.0 });
-        f(b);
+        for &(key, size, _) in api.buckets() {
+            f(map.entry(key).or_insert(Bucket { tokens: size, last: Instant::now(), share: 1.0 }));
+        }
     }
 
-    /// The share of `api`'s published rate this process uses now.
+    /// The share of `api`'s published rate this process uses now (its most slowed bucket).
     pub fn share(&self, api: Api) -> f64 {
         let map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&api).map(|b| b.share).unwrap_or(1.0)
+        api.buckets().iter().map(|(k, _, _)| map.get(k).map(|b| b.share).unwrap_or(1.0)).fold(1.0, f64::min)
     }
 
     /// Waits for a token of `api`.
@@ -197,5 +219,23 @@ mod tests {
         // Other families are not slowed by it.
         p.throttled(Api::Ec2Write);
         assert_eq!(p.share(Api::Ec2Read), 1.0);
+    }
+
+    #[test]
+    fn auto_scaling_reads_and_writes_share_the_services_budget() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        // 20 writes (the write bucket's burst) and 20 reads empty the service's 40.
+        for _ in 0..20 {
+            assert_eq!(p.try_take(Api::AsgWrite, t0, false), None);
+            assert_eq!(p.try_take(Api::AsgRead, t0, false), None);
+        }
+        let wait = p.try_take(Api::AsgRead, t0, false).expect("the service's bucket is empty");
+        assert!((wait.as_secs_f64() - 0.1).abs() < 1e-6, "10/s: {wait:?}");
+        // A write waits for the slower of its two buckets: its own at 5/s.
+        let wait = p.try_take(Api::AsgWrite, t0, false).expect("empty");
+        assert!((wait.as_secs_f64() - 0.2).abs() < 1e-6, "{wait:?}");
+        // EC2 is not touched by it.
+        assert_eq!(p.try_take(Api::Ec2Write, t0, false), None);
     }
 }
