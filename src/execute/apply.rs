@@ -75,7 +75,7 @@ impl Executor<'_> {
                 // answer to our create was lost) or a racer's for the same release: both
                 // are the release this plan wants. Anything else is a race we lost.
                 Err(e) if e.is("AlreadyExists") => match groups::group_ami(c, &g.name).await {
-                    Ok(Some(ami)) if g.tags.iter().any(|(k, v)| k == "drydock:ami" && *v == ami) => Ok(()),
+                    Ok(Some(ami)) if g.runs(&ami) => Ok(()),
                     _ => {
                         return Err(Error::Raced(format!(
                             "{}: group {} was created by another operation at the same time",
@@ -179,18 +179,14 @@ impl Executor<'_> {
         r.map_err(|e| self.failed(e))
     }
 
-    /// CreateAutoScalingGroup, patient with a launch template that Auto Scaling cannot see
-    /// yet: right after CreateLaunchTemplate, AWS may answer ValidationError "…launch
-    /// template … does not exist" (eventual consistency). Retried for up to a minute.
     /// After CreateAutoScalingGroup failed without a clear answer: a group of this name
     /// for this release is ours (its answers were lost), adopted; a group for another AMI
     /// is a race lost; none after a few reads (reads lag writes) means the create did not
     /// happen, and `cause` is the error.
     async fn created_after_all(&self, g: &crate::plan::GroupSpec, cause: CloudError) -> Result<(), CloudError> {
-        let ours = |ami: &str| g.tags.iter().any(|(k, v)| k == "drydock:ami" && v == ami);
         for _ in 0..3 {
             match groups::group_ami(self.cloud, &g.name).await {
-                Ok(Some(ami)) if ours(&ami) => {
+                Ok(Some(ami)) if g.runs(&ami) => {
                     self.out.progress(&format!(
                         "{}: {} exists although its creation got no answer ({}): adopted",
                         self.label, g.name, cause.message
@@ -209,6 +205,9 @@ impl Executor<'_> {
         Err(cause)
     }
 
+    /// CreateAutoScalingGroup, patient with a launch template that Auto Scaling cannot see
+    /// yet: right after CreateLaunchTemplate, AWS may answer ValidationError "…launch
+    /// template … does not exist" (eventual consistency). Retried for up to a minute.
     async fn create_group(&self, g: &crate::plan::GroupSpec) -> Result<(), CloudError> {
         let until = deadline(Duration::from_secs(60));
         let mut nap = Duration::from_millis(200);

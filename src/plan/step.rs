@@ -126,6 +126,14 @@ pub struct GroupSpec {
     pub hooks: Vec<crate::domain::scaling::Hook>,
 }
 
+impl GroupSpec {
+    /// Whether an existing group whose `drydock:ami` tag is `ami` is this release's: a group
+    /// of this name is named after the release, so its AMI tells ours from another's.
+    pub fn runs(&self, ami: &str) -> bool {
+        self.tags.iter().any(|(k, v)| k == "drydock:ami" && v == ami)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {

@@ -3,7 +3,7 @@
 
 use super::*;
 
-use crate::domain::cluster::InstanceHealth;
+use super::tests::{plan_with as plan, snapshot};
 use crate::domain::scaling::{CpuTarget, HookResult, Lifecycle, Scaling, Schedule};
 use crate::domain::Duration;
 use crate::plan::fixtures::{group, svc};
@@ -26,56 +26,6 @@ fn scaled(standby: Standby) -> ServiceEnv {
         },
     };
     s
-}
-
-fn snapshot(groups: Vec<ObservedGroup>) -> ClusterSnapshot {
-    let mut s = ClusterSnapshot {
-        elb: Some(crate::domain::cluster::ObservedElb {
-            name: "www-prod".into(),
-            dns: "www-prod-1.elb".into(),
-            health_target: "HTTP:8080/health".into(),
-        }),
-        groups,
-        ..Default::default()
-    };
-    for g in s.groups.clone() {
-        for i in &g.instances {
-            s.health.insert(
-                i.clone(),
-                InstanceHealth::from_elb(
-                    if g.attached { "InService" } else { "OutOfService" }.into(),
-                    "N/A".into(),
-                    "N/A".into(),
-                ),
-            );
-        }
-    }
-    s
-}
-
-fn plan(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot, settings: &str) -> Plan {
-    let service = ServiceName::parse("www").unwrap();
-    let env = EnvName::parse("prod").unwrap();
-    let subnets = vec!["subnet-a".to_owned()];
-    let sgs = vec!["sg-1".to_owned()];
-    let req = DeployRequest {
-        service: &service,
-        env: &env,
-        ami,
-        image: Some("r/www:2"),
-        root_device: Some("/dev/sda1"),
-        health_timeout_s: 600,
-        now: 1_000_000,
-        deployed_by: "jenkins",
-        subnets: &subnets,
-        security_groups: &sgs,
-        extra_tags: vec![],
-        imds_v1_allowed: false,
-        settings,
-        previous_settings: None,
-        watch: None,
-    };
-    plan_deploy(svc, &req, snap).unwrap()
 }
 
 fn digest(s: &ServiceEnv) -> String {

@@ -15,7 +15,7 @@ fn elb() -> Option<ObservedElb> {
     })
 }
 
-fn snapshot(groups: Vec<ObservedGroup>) -> ClusterSnapshot {
+pub(super) fn snapshot(groups: Vec<ObservedGroup>) -> ClusterSnapshot {
     let mut s = ClusterSnapshot { elb: elb(), groups, ..Default::default() };
     for g in s.groups.clone() {
         for i in &g.instances {
@@ -34,6 +34,11 @@ fn snapshot(groups: Vec<ObservedGroup>) -> ClusterSnapshot {
 }
 
 fn plan(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot) -> Plan {
+    plan_with(svc, ami, snap, NO_SETTINGS)
+}
+
+/// The plan of deploying `ami` with runtime settings of digest `settings`.
+pub(super) fn plan_with(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot, settings: &str) -> Plan {
     let service = ServiceName::parse("www").unwrap();
     let env = EnvName::parse("prod").unwrap();
     let subnets = vec!["subnet-a".to_owned()];
@@ -51,7 +56,7 @@ fn plan(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot) -> Plan {
         security_groups: &sgs,
         extra_tags: vec![],
         imds_v1_allowed: false,
-        settings: NO_SETTINGS,
+        settings,
         previous_settings: None,
         watch: None,
     };
