@@ -111,28 +111,15 @@ mod tests {
         crate::plan::fixtures::svc(Standby::Warm, keep)
     }
 
+    /// The shared fixture's release group, without instances (gc does not look at them),
+    /// suspended when it is a warm standby with capacity.
     fn g(n: u16, state: GroupState, attached: bool, desired: u32, expires: Option<i64>) -> ObservedGroup {
         ObservedGroup {
-            name: format!("www-prod-v{n:03}"),
-            number: n,
-            ami: Some(format!("ami-{n}")),
-            image: None,
-            state,
-            min: 1,
-            desired,
             max: 4,
             instances: vec![],
-            attached,
             suspended: desired > 0 && state == GroupState::Standby,
             expires_at: expires,
-            deployed_at: None,
-            deployed_by: None,
-            previous: None,
-            rolled_back_from: None,
-            settings: None,
-            launch_template: Some(format!("www-prod-v{n:03}")),
-            hold_until: None,
-            bake_until: None,
+            ..crate::plan::fixtures::group(n, &format!("ami-{n}"), state, desired, attached)
         }
     }
 
