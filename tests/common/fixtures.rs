@@ -195,6 +195,24 @@ impl Drop for Guest {
     }
 }
 
+/// Runs `make()` after a `kill -9`, with a 1 s lease TTL, until the dead run's lease is
+/// taken over: the first run that is not busy (exit 3) is returned; panics after 40 busy
+/// runs.
+pub fn rerun_past_a_dead_lease(mut make: impl FnMut() -> Command, timeout: Duration) -> super::Run {
+    let mut last = None;
+    for _ in 0..40 {
+        let mut cmd = make();
+        let run = super::run(cmd.env("DRYDOCK_LEASE_TTL", "1s"), timeout);
+        if run.code != Some(3) {
+            return run;
+        }
+        // The dead run's lease: fresh for up to its TTL, then taken over.
+        last = Some(run);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("the dead run's lease was never taken over: {last:?}");
+}
+
 /// Polls `f` every 10 ms until it gives a value; panics after `timeout`.
 pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;

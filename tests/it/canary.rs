@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::aws::{is_read_only, tag};
-use crate::common::fixtures::{eventually, Background, Emulated};
+use crate::common::fixtures::{eventually, rerun_past_a_dead_lease, Background, Emulated};
 use crate::common::{Run, RUN_TIMEOUT as RUN};
 
 const ELB: &str = "www-staging";
@@ -191,34 +191,17 @@ fn kill_9_during_the_hold_then_a_rerun_resumes_the_hold_and_converges() {
     bg.kill9();
     let _ = bg.finish(Duration::from_secs(10));
     assert_eq!(tag(&fx.sdk.must_group(V2), "drydock:state").as_deref(), Some("canary"));
-    let mut last = None;
-    for _ in 0..40 {
-        let mut cmd = deploy_cmd(&fx, &v2, &[]);
-        let run = crate::common::run(cmd.env("DRYDOCK_LEASE_TTL", "1s"), RUN);
-        match run.code {
-            Some(3) => {
-                // The dead run's lease, fresh for up to its TTL.
-                last = Some(run);
-                std::thread::sleep(Duration::from_millis(250));
-                continue;
-            }
-            Some(0) => {
-                let r = result(&run);
-                assert_eq!(r["outcome"], "deployed", "{run:?}");
-                assert_eq!(r["asg"], V2, "the same release, not a second one");
-                assert!(run.stderr.contains(&format!("until {until} (resumed")), "{run:?}");
-                let names: Vec<String> =
-                    fx.sdk.group_names().into_iter().filter(|n| n.starts_with("www-staging-")).collect();
-                assert_eq!(names, vec![V1.to_owned(), V2.to_owned()]);
-                let g = fx.sdk.must_group(V2);
-                assert_eq!(tag(&g, "drydock:state").as_deref(), Some("live"));
-                assert_eq!(g.desired_capacity(), Some(2));
-                return;
-            }
-            _ => panic!("rerun after kill -9 during the hold: {run:?}"),
-        }
-    }
-    panic!("the lease was never taken over: {last:?}");
+    let run = rerun_past_a_dead_lease(|| deploy_cmd(&fx, &v2, &[]), RUN);
+    assert_eq!(run.code, Some(0), "rerun after kill -9 during the hold: {run:?}");
+    let r = result(&run);
+    assert_eq!(r["outcome"], "deployed", "{run:?}");
+    assert_eq!(r["asg"], V2, "the same release, not a second one");
+    assert!(run.stderr.contains(&format!("until {until} (resumed")), "{run:?}");
+    let names: Vec<String> = fx.sdk.group_names().into_iter().filter(|n| n.starts_with("www-staging-")).collect();
+    assert_eq!(names, vec![V1.to_owned(), V2.to_owned()]);
+    let g = fx.sdk.must_group(V2);
+    assert_eq!(tag(&g, "drydock:state").as_deref(), Some("live"));
+    assert_eq!(g.desired_capacity(), Some(2));
 }
 
 #[test]
@@ -310,34 +293,20 @@ fn kill_9_during_the_bake_time_then_a_rerun_watches_the_rest_of_it() {
     });
     bg.kill9();
     let _ = bg.finish(Duration::from_secs(10));
-    let mut last = None;
-    for _ in 0..40 {
-        let mut cmd = deploy_cmd(&fx, &v2, &[]);
-        let run = crate::common::run(cmd.env("DRYDOCK_LEASE_TTL", "1s"), RUN);
-        match run.code {
-            Some(3) => {
-                last = Some(run);
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            Some(0) => {
-                let r = result(&run);
-                assert_eq!(r["outcome"], "unchanged", "{run:?}");
-                let msg = r["message"].as_str().unwrap_or("");
-                assert!(msg.contains(&format!("its bake time goes on until {until}")), "{msg}");
-                assert!(run.stderr.contains(&format!("bake www-staging-v002 until {until} (resumed")), "{run:?}");
-                let g = fx.sdk.must_group(V2);
-                assert_eq!(tag(&g, "drydock:state").as_deref(), Some("live"));
-                assert_eq!(tag(&g, "drydock:bake-until").as_deref().unwrap_or(""), "", "the mark is cleared");
-                // Done: a third run has nothing to watch.
-                let again = crate::common::run(&mut deploy_cmd(&fx, &v2, &[]), RUN);
-                assert_eq!(again.code, Some(0), "{again:?}");
-                assert!(!again.stderr.contains("bakes"), "{again:?}");
-                return;
-            }
-            _ => panic!("rerun after kill -9 during the bake time: {run:?}"),
-        }
-    }
-    panic!("the lease was never taken over: {last:?}");
+    let run = rerun_past_a_dead_lease(|| deploy_cmd(&fx, &v2, &[]), RUN);
+    assert_eq!(run.code, Some(0), "rerun after kill -9 during the bake time: {run:?}");
+    let r = result(&run);
+    assert_eq!(r["outcome"], "unchanged", "{run:?}");
+    let msg = r["message"].as_str().unwrap_or("");
+    assert!(msg.contains(&format!("its bake time goes on until {until}")), "{msg}");
+    assert!(run.stderr.contains(&format!("bake www-staging-v002 until {until} (resumed")), "{run:?}");
+    let g = fx.sdk.must_group(V2);
+    assert_eq!(tag(&g, "drydock:state").as_deref(), Some("live"));
+    assert_eq!(tag(&g, "drydock:bake-until").as_deref().unwrap_or(""), "", "the mark is cleared");
+    // Done: a third run has nothing to watch.
+    let again = crate::common::run(&mut deploy_cmd(&fx, &v2, &[]), RUN);
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert!(!again.stderr.contains("bakes"), "{again:?}");
 }
 
 #[test]
@@ -352,24 +321,10 @@ fn an_alarm_firing_when_a_killed_bake_time_is_resumed_rolls_back_instead_of_stop
     bg.kill9();
     let _ = bg.finish(Duration::from_secs(10));
     fx.sdk.set_alarm(ALARM, "ALARM", "Threshold Crossed: while nobody watched");
-    let mut last = None;
-    for _ in 0..40 {
-        let mut cmd = deploy_cmd(&fx, &v2, &[]);
-        let run = crate::common::run(cmd.env("DRYDOCK_LEASE_TTL", "1s"), RUN);
-        match run.code {
-            Some(3) => {
-                last = Some(run);
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            _ => {
-                assert_eq!(run.code, Some(1), "{run:?}");
-                let r = result(&run);
-                assert_eq!(r["outcome"], "rolled_back", "{run:?}");
-                assert_eq!(r["alarm"]["reason"], "Threshold Crossed: while nobody watched");
-                assert_eq!(tag(&fx.sdk.must_group(V1), "drydock:state").as_deref(), Some("live"));
-                return;
-            }
-        }
-    }
-    panic!("the lease was never taken over: {last:?}");
+    let run = rerun_past_a_dead_lease(|| deploy_cmd(&fx, &v2, &[]), RUN);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    let r = result(&run);
+    assert_eq!(r["outcome"], "rolled_back", "{run:?}");
+    assert_eq!(r["alarm"]["reason"], "Threshold Crossed: while nobody watched");
+    assert_eq!(tag(&fx.sdk.must_group(V1), "drydock:state").as_deref(), Some("live"));
 }

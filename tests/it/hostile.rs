@@ -205,22 +205,8 @@ fn kill_at(fx: &Emulated, args: &[&str], action: &str, after: Option<&str>) {
     bg.kill9();
     let _ = bg.finish(Duration::from_secs(10));
     fx.moto.release_hold();
-    let mut last = None;
-    for _ in 0..40 {
-        let mut cmd = fx.json_cmd(args);
-        let run = crate::common::run(cmd.env("DRYDOCK_LEASE_TTL", "1s"), Duration::from_secs(120));
-        assert_ne!(run.code, Some(101), "{run:?}");
-        match run.code {
-            Some(0) => return,
-            // The dead run's lease: fresh for up to a TTL, then taken over.
-            Some(3) => {
-                last = Some(run);
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            _ => panic!("{args:?} after kill -9 at {action}: {run:?}"),
-        }
-    }
-    panic!("{args:?} after kill -9 at {action}: the lease was never taken over: {last:?}");
+    let run = crate::common::fixtures::rerun_past_a_dead_lease(|| fx.json_cmd(args), Duration::from_secs(120));
+    assert_eq!(run.code, Some(0), "{args:?} after kill -9 at {action}: {run:?}");
 }
 
 #[test]
