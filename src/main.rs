@@ -57,29 +57,11 @@ fn parse_error(e: clap::Error) -> ! {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json =
         args.windows(2).any(|w| w[0] == "--output" && w[1] == "json") || args.iter().any(|a| a == "--output=json");
-    // The first word that is a subcommand of ours, for the error line and the document.
-    let command = args
-        .iter()
-        .find(|a| {
-            [
-                "check",
-                "render",
-                "bake",
-                "deploy",
-                "promote",
-                "rollback",
-                "status",
-                "history",
-                "routes",
-                "gc",
-                "iam-policy",
-                "completions",
-                "man",
-            ]
-            .contains(&a.as_str())
-        })
-        .cloned()
-        .unwrap_or_default();
+    // The first word that is a subcommand of ours (as clap defines them), for the error
+    // line and the document.
+    let ours: Vec<String> =
+        <Cli as clap::CommandFactory>::command().get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    let command = args.iter().find(|a| ours.contains(a)).cloned().unwrap_or_default();
     // A refused value: the flag and our grammar's sentence, which quotes the value
     // escaped (clap's own message quotes it raw, newlines and all).
     let arg = match e.get(clap::error::ContextKind::InvalidArg) {
