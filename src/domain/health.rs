@@ -43,10 +43,17 @@ pub fn is_failing(h: &InstanceHealth) -> bool {
 /// they never exceed the real ones: the rule can be late, never early.
 #[derive(Debug, Default, Clone)]
 pub struct FailingSince {
-    first_seen: BTreeMap<String, Duration>,
-    /// Instances seen failing after their grace period, at their last poll.
-    failed_after_grace: BTreeMap<String, bool>,
+    seen: BTreeMap<String, Seen>,
     replaced: bool,
+}
+
+/// One instance, as the polls saw it.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// The poll that first saw it in the group.
+    since: Duration,
+    /// At its last poll it failed, after its grace period.
+    failed_after_grace: bool,
 }
 
 impl FailingSince {
@@ -62,21 +69,19 @@ impl FailingSince {
     ) -> bool {
         let grace = after.saturating_sub(Duration::from_secs(UNHEALTHY_THRESHOLD * INTERVAL_S));
         // An instance that left the group while it failed after its grace: replaced.
-        let gone: Vec<String> = self.first_seen.keys().filter(|id| !ids.contains(id)).cloned().collect();
-        for id in gone {
-            self.first_seen.remove(&id);
-            if self.failed_after_grace.remove(&id) == Some(true) {
-                self.replaced = true;
-            }
-        }
-        for id in ids {
-            self.first_seen.entry(id.clone()).or_insert(now);
-        }
-        let age = |id: &String| self.first_seen.get(id).map(|t| now.saturating_sub(*t)).unwrap_or_default();
+        let mut replaced = false;
+        self.seen.retain(|id, s| {
+            let stays = ids.contains(id);
+            replaced |= !stays && s.failed_after_grace;
+            stays
+        });
+        self.replaced |= replaced;
         let failing = |id: &String| health.get(id).is_some_and(is_failing);
         for id in ids {
-            self.failed_after_grace.insert(id.clone(), failing(id) && age(id) >= grace);
+            let s = self.seen.entry(id.clone()).or_insert(Seen { since: now, failed_after_grace: false });
+            s.failed_after_grace = failing(id) && now.saturating_sub(s.since) >= grace;
         }
+        let age = |id: &String| self.seen.get(id).map(|s| now.saturating_sub(s.since)).unwrap_or_default();
         let all_certain = !ids.is_empty() && ids.iter().all(|id| failing(id) && age(id) > after);
         let none_serves = !ids.iter().any(|id| health.get(id).is_some_and(|h| h.in_service));
         all_certain || (self.replaced && none_serves)
