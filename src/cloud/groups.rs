@@ -253,7 +253,7 @@ pub async fn create_launch_template(
     }
     match cloud
         .gate
-        .ec2(Api::Ec2Write)
+        .ec2(Api::Ec2Write("CreateLaunchTemplate"))
         .await
         .create_launch_template()
         .launch_template_name(&t.name)
@@ -303,7 +303,15 @@ pub async fn group_ami(cloud: &Cloud, name: &str) -> CloudResult<Option<String>>
 }
 
 pub async fn delete_launch_template(cloud: &Cloud, name: &str) -> CloudResult<()> {
-    match cloud.gate.ec2(Api::Ec2Write).await.delete_launch_template().launch_template_name(name).send().await {
+    match cloud
+        .gate
+        .ec2(Api::Ec2Write("DeleteLaunchTemplate"))
+        .await
+        .delete_launch_template()
+        .launch_template_name(name)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) => {
             let e = aws_error("DeleteLaunchTemplate", e);
