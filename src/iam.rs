@@ -54,8 +54,11 @@ pub const IMAGES: [&str; 7] = [
     "ec2:ModifySnapshotAttribute",
 ];
 
-/// One launch template per release, and the cluster locks.
+/// One launch template per release.
 pub const LAUNCH_TEMPLATES: [&str; 2] = ["ec2:CreateLaunchTemplate", "ec2:DeleteLaunchTemplate"];
+
+/// The cluster leases: a security group per lock (`cloud/lease.rs`), no rules, never attached.
+pub const LEASE_LOCKS: [&str; 2] = ["ec2:CreateSecurityGroup", "ec2:DeleteSecurityGroup"];
 
 pub const GROUPS: [&str; 12] = [
     "autoscaling:AttachLoadBalancers",
@@ -103,6 +106,7 @@ pub fn actions() -> Vec<&'static str> {
         .chain(&BUILDER_TERMINATE)
         .chain(&IMAGES)
         .chain(&LAUNCH_TEMPLATES)
+        .chain(&LEASE_LOCKS)
         .chain(&GROUPS)
         .chain(&LOAD_BALANCERS)
         .copied()
@@ -175,12 +179,12 @@ pub fn policy() -> Value {
             // ---- EC2 tags: only as a resource is created, and the lease's heartbeat ----
             {
                 "Sid": "DrydockTagOnCreateOnly", "Effect": "Allow", "Action": ["ec2:CreateTags"],
-                "Resource": [ec2("instance"), ec2("volume"), ec2("image"), ec2("snapshot"), ec2("launch-template")],
-                "Condition": {"StringEquals": {"ec2:CreateAction": ["RunInstances", "CreateImage", "CopyImage", "CreateLaunchTemplate"]}}
+                "Resource": [ec2("instance"), ec2("volume"), ec2("image"), ec2("snapshot"), ec2("launch-template"), ec2("security-group")],
+                "Condition": {"StringEquals": {"ec2:CreateAction": ["RunInstances", "CreateImage", "CopyImage", "CreateLaunchTemplate", "CreateSecurityGroup"]}}
             },
             {
                 "Sid": "DrydockLeaseHeartbeat", "Effect": "Allow", "Action": ["ec2:CreateTags"],
-                "Resource": ec2("launch-template"),
+                "Resource": ec2("security-group"),
                 "Condition": {
                     "StringLike": {"aws:ResourceTag/drydock:lock": present},
                     "ForAllValues:StringEquals": {"aws:TagKeys": ["drydock:heartbeat"]}
@@ -203,7 +207,7 @@ pub fn policy() -> Value {
                 "Resource": [ec2("image"), ec2("snapshot")],
                 "Condition": {"StringLike": {"aws:ResourceTag/drydock:service": present}}
             },
-            // ---- launch templates: releases and locks, both tagged drydock:env ----
+            // ---- launch templates: releases, tagged drydock:env ----
             {
                 "Sid": "DrydockCreateLaunchTemplates", "Effect": "Allow", "Action": ["ec2:CreateLaunchTemplate"],
                 "Resource": ec2("launch-template"),
@@ -213,6 +217,21 @@ pub fn policy() -> Value {
                 "Sid": "DrydockDeleteOwnLaunchTemplates", "Effect": "Allow", "Action": ["ec2:DeleteLaunchTemplate"],
                 "Resource": ec2("launch-template"),
                 "Condition": {"StringLike": {"aws:ResourceTag/drydock:env": present}}
+            },
+            // ---- lease locks: security groups tagged drydock:lock, in any VPC ----
+            {
+                "Sid": "DrydockLeaseLockVpcs", "Effect": "Allow", "Action": ["ec2:CreateSecurityGroup"],
+                "Resource": ec2("vpc")
+            },
+            {
+                "Sid": "DrydockCreateLeaseLocks", "Effect": "Allow", "Action": ["ec2:CreateSecurityGroup"],
+                "Resource": ec2("security-group"),
+                "Condition": {"StringLike": {"aws:RequestTag/drydock:lock": present}}
+            },
+            {
+                "Sid": "DrydockDeleteOwnLeaseLocks", "Effect": "Allow", "Action": ["ec2:DeleteSecurityGroup"],
+                "Resource": ec2("security-group"),
+                "Condition": {"StringLike": {"aws:ResourceTag/drydock:lock": present}}
             },
             // ---- release groups ----
             {

@@ -1,20 +1,29 @@
-//! The cluster lease. Taking it is atomic because CreateLaunchTemplate fails when the name
-//! exists: the lock is a launch template named `drydock-lock-<cluster>` (no instance ever
-//! launches from it) whose tags name the holder and carry a heartbeat. A stale lock is
-//! deleted by its *id* before the retry, so of two processes taking over the same stale
-//! lock only one can create the new one.
+//! The cluster lease. Taking it is atomic because CreateSecurityGroup fails when the name
+//! exists in the VPC: the lock is a security group named `drydock-lock-<cluster>` in the
+//! environment's VPC (no rules, never attached to anything) whose tags name the holder and
+//! carry a heartbeat. A stale lock is deleted by its *id* before the retry, so of two
+//! processes taking over the same stale lock only one can create the new one.
+//!
+//! Why a security group: EC2 throttles each action on its own bucket (50, 5/s), and every
+//! deploy already needs one CreateLaunchTemplate for its release; a lock that was a launch
+//! template too doubled the calls of that one bucket before the last group of a large
+//! `deploy --all` could exist (issue 13). A security group is the cheapest named,
+//! atomically created, id-deletable EC2 resource that nothing uses by accident.
 
-use aws_sdk_ec2::types::{RequestLaunchTemplateData, ResourceType, TagSpecification};
+use aws_sdk_ec2::types::{ResourceType, TagSpecification};
 
 use super::pace::Api;
-use super::{aws_error, ec2_tag, Cloud, CloudResult};
+use super::{aws_error, ec2_filter, ec2_tag, Cloud, CloudResult};
 use crate::domain::lease::{judge, LeaseVerdict, ObservedLease};
 
 #[derive(Clone, Debug)]
 pub struct LeaseHandle {
+    /// The lock's security group id.
     pub id: String,
     pub name: String,
     pub cluster: String,
+    /// The environment's VPC, where the lock lives.
+    pub vpc: String,
 }
 
 /// Whether we still hold the lease, as the cloud says.
@@ -39,41 +48,35 @@ fn clip(s: &str) -> String {
     s.chars().take(255).collect()
 }
 
-pub async fn observe(cloud: &Cloud, cluster: &str) -> CloudResult<Option<ObservedLease>> {
-    match cloud
+pub async fn observe(cloud: &Cloud, vpc: &str, cluster: &str) -> CloudResult<Option<ObservedLease>> {
+    let out = cloud
         .gate
         .ec2(Api::Ec2Read)
         .await
-        .describe_launch_templates()
-        .launch_template_names(lock_name(cluster))
+        .describe_security_groups()
+        .filters(ec2_filter("group-name", &[&lock_name(cluster)]))
+        .filters(ec2_filter("vpc-id", &[vpc]))
         .send()
         .await
-    {
-        Ok(out) => Ok(out.launch_templates().first().map(|t| {
-            let tag = |k: &str| {
-                t.tags().iter().find(|x| x.key() == Some(k)).and_then(|x| x.value()).unwrap_or_default().to_owned()
-            };
-            ObservedLease {
-                id: t.launch_template_id().unwrap_or_default().to_owned(),
-                op: tag("drydock:op"),
-                holder: tag("drydock:holder"),
-                operation: tag("drydock:operation"),
-                heartbeat: tag("drydock:heartbeat").parse().unwrap_or(0),
-            }
-        })),
-        Err(e) => {
-            let e = aws_error("DescribeLaunchTemplates", e);
-            if e.is_not_found() {
-                Ok(None)
-            } else {
-                Err(e)
-            }
+        .map_err(|e| aws_error("DescribeSecurityGroups", e))?;
+    Ok(out.security_groups().first().map(|g| {
+        let tag = |k: &str| {
+            g.tags().iter().find(|x| x.key() == Some(k)).and_then(|x| x.value()).unwrap_or_default().to_owned()
+        };
+        ObservedLease {
+            id: g.group_id().unwrap_or_default().to_owned(),
+            op: tag("drydock:op"),
+            holder: tag("drydock:holder"),
+            operation: tag("drydock:operation"),
+            heartbeat: tag("drydock:heartbeat").parse().unwrap_or(0),
         }
-    }
+    }))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn create(
     cloud: &Cloud,
+    vpc: &str,
     cluster: &str,
     env: &str,
     holder: &str,
@@ -83,7 +86,7 @@ async fn create(
 ) -> CloudResult<Option<LeaseHandle>> {
     let name = lock_name(cluster);
     let tags = TagSpecification::builder()
-        .resource_type(ResourceType::LaunchTemplate)
+        .resource_type(ResourceType::SecurityGroup)
         .tags(ec2_tag("drydock:lock", cluster))
         .tags(ec2_tag("drydock:env", env))
         .tags(ec2_tag("drydock:holder", &clip(holder)))
@@ -93,24 +96,42 @@ async fn create(
         .build();
     match cloud
         .gate
-        .ec2(Api::Ec2Write("CreateLaunchTemplate"))
+        .ec2(Api::Ec2Write("CreateSecurityGroup"))
         .await
-        .create_launch_template()
-        .launch_template_name(&name)
-        .launch_template_data(RequestLaunchTemplateData::builder().build())
+        .create_security_group()
+        .group_name(&name)
+        // AWS's grammar for descriptions: ASCII letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*
+        .description(format!("drydock lease of {cluster}: no rules, never attached"))
+        .vpc_id(vpc)
         .tag_specifications(tags)
         .send()
         .await
     {
         Ok(out) => Ok(Some(LeaseHandle {
-            id: out.launch_template().and_then(|t| t.launch_template_id()).unwrap_or_default().to_owned(),
+            id: out.group_id().unwrap_or_default().to_owned(),
             name,
             cluster: cluster.to_owned(),
+            vpc: vpc.to_owned(),
         })),
         Err(e) => {
-            let e = aws_error("CreateLaunchTemplate", e);
-            if e.is("InvalidLaunchTemplateName.AlreadyExistsException") {
+            let e = aws_error("CreateSecurityGroup", e);
+            if e.is("InvalidGroup.Duplicate") {
                 Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Deletes a lock by id: true if this call deleted it, false if it was already gone.
+async fn delete(cloud: &Cloud, id: &str) -> CloudResult<bool> {
+    match cloud.gate.ec2(Api::Ec2Write("DeleteSecurityGroup")).await.delete_security_group().group_id(id).send().await {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let e = aws_error("DeleteSecurityGroup", e);
+            if e.is("InvalidGroup.NotFound") || e.is("InvalidGroupId.Malformed") {
+                Ok(false)
             } else {
                 Err(e)
             }
@@ -120,10 +141,11 @@ async fn create(
 
 /// Takes the lease of `cluster`, or says who holds it. A lock not renewed within `ttl_s`
 /// belongs to a dead process and is taken over. `op` is this run's operation id: a lock
-/// that carries it is ours (its CreateLaunchTemplate succeeded but the answer was lost).
+/// that carries it is ours (its CreateSecurityGroup succeeded but the answer was lost).
 #[allow(clippy::too_many_arguments)]
 pub async fn acquire(
     cloud: &Cloud,
+    vpc: &str,
     cluster: &str,
     env: &str,
     holder: &str,
@@ -134,7 +156,7 @@ pub async fn acquire(
 ) -> CloudResult<Acquired> {
     let mut took_over = None;
     for _ in 0..3 {
-        let created = match create(cloud, cluster, env, holder, operation, op, now).await {
+        let created = match create(cloud, vpc, cluster, env, holder, operation, op, now).await {
             Ok(c) => c,
             // No answer: the lock may or may not exist now; the observation below tells.
             Err(e) if e.transient => None,
@@ -143,9 +165,14 @@ pub async fn acquire(
         if let Some(handle) = created {
             return Ok(Acquired::Taken { handle, took_over });
         }
-        let seen = observe(cloud, cluster).await?;
+        let seen = observe(cloud, vpc, cluster).await?;
         if let Some(l) = seen.as_ref().filter(|l| l.op == op) {
-            let handle = LeaseHandle { id: l.id.clone(), name: lock_name(cluster), cluster: cluster.to_owned() };
+            let handle = LeaseHandle {
+                id: l.id.clone(),
+                name: lock_name(cluster),
+                cluster: cluster.to_owned(),
+                vpc: vpc.to_owned(),
+            };
             return Ok(Acquired::Taken { handle, took_over });
         }
         match judge(seen.as_ref(), now, ttl_s) {
@@ -154,33 +181,19 @@ pub async fn acquire(
             LeaseVerdict::Busy { holder, operation, age_s } => return Ok(Acquired::Busy { holder, operation, age_s }),
             LeaseVerdict::Stale { id, holder, age_s } => {
                 // Delete exactly the stale lock (by id); if another process got there
-                // first, our delete fails and its fresh lock makes our create fail.
-                match cloud
-                    .gate
-                    .ec2(Api::Ec2Write("DeleteLaunchTemplate"))
-                    .await
-                    .delete_launch_template()
-                    .launch_template_id(&id)
-                    .send()
-                    .await
-                {
-                    Ok(_) => took_over = Some(format!("{holder} (silent for {age_s} s)")),
-                    Err(e) => {
-                        let e = aws_error("DeleteLaunchTemplate", e);
-                        if !e.is_not_found() && !e.is("InvalidLaunchTemplateId.Malformed") {
-                            return Err(e);
-                        }
-                    }
+                // first, our delete finds nothing and its fresh lock makes our create fail.
+                if delete(cloud, &id).await? {
+                    took_over = Some(format!("{holder} (silent for {age_s} s)"));
                 }
             }
         }
     }
-    match observe(cloud, cluster).await? {
+    match observe(cloud, vpc, cluster).await? {
         Some(l) => {
             Ok(Acquired::Busy { holder: l.holder, operation: l.operation, age_s: now.saturating_sub(l.heartbeat) })
         }
         None => Err(super::CloudError::other(
-            "CreateLaunchTemplate",
+            "CreateSecurityGroup",
             format!("could not take the lease of {cluster}: the lock kept changing hands"),
         )),
     }
@@ -189,7 +202,7 @@ pub async fn acquire(
 /// Renews the heartbeat, after checking that the lock is still ours: a lock deleted or
 /// replaced by a take-over is `Lost`, and the holder must stop at its next safe point.
 pub async fn renew(cloud: &Cloud, h: &LeaseHandle, now: i64) -> CloudResult<Held> {
-    match observe(cloud, &h.cluster).await? {
+    match observe(cloud, &h.vpc, &h.cluster).await? {
         Some(l) if l.id == h.id => {}
         _ => return Ok(Held::Lost),
     }
@@ -207,23 +220,5 @@ pub async fn renew(cloud: &Cloud, h: &LeaseHandle, now: i64) -> CloudResult<Held
 }
 
 pub async fn release(cloud: &Cloud, h: &LeaseHandle) -> CloudResult<()> {
-    match cloud
-        .gate
-        .ec2(Api::Ec2Write("DeleteLaunchTemplate"))
-        .await
-        .delete_launch_template()
-        .launch_template_id(&h.id)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let e = aws_error("DeleteLaunchTemplate", e);
-            if e.is_not_found() {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        }
-    }
+    delete(cloud, &h.id).await.map(|_| ())
 }

@@ -160,7 +160,7 @@ pub async fn run(tree: &Tree, global: &Global, args: &BakeArgs, out: &Reporter, 
     }
 
     // --- execute (or print) ---
-    let session = Session::new(&cloud, out, &interrupt, env.name.as_str(), "bake", args.dry_run, timing);
+    let session = Session::new(&cloud, out, &interrupt, env.name.as_str(), None, "bake", args.dry_run, timing);
     let mut result = session.execute(plan, Some(image.to_string()), &label, None, started).await;
     if !args.dry_run && result.code == 0 {
         result.message = format!("{} {} ({ami_name})", result.outcome, result.ami.as_deref().unwrap_or("?"));

@@ -211,7 +211,8 @@ pub async fn run(
     }
 
     // --- per service: lease → observe → plan → execute ---
-    let mut session = Session::new(&cloud, out, &interrupt, env.name.as_str(), "deploy", args.dry_run, timing);
+    let mut session =
+        Session::new(&cloud, out, &interrupt, env.name.as_str(), Some(&net.vpc_id), "deploy", args.dry_run, timing);
     session.ignore_alarms = ignore_alarms;
     let mut results: Vec<(usize, ServiceResult)> = stream::iter(services.iter().zip(&amis).enumerate())
         .map(|(i, (s, ami))| {

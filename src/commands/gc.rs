@@ -51,8 +51,9 @@ pub async fn run(
     preflight(tree, cmd)?;
     let env = environment(tree, &args.env)?;
     let timing = Timing::parse(global)?;
-    let (cloud, _) = super::connect_env(global, env, &format!("gc {}", env.name)).await?;
-    let session = Session::new(&cloud, out, &interrupt, env.name.as_str(), "gc", args.dry_run, timing);
+    let (cloud, net) = super::connect_env(global, env, &format!("gc {}", env.name)).await?;
+    let session =
+        Session::new(&cloud, out, &interrupt, env.name.as_str(), Some(&net.vpc_id), "gc", args.dry_run, timing);
     let mut results = Vec::new();
     // Groups and launch templates the cluster plans delete: their AMIs count as unused
     // below, in a dry run as in a real run (where they are gone by then), so that the

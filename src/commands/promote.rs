@@ -237,7 +237,8 @@ pub async fn run(
     if let Some(account) = &to.account_id {
         super::check_account(&to.file, account, net.owner_id.as_deref())?;
     }
-    let mut session = Session::new(&dst, out, &interrupt, to.name.as_str(), "promote", args.dry_run, timing);
+    let mut session =
+        Session::new(&dst, out, &interrupt, to.name.as_str(), Some(&net.vpc_id), "promote", args.dry_run, timing);
     session.ignore_alarms = ignore_alarms;
     session.source = Some(&src);
     let mut results: Vec<(usize, ServiceResult)> = stream::iter(services.iter().enumerate())

@@ -36,7 +36,8 @@ pub async fn run(
     let timing = Timing::parse(global)?;
     let label = format!("rollback {service} in {}", env.name);
     let (cloud, net) = super::connect_env(global, env, &label).await?;
-    let session = Session::new(&cloud, out, &interrupt, env.name.as_str(), "rollback", args.dry_run, timing);
+    let session =
+        Session::new(&cloud, out, &interrupt, env.name.as_str(), Some(&net.vpc_id), "rollback", args.dry_run, timing);
     let started = Instant::now();
     let cluster = ClusterName::new(&service, &env.name);
     let result = session

@@ -264,6 +264,9 @@ pub struct Session<'a> {
     pub out: &'a Reporter,
     pub interrupt: &'a Interrupt,
     pub env: &'a str,
+    /// The environment's VPC, where the cluster leases live (`cloud/lease.rs`); bake,
+    /// which takes no lease, resolves no network when it reuses an AMI.
+    pub vpc: Option<String>,
     pub dry_run: bool,
     pub operation: &'static str,
     pub timing: Timing,
@@ -282,6 +285,7 @@ impl<'a> Session<'a> {
         out: &'a Reporter,
         interrupt: &'a Interrupt,
         env: &'a str,
+        vpc: Option<&str>,
         operation: &'static str,
         dry_run: bool,
         timing: Timing,
@@ -293,6 +297,7 @@ impl<'a> Session<'a> {
             out,
             interrupt,
             env,
+            vpc: vpc.map(str::to_owned),
             dry_run,
             operation,
             timing,
@@ -308,8 +313,11 @@ impl<'a> Session<'a> {
     where
         F: AsyncFnOnce(Option<&Lease>) -> Result<T>,
     {
+        let Some(vpc) = self.vpc.as_deref() else {
+            return Err(Error::Failed(format!("{label}: no VPC to hold the lease of {cluster} in")));
+        };
         if self.dry_run {
-            let seen = lease::observe(self.cloud, cluster.as_str())
+            let seen = lease::observe(self.cloud, vpc, cluster.as_str())
                 .await
                 .map_err(|e| Error::cloud(format!("{label}: reading the lease of {cluster}"), e))?;
             if let Some(l) = seen {
@@ -318,9 +326,17 @@ impl<'a> Session<'a> {
             }
             return work(None).await;
         }
-        let lease =
-            Lease::take(self.cloud, cluster.as_str(), self.env, &self.holder, self.timing.lease_ttl, self.out, label)
-                .await?;
+        let lease = Lease::take(
+            self.cloud,
+            vpc,
+            cluster.as_str(),
+            self.env,
+            &self.holder,
+            self.timing.lease_ttl,
+            self.out,
+            label,
+        )
+        .await?;
         let r = work(Some(&lease)).await;
         lease.release(self.out, label).await;
         r

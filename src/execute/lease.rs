@@ -30,8 +30,10 @@ pub struct Holder {
 
 impl Lease {
     /// Takes the lease of `cluster`, or fails with `Error::Busy` naming its holder.
+    #[allow(clippy::too_many_arguments)]
     pub async fn take(
         cloud: &Cloud,
+        vpc: &str,
         cluster: &str,
         env: &str,
         holder: &Holder,
@@ -41,7 +43,7 @@ impl Lease {
     ) -> Result<Lease, Error> {
         let ttl_s = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let now = crate::clock::unix();
-        let acquired = lease::acquire(cloud, cluster, env, &holder.who, holder.operation, &holder.op, now, ttl_s)
+        let acquired = lease::acquire(cloud, vpc, cluster, env, &holder.who, holder.operation, &holder.op, now, ttl_s)
             .await
             .map_err(|e| Error::cloud(format!("{label}: taking the lease of {cluster}"), e))?;
         let handle = match acquired {

@@ -154,6 +154,67 @@ impl Sdk {
             .collect()
     }
 
+    /// The cluster leases held now: drydock's lock security groups (`drydock-lock-<cluster>`).
+    pub fn lock_names(&self) -> BTreeSet<String> {
+        self.block(self.ec2.describe_security_groups().send())
+            .expect("describe security groups")
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_name().filter(|n| n.starts_with("drydock-lock-")).map(str::to_owned))
+            .collect()
+    }
+
+    /// A cluster's lock: its security group id and tags, if it is held.
+    pub fn lock(&self, cluster: &str) -> Option<(String, BTreeMap<String, String>)> {
+        let name = format!("drydock-lock-{cluster}");
+        let f = Filter::builder().name("group-name").values(&name).build();
+        let out = self.block(self.ec2.describe_security_groups().filters(f).send()).expect("describe the lock");
+        out.security_groups().first().map(|g| {
+            let tags = g
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+                .collect();
+            (g.group_id().unwrap_or_default().to_owned(), tags)
+        })
+    }
+
+    /// Plants a lock on `cluster` as another drydock process would hold it (in the
+    /// default VPC, the example environments' network).
+    pub fn create_lock(&self, cluster: &str, env: &str, holder: &str, heartbeat: i64) {
+        use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+        let vpcs = self
+            .block(self.ec2.describe_vpcs().filters(Filter::builder().name("isDefault").values("true").build()).send())
+            .expect("the default VPC");
+        let vpc = vpcs.vpcs().first().and_then(|v| v.vpc_id()).expect("a default VPC").to_owned();
+        self.block(
+            self.ec2
+                .create_security_group()
+                .group_name(format!("drydock-lock-{cluster}"))
+                .description("another holder")
+                .vpc_id(vpc)
+                .tag_specifications(
+                    TagSpecification::builder()
+                        .resource_type(ResourceType::SecurityGroup)
+                        .tags(tag("drydock:lock", cluster))
+                        .tags(tag("drydock:env", env))
+                        .tags(tag("drydock:holder", holder))
+                        .tags(tag("drydock:operation", "deploy"))
+                        .tags(tag("drydock:heartbeat", &heartbeat.to_string()))
+                        .build(),
+                )
+                .send(),
+        )
+        .expect("create the lock");
+    }
+
+    /// Deletes a cluster's lock, as a take-over by another process does.
+    pub fn delete_lock(&self, cluster: &str) {
+        let (id, _) = self.lock(cluster).expect("the lock exists");
+        self.block(self.ec2.delete_security_group().group_id(id).send()).expect("delete the lock");
+    }
+
     /// The images this account owns.
     pub fn our_images(&self) -> Vec<Image> {
         self.block(self.ec2.describe_images().owners("self").send()).expect("images").images().to_vec()

@@ -402,11 +402,11 @@ fn cross_account_promote_shares_the_ami_and_its_snapshots_first() {
 
     assert_eq!(launch_permissions(&fx.staging, &ami), BTreeSet::from([PROD_ACCOUNT.to_owned()]));
     // The grants are drydock's first writes once it holds the target cluster's lease (the
-    // lock's CreateLaunchTemplate), one per image and snapshot, before anything is made in
+    // lock's CreateSecurityGroup), one per image and snapshot, before anything is made in
     // the target (their effect on the snapshots:
     // `promote_grants_create_volume_permission_on_the_snapshots`).
     let all: Vec<String> = fx.moto.requests().into_iter().map(|(_, a)| a).filter(|a| !is_read_only(a)).collect();
-    assert_eq!(all.first().map(String::as_str), Some("CreateLaunchTemplate"), "the lease first: {all:?}");
+    assert_eq!(all.first().map(String::as_str), Some("CreateSecurityGroup"), "the lease first: {all:?}");
     let writes = all[1..].to_vec();
     let grants = 1 + snaps.len();
     assert!(writes.len() >= grants, "{writes:?}");

@@ -81,15 +81,9 @@ impl Fx {
 
     /// The lock's heartbeat tag, if the lock exists.
     fn lock_heartbeat(&self) -> Option<i64> {
-        let out = self.sdk.block(self.sdk.ec2.describe_launch_templates().send()).expect("describe launch templates");
-        out.launch_templates().iter().find(|t| t.launch_template_name() == Some(LOCK)).map(|t| {
-            t.tags()
-                .iter()
-                .find(|x| x.key() == Some("drydock:heartbeat"))
-                .and_then(|x| x.value())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        })
+        self.sdk
+            .lock("www-staging")
+            .map(|(_, tags)| tags.get("drydock:heartbeat").and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
     /// Waits until the lock (if any) was last renewed more than `ttl_s` seconds ago, as
@@ -103,28 +97,7 @@ impl Fx {
     }
 
     fn create_lock(&self, holder: &str, heartbeat: i64) {
-        use aws_sdk_ec2::types::{RequestLaunchTemplateData, ResourceType, Tag, TagSpecification};
-        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-        self.sdk
-            .block(
-                self.sdk
-                    .ec2
-                    .create_launch_template()
-                    .launch_template_name(LOCK)
-                    .launch_template_data(RequestLaunchTemplateData::builder().build())
-                    .tag_specifications(
-                        TagSpecification::builder()
-                            .resource_type(ResourceType::LaunchTemplate)
-                            .tags(tag("drydock:lock", "www-staging"))
-                            .tags(tag("drydock:env", "staging"))
-                            .tags(tag("drydock:holder", holder))
-                            .tags(tag("drydock:operation", "deploy"))
-                            .tags(tag("drydock:heartbeat", &heartbeat.to_string()))
-                            .build(),
-                    )
-                    .send(),
-            )
-            .expect("create the lock launch template");
+        self.sdk.create_lock("www-staging", "staging", holder, heartbeat);
     }
 
     /// The state every converged deploy of `ami` as release `release` over `previous`
@@ -155,8 +128,8 @@ impl Fx {
         assert!(instances(&p).iter().all(|i| !registered.contains(i)), "{previous}'s instances are out of the ELB");
 
         let groups = self.sdk.group_names();
+        assert!(!self.sdk.lock_names().contains(LOCK), "the lock is released");
         for lt in self.sdk.launch_template_names() {
-            assert_ne!(lt, LOCK, "the lock is released");
             if lt.starts_with("www-staging-v") {
                 assert!(groups.contains(&lt), "launch template {lt} has no group");
             }
@@ -253,7 +226,7 @@ fn a_first_deploy_creates_the_elb_and_a_tagged_hardened_release() {
     // Every instance InService in the ELB; the lock released.
     assert_eq!(instances(&g).len(), 2);
     assert_eq!(fx.in_service(&g), 2);
-    assert!(!fx.sdk.launch_template_names().contains(LOCK));
+    assert!(!fx.sdk.lock_names().contains(LOCK));
 }
 
 #[test]
@@ -305,7 +278,7 @@ fn the_same_tag_again_is_unchanged_and_mutates_nothing_but_the_lease() {
     assert_eq!(r["release"], "v001");
     assert_eq!(r["asg"], "www-staging-v001");
     let mutating: Vec<String> = fx.moto.requests().into_iter().map(|(_, a)| a).filter(|a| !is_read_only(a)).collect();
-    assert_eq!(mutating, ["CreateLaunchTemplate", "DeleteLaunchTemplate"], "only the lease is taken and released");
+    assert_eq!(mutating, ["CreateSecurityGroup", "DeleteSecurityGroup"], "only the lease is taken and released");
     assert_eq!(fx.sdk.group_names(), ["www-staging-v001"]);
 }
 
@@ -377,7 +350,7 @@ fn an_unhealthy_release_is_taken_out_and_the_old_one_keeps_serving() {
     assert_eq!(tag(&old, "drydock:state").as_deref(), Some("live"));
     assert!(old.suspended_processes().is_empty());
     assert_eq!(fx.in_service(&old), 2, "v001 serves as before");
-    assert!(!fx.sdk.launch_template_names().contains(LOCK));
+    assert!(!fx.sdk.lock_names().contains(LOCK));
 }
 
 /// Issue 13, fail early with certainty: with a grace period of 1 s, a release whose
@@ -581,7 +554,7 @@ fn a_concurrent_deploy_of_the_same_cluster_exits_3_naming_the_holder() {
     fx.moto.release_hold();
     let first = first.finish(RUN);
     assert!(!first.timed_out, "{first:?}");
-    assert!(!fx.sdk.launch_template_names().contains(LOCK), "the lease is released once the first deploy ended");
+    assert!(!fx.sdk.lock_names().contains(LOCK), "the lease is released once the first deploy ended");
 }
 
 #[test]
@@ -594,7 +567,7 @@ fn a_stale_lease_is_taken_over_and_a_fresh_one_is_respected() {
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stderr.contains("took over the lease of ghost"), "{}", run.stderr);
     assert_eq!(only_result(&run)["outcome"], "deployed");
-    assert!(!fx.sdk.launch_template_names().contains(LOCK));
+    assert!(!fx.sdk.lock_names().contains(LOCK));
 
     fx.create_lock("ghost", now());
     fx.moto.clear_requests();
@@ -607,7 +580,7 @@ fn a_stale_lease_is_taken_over_and_a_fresh_one_is_respected() {
     let writes: Vec<_> = fx.moto.requests().into_iter().filter(|(_, a)| !is_read_only(a)).collect();
     assert_eq!(
         writes,
-        [("ec2".to_owned(), "CreateLaunchTemplate".to_owned())],
+        [("ec2".to_owned(), "CreateSecurityGroup".to_owned())],
         "only the failed attempt to take the lease"
     );
 }

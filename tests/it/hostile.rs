@@ -16,7 +16,9 @@ use crate::common::fixtures::Emulated;
 const WORLD: [&str; 7] = ["--time-scale", "30", "--boot", "90", "--throttle", "--consistency-ms", "300"];
 
 /// The writes of a deploy and a rollback: the ones a fault may hit.
-const WRITES: [&str; 12] = [
+const WRITES: [&str; 14] = [
+    "CreateSecurityGroup",
+    "DeleteSecurityGroup",
     "CreateLoadBalancer",
     "ConfigureHealthCheck",
     "CreateLaunchTemplate",
@@ -85,8 +87,8 @@ fn converged(fx: &Emulated, cluster: &str, live_release: &str) -> Result<(), Str
         if lt.starts_with(&format!("{cluster}-v")) {
             check(names.contains(&lt), format!("launch template {lt} has no group: {names:?}"))?;
         }
-        check(lt != format!("drydock-lock-{cluster}"), "the lease is not released".into())?;
     }
+    check(!fx.sdk.lock_names().contains(&format!("drydock-lock-{cluster}")), "the lease is not released".into())?;
     let out = fx
         .sdk
         .block(fx.sdk.ec2.describe_instances().filters(filter("tag:drydock:role", "builder")).send())
@@ -170,15 +172,15 @@ fn deploy_and_rollback_converge_under_every_fault() {
 /// Each (held action, armed after) of a second deploy and of a rollback: the request is
 /// blocked before AWS sees it, drydock is killed with `kill -9`, and a re-run converges.
 const KILL_POINTS: [(&str, Option<&str>); 9] = [
+    ("CreateSecurityGroup", None),
     ("CreateLaunchTemplate", None),
-    ("CreateLaunchTemplate", Some("CreateLaunchTemplate")),
     ("CreateAutoScalingGroup", None),
     ("DescribeInstanceHealth", Some("CreateAutoScalingGroup")),
     ("CreateOrUpdateTags", None),
     ("AddTags", None),
     ("DetachLoadBalancers", None),
     ("SuspendProcesses", None),
-    ("DeleteLaunchTemplate", None),
+    ("DeleteSecurityGroup", None),
 ];
 
 const ROLLBACK_KILL_POINTS: [(&str, Option<&str>); 5] = [
@@ -256,11 +258,9 @@ fn a_run_that_lost_its_lease_while_waiting_stops_before_its_next_write() {
     });
     // Another operation takes the cluster over: the lock is replaced by one of its own.
     let lock = "drydock-lock-www-staging";
-    fx.sdk.block(fx.sdk.ec2.delete_launch_template().launch_template_name(lock).send()).expect("delete the lock");
-    let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder().build();
-    fx.sdk
-        .block(fx.sdk.ec2.create_launch_template().launch_template_name(lock).launch_template_data(data).send())
-        .expect("another holder's lock");
+    fx.sdk.delete_lock("www-staging");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    fx.sdk.create_lock("www-staging", "staging", "another holder", i64::try_from(now).unwrap_or(i64::MAX));
     fx.moto.release_hold();
     let run = bg.finish(Duration::from_secs(60));
     assert_eq!(run.code, Some(3), "{run:?}");
@@ -271,11 +271,11 @@ fn a_run_that_lost_its_lease_while_waiting_stops_before_its_next_write() {
     assert_eq!(v1.load_balancer_names(), ["www-staging".to_owned()]);
     assert_ne!(tag(&fx.sdk.must_group("www-staging-v002"), "drydock:state").as_deref(), Some("live"));
     // And it did not delete the new holder's lock on its way out.
-    assert!(fx.sdk.launch_template_names().contains(lock), "the other holder's lock stays");
+    assert!(fx.sdk.lock_names().contains(lock), "the other holder's lock stays");
 }
 
 /// The writes of a bake and a promote.
-const BAKE_AND_PROMOTE_WRITES: [&str; 12] = [
+const BAKE_AND_PROMOTE_WRITES: [&str; 13] = [
     "RunInstances",
     "CreateImage",
     "CreateTags",
@@ -287,7 +287,8 @@ const BAKE_AND_PROMOTE_WRITES: [&str; 12] = [
     "CreateLoadBalancer",
     "ConfigureHealthCheck",
     "ModifyLoadBalancerAttributes",
-    "DeleteLaunchTemplate",
+    "CreateSecurityGroup",
+    "DeleteSecurityGroup",
 ];
 
 #[test]
@@ -314,8 +315,8 @@ fn bake_and_promote_converge_under_every_fault() {
 /// The writes of a promote (same account and region): the target's lease, release and
 /// switch. Each is held, drydock is killed with `kill -9`, and a re-run converges.
 const PROMOTE_KILL_POINTS: [(&str, Option<&str>); 6] = [
+    ("CreateSecurityGroup", None),
     ("CreateLaunchTemplate", None),
-    ("CreateLaunchTemplate", Some("CreateLaunchTemplate")),
     ("CreateAutoScalingGroup", None),
     ("DescribeInstanceHealth", Some("CreateAutoScalingGroup")),
     ("CreateOrUpdateTags", None),

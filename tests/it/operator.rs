@@ -71,7 +71,7 @@ impl Fx {
     }
 
     fn assert_lease_released(&self) {
-        assert!(!self.sdk.launch_template_names().contains(LOCK), "the lease {LOCK} is released");
+        assert!(!self.sdk.lock_names().contains(LOCK), "the lease {LOCK} is released");
     }
 
     /// `name` is attached to the ELB, tagged live, and every one of its instances InService.

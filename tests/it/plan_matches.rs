@@ -84,13 +84,13 @@ fn matches(steps: &[String], actual: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// The lease's lock template (created by name, deleted and renewed by id) is no step.
+/// The lease's lock (a security group created by name, deleted and renewed by id) is no step.
 fn step_writes(fx: &Emulated) -> Vec<String> {
     fx.moto
         .requests_named()
         .into_iter()
         .filter(|(a, _)| !is_read_only(a))
-        .filter(|(_, n)| !n.as_deref().is_some_and(|n| n.starts_with("drydock-lock-") || n.starts_with("lt-")))
+        .filter(|(_, n)| !n.as_deref().is_some_and(|n| n.starts_with("drydock-lock-") || n.starts_with("sg-")))
         .map(|(a, _)| a)
         .collect()
 }

@@ -131,6 +131,8 @@ NAME_PARAMS = (
     "LaunchTemplateId",
     "ResourceId.1",
     "SnapshotId",
+    "GroupName",
+    "GroupId",
 )
 
 
@@ -208,7 +210,7 @@ def _resources(service: str | None, params: dict[str, str], account: str, region
             b = ec2_backends[account][region]
             refs = [v for k, v in params.items()
                     if re.fullmatch(r"(ResourceId|InstanceId)\.\d+", k)
-                    or k in ("InstanceId", "ImageId", "SnapshotId", "LaunchTemplateId")]
+                    or k in ("InstanceId", "ImageId", "SnapshotId", "LaunchTemplateId", "GroupId")]
             for ref in refs:
                 out.append({"kind": "ec2", "ref": ref, "id": ref, "tags": dict(b.tags.get(ref, {}))})
             name = params.get("LaunchTemplateName")
@@ -288,8 +290,8 @@ def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
         client = "boto3"
     else:
         client = "other"
-    # What the request acts on, so that a test can tell drydock's lease lock (a launch
-    # template named drydock-lock-…) from a release's template, and the like.
+    # What the request acts on, so that a test can tell drydock's lease lock (a security
+    # group named drydock-lock-…) from a release's resources, and the like.
     name = None
     for param in NAME_PARAMS:
         value = (form.get(param) or query.get(param) or [None])[0]
