@@ -17,7 +17,7 @@ use super::pace::Api;
 use super::{aws_error, ec2_filter, ec2_tag, Cloud, CloudResult};
 use crate::domain::cluster::{GroupState, ObservedGroup, TemplateOf};
 use crate::domain::scaling::{ObservedPolicy, ObservedSchedule};
-use crate::domain::ClusterName;
+use crate::domain::{ClusterName, ReleaseName};
 use crate::plan::{GroupSpec, LaunchTemplateSpec};
 
 fn parse_i64(v: Option<&String>) -> Option<i64> {
@@ -34,7 +34,7 @@ pub async fn describe_cluster(cloud: &Cloud, cluster: &ClusterName, elb: &str) -
     let by = describe_tagged(cloud, "drydock:cluster", cluster.as_str()).await?;
     let mut out: Vec<ObservedGroup> =
         by.get(cluster.as_str()).into_iter().flatten().filter_map(|(_, g)| g.observe(cluster, elb)).collect();
-    out.sort_by_key(|g| g.number);
+    out.sort_by_key(|g| g.number());
     Ok(out)
 }
 
@@ -110,8 +110,7 @@ impl ObservedGroupRaw {
     pub fn observe(&self, cluster: &ClusterName, elb: &str) -> Option<ObservedGroup> {
         let release = cluster.parse_release(&self.name)?;
         Some(ObservedGroup {
-            name: self.name.clone(),
-            number: release.number,
+            name: release,
             ami: self.tags.get("drydock:ami").cloned(),
             image: self.tags.get("drydock:image").cloned(),
             state: GroupState::parse(self.tags.get("drydock:state").map(String::as_str)),
@@ -124,7 +123,7 @@ impl ObservedGroupRaw {
             expires_at: parse_i64(self.tags.get("drydock:expires-at")),
             deployed_at: parse_i64(self.tags.get("drydock:deployed-at")),
             deployed_by: self.tags.get("drydock:deployed-by").cloned(),
-            previous: self.tags.get("drydock:previous").cloned(),
+            previous: self.tags.get("drydock:previous").and_then(|p| cluster.parse_release(p)),
             rolled_back_from: self.tags.get("drydock:rolled-back-from").filter(|v| !v.is_empty()).cloned(),
             settings: self.tags.get("drydock:settings").filter(|v| !v.is_empty()).cloned(),
             launch_template: self.launch_template.clone(),
@@ -256,7 +255,7 @@ pub async fn create_launch_template(
         .ec2(Api::Ec2Write)
         .await
         .create_launch_template()
-        .launch_template_name(&t.name)
+        .launch_template_name(t.name.to_string())
         .launch_template_data(data.build())
         .tag_specifications(lt_tags.build())
         .client_token(client_token)
@@ -270,8 +269,9 @@ pub async fn create_launch_template(
 
 /// The `drydock:ami` tag of the launch template `name` (None if it does not exist): how a
 /// run recognises a release template that it (or a racer for the same AMI) created.
-pub async fn launch_template_ami(cloud: &Cloud, name: &str) -> CloudResult<Option<String>> {
-    match cloud.gate.ec2(Api::Ec2Read).await.describe_launch_templates().launch_template_names(name).send().await {
+pub async fn launch_template_ami(cloud: &Cloud, name: &ReleaseName) -> CloudResult<Option<String>> {
+    let named = cloud.gate.ec2(Api::Ec2Read).await.describe_launch_templates().launch_template_names(name.to_string());
+    match named.send().await {
         Ok(out) => Ok(out.launch_templates().first().and_then(|t| {
             t.tags().iter().find(|x| x.key() == Some("drydock:ami")).and_then(|x| x.value()).map(str::to_owned)
         })),
@@ -287,13 +287,13 @@ pub async fn launch_template_ami(cloud: &Cloud, name: &str) -> CloudResult<Optio
 }
 
 /// The `drydock:ami` tag of the group `name` (None if it does not exist).
-pub async fn group_ami(cloud: &Cloud, name: &str) -> CloudResult<Option<String>> {
+pub async fn group_ami(cloud: &Cloud, name: &ReleaseName) -> CloudResult<Option<String>> {
     let out = cloud
         .gate
         .asg(Api::AsgRead)
         .await
         .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
+        .auto_scaling_group_names(name.to_string())
         .send()
         .await
         .map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
@@ -317,7 +317,7 @@ pub async fn delete_launch_template(cloud: &Cloud, name: &str) -> CloudResult<()
     }
 }
 
-fn asg_tag(group: &str, k: &str, v: &str) -> AsgTag {
+fn asg_tag(group: &ReleaseName, k: &str, v: &str) -> AsgTag {
     // Identity tags propagate to instances (for cost reports and `status`); state does not.
     let propagate = matches!(
         k,
@@ -330,7 +330,7 @@ fn asg_tag(group: &str, k: &str, v: &str) -> AsgTag {
             | "drydock:image"
     );
     AsgTag::builder()
-        .resource_id(group)
+        .resource_id(group.to_string())
         .resource_type("auto-scaling-group")
         .key(k)
         .value(v)
@@ -346,9 +346,12 @@ pub async fn create_group(cloud: &Cloud, g: &GroupSpec) -> CloudResult<()> {
         .asg(Api::AsgWrite)
         .await
         .create_auto_scaling_group()
-        .auto_scaling_group_name(&g.name)
+        .auto_scaling_group_name(g.name.to_string())
         .launch_template(
-            LaunchTemplateSpecification::builder().launch_template_name(&g.launch_template).version("1").build(),
+            LaunchTemplateSpecification::builder()
+                .launch_template_name(g.launch_template.to_string())
+                .version("1")
+                .build(),
         )
         .min_size(g.min as i32)
         .max_size(g.max as i32)
@@ -377,13 +380,13 @@ pub async fn create_group(cloud: &Cloud, g: &GroupSpec) -> CloudResult<()> {
     Ok(())
 }
 
-pub async fn attach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
+pub async fn attach(cloud: &Cloud, group: &ReleaseName, elb: &str) -> CloudResult<()> {
     cloud
         .gate
         .asg(Api::AsgWrite)
         .await
         .attach_load_balancers()
-        .auto_scaling_group_name(group)
+        .auto_scaling_group_name(group.to_string())
         .load_balancer_names(elb)
         .send()
         .await
@@ -391,13 +394,13 @@ pub async fn attach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
     Ok(())
 }
 
-pub async fn detach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
+pub async fn detach(cloud: &Cloud, group: &ReleaseName, elb: &str) -> CloudResult<()> {
     cloud
         .gate
         .asg(Api::AsgWrite)
         .await
         .detach_load_balancers()
-        .auto_scaling_group_name(group)
+        .auto_scaling_group_name(group.to_string())
         .load_balancer_names(elb)
         .send()
         .await
@@ -405,13 +408,13 @@ pub async fn detach(cloud: &Cloud, group: &str, elb: &str) -> CloudResult<()> {
     Ok(())
 }
 
-pub async fn suspend(cloud: &Cloud, group: &str, processes: &[&str]) -> CloudResult<()> {
+pub async fn suspend(cloud: &Cloud, group: &ReleaseName, processes: &[&str]) -> CloudResult<()> {
     cloud
         .gate
         .asg(Api::AsgWrite)
         .await
         .suspend_processes()
-        .auto_scaling_group_name(group)
+        .auto_scaling_group_name(group.to_string())
         .set_scaling_processes(Some(processes.iter().map(|p| p.to_string()).collect()))
         .send()
         .await
@@ -419,26 +422,26 @@ pub async fn suspend(cloud: &Cloud, group: &str, processes: &[&str]) -> CloudRes
     Ok(())
 }
 
-pub async fn resume(cloud: &Cloud, group: &str) -> CloudResult<()> {
+pub async fn resume(cloud: &Cloud, group: &ReleaseName) -> CloudResult<()> {
     cloud
         .gate
         .asg(Api::AsgWrite)
         .await
         .resume_processes()
-        .auto_scaling_group_name(group)
+        .auto_scaling_group_name(group.to_string())
         .send()
         .await
         .map_err(|e| aws_error("ResumeProcesses", e))?;
     Ok(())
 }
 
-pub async fn scale(cloud: &Cloud, group: &str, min: u32, desired: u32, max: u32) -> CloudResult<()> {
+pub async fn scale(cloud: &Cloud, group: &ReleaseName, min: u32, desired: u32, max: u32) -> CloudResult<()> {
     cloud
         .gate
         .asg(Api::AsgWrite)
         .await
         .update_auto_scaling_group()
-        .auto_scaling_group_name(group)
+        .auto_scaling_group_name(group.to_string())
         .min_size(min as i32)
         .desired_capacity(desired as i32)
         .max_size(max as i32)
@@ -449,7 +452,7 @@ pub async fn scale(cloud: &Cloud, group: &str, min: u32, desired: u32, max: u32)
 }
 
 /// Tags several groups in one CreateOrUpdateTags call.
-pub async fn tag_many(cloud: &Cloud, groups: &[(String, Vec<(String, String)>)]) -> CloudResult<()> {
+pub async fn tag_many(cloud: &Cloud, groups: &[(ReleaseName, Vec<(String, String)>)]) -> CloudResult<()> {
     let mut req = cloud.gate.asg(Api::AsgWrite).await.create_or_update_tags();
     for (g, tags) in groups {
         for (k, v) in tags {
@@ -460,7 +463,7 @@ pub async fn tag_many(cloud: &Cloud, groups: &[(String, Vec<(String, String)>)])
     Ok(())
 }
 
-pub async fn tag(cloud: &Cloud, group: &str, tags: &[(String, String)]) -> CloudResult<()> {
+pub async fn tag(cloud: &Cloud, group: &ReleaseName, tags: &[(String, String)]) -> CloudResult<()> {
     let mut req = cloud.gate.asg(Api::AsgWrite).await.create_or_update_tags();
     for (k, v) in tags {
         req = req.tags(asg_tag(group, k, v));
@@ -469,13 +472,13 @@ pub async fn tag(cloud: &Cloud, group: &str, tags: &[(String, String)]) -> Cloud
     Ok(())
 }
 
-pub async fn delete_group(cloud: &Cloud, group: &str) -> CloudResult<()> {
+pub async fn delete_group(cloud: &Cloud, group: &ReleaseName) -> CloudResult<()> {
     match cloud
         .gate
         .asg(Api::AsgWrite)
         .await
         .delete_auto_scaling_group()
-        .auto_scaling_group_name(group)
+        .auto_scaling_group_name(group.to_string())
         .force_delete(true)
         .send()
         .await
@@ -496,13 +499,13 @@ pub async fn delete_group(cloud: &Cloud, group: &str) -> CloudResult<()> {
 
 /// ResumeProcesses of only `processes` (gc: a warm standby going cold keeps
 /// AlarmNotification and ScheduledActions suspended).
-pub async fn resume_some(cloud: &Cloud, group: &str, processes: &[&str]) -> CloudResult<()> {
+pub async fn resume_some(cloud: &Cloud, group: &ReleaseName, processes: &[&str]) -> CloudResult<()> {
     cloud
         .gate
         .asg(Api::AsgWrite)
         .await
         .resume_processes()
-        .auto_scaling_group_name(group)
+        .auto_scaling_group_name(group.to_string())
         .set_scaling_processes(Some(processes.iter().map(|p| p.to_string()).collect()))
         .send()
         .await
@@ -513,7 +516,7 @@ pub async fn resume_some(cloud: &Cloud, group: &str, processes: &[&str]) -> Clou
 /// PutScalingPolicy: target tracking on ASGAverageCPUUtilization (an upsert by name).
 pub async fn put_cpu_policy(
     cloud: &Cloud,
-    group: &str,
+    group: &ReleaseName,
     policy: &str,
     percent: u32,
     warmup_s: Option<u64>,
@@ -533,7 +536,7 @@ pub async fn put_cpu_policy(
         .asg(Api::AsgWrite)
         .await
         .put_scaling_policy()
-        .auto_scaling_group_name(group)
+        .auto_scaling_group_name(group.to_string())
         .policy_name(policy)
         .policy_type("TargetTrackingScaling")
         .target_tracking_configuration(tt)
@@ -548,7 +551,7 @@ pub async fn put_cpu_policy(
 #[allow(clippy::too_many_arguments)]
 pub async fn put_schedule(
     cloud: &Cloud,
-    group: &str,
+    group: &ReleaseName,
     name: &str,
     recurrence: &str,
     time_zone: Option<&str>,
@@ -562,7 +565,7 @@ pub async fn put_schedule(
         .asg(Api::AsgWrite)
         .await
         .put_scheduled_update_group_action()
-        .auto_scaling_group_name(group)
+        .auto_scaling_group_name(group.to_string())
         .scheduled_action_name(name)
         .recurrence(recurrence)
         .set_time_zone(time_zone.map(str::to_owned))
@@ -576,13 +579,13 @@ pub async fn put_schedule(
 }
 
 /// EnableMetricsCollection of every group metric at 1-minute granularity.
-pub async fn enable_metrics(cloud: &Cloud, group: &str) -> CloudResult<()> {
+pub async fn enable_metrics(cloud: &Cloud, group: &ReleaseName) -> CloudResult<()> {
     cloud
         .gate
         .asg(Api::AsgWrite)
         .await
         .enable_metrics_collection()
-        .auto_scaling_group_name(group)
+        .auto_scaling_group_name(group.to_string())
         .granularity("1Minute")
         .send()
         .await
@@ -591,9 +594,9 @@ pub async fn enable_metrics(cloud: &Cloud, group: &str) -> CloudResult<()> {
 }
 
 /// The scaling policies of one group (DescribePolicies), for `status`.
-pub async fn policies(cloud: &Cloud, group: &str) -> CloudResult<Vec<ObservedPolicy>> {
+pub async fn policies(cloud: &Cloud, group: &ReleaseName) -> CloudResult<Vec<ObservedPolicy>> {
     let mut out = Vec::new();
-    let g = group.to_owned();
+    let g = group.to_string();
     let mut pages = cloud
         .gate
         .asg_pages(Api::AsgRead, |c| c.describe_policies().auto_scaling_group_name(g).into_paginator().send());
@@ -619,9 +622,9 @@ pub async fn policies(cloud: &Cloud, group: &str) -> CloudResult<Vec<ObservedPol
 
 /// The scheduled actions of one group (DescribeScheduledActions), for `status`. AWS gives
 /// a recurring action's next run as its StartTime.
-pub async fn scheduled_actions(cloud: &Cloud, group: &str) -> CloudResult<Vec<ObservedSchedule>> {
+pub async fn scheduled_actions(cloud: &Cloud, group: &ReleaseName) -> CloudResult<Vec<ObservedSchedule>> {
     let mut out = Vec::new();
-    let g = group.to_owned();
+    let g = group.to_string();
     let mut pages = cloud
         .gate
         .asg_pages(Api::AsgRead, |c| c.describe_scheduled_actions().auto_scaling_group_name(g).into_paginator().send());

@@ -83,7 +83,7 @@ pub async fn run(
                 if let Ok(mut d) = deleted.lock() {
                     for s in &steps {
                         match s {
-                            Step::DeleteGroup { group } => d.insert(group.clone()),
+                            Step::DeleteGroup { group } => d.insert(group.to_string()),
                             Step::DeleteLaunchTemplate { name } => d.insert(name.clone()),
                             _ => false,
                         };

@@ -30,10 +30,6 @@ pub(super) fn short_image(image: &str) -> String {
     }
 }
 
-fn version(name: &str) -> String {
-    name.rsplit_once("-v").map(|(_, n)| format!("v{n}")).unwrap_or_else(|| name.to_owned())
-}
-
 pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Reporter) -> Result<()> {
     let envs: Vec<&Environment> = match &args.env {
         Some(e) => vec![environment(tree, e)?],
@@ -83,7 +79,7 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                 .flatten()
                 .filter_map(|(_, g)| g.observe(&cluster, elb_name))
                 .collect();
-            gs.sort_by_key(|g| std::cmp::Reverse(g.number));
+            gs.sort_by_key(|g| std::cmp::Reverse(g.number()));
             let snap = crate::domain::cluster::ClusterSnapshot {
                 elb: elb.cloned(),
                 groups: gs.clone(),
@@ -106,7 +102,7 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                 gs.iter().filter(|g| g.state == GroupState::Standby && !g.attached).collect();
             let live_json = live.as_ref().map(|l| {
                 json!({
-                    "release": version(&l.name), "asg": l.name, "ami": l.ami, "image": l.image,
+                    "release": l.name.version(), "asg": l.name, "ami": l.ami, "image": l.image,
                     "healthy": in_service, "desired": l.desired,
                     "deployed_at": l.deployed_at.map(timestamp), "deployed_by": l.deployed_by,
                     "settings": group_settings(l),
@@ -123,7 +119,7 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                 .iter()
                 .map(|g| {
                     json!({
-                        "release": version(&g.name), "asg": g.name, "ami": g.ami, "image": g.image,
+                        "release": g.name.version(), "asg": g.name, "ami": g.ami, "image": g.image,
                         "mode": if g.desired > 0 { "warm" } else { "cold" }, "desired": g.desired,
                         "expires_at": g.expires_at.map(timestamp), "settings": group_settings(g),
                     })
@@ -139,7 +135,7 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
             rows.push(vec![
                 env.name.to_string(),
                 service.to_string(),
-                live.as_ref().map(|l| version(&l.name)).unwrap_or_else(|| "-".into()),
+                live.as_ref().map(|l| l.name.version()).unwrap_or_else(|| "-".into()),
                 live.as_ref().and_then(|l| l.image.as_deref()).map(short_image).unwrap_or_else(|| "-".into()),
                 live.as_ref().and_then(|l| l.ami.clone()).unwrap_or_else(|| "-".into()),
                 live.as_ref().map(|l| format!("{in_service}/{}", l.desired)).unwrap_or_else(|| "-".into()),
@@ -165,9 +161,9 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                             let mode = if g.desired > 0 { "warm" } else { "cold" };
                             match g.expires_at {
                                 Some(t) if g.desired > 0 => {
-                                    format!("{} ({mode} until {})", version(&g.name), timestamp(t))
+                                    format!("{} ({mode} until {})", g.name.version(), timestamp(t))
                                 }
-                                _ => format!("{} ({mode})", version(&g.name)),
+                                _ => format!("{} ({mode})", g.name.version()),
                             }
                         })
                         .collect::<Vec<_>>()

@@ -8,6 +8,7 @@ use crate::cloud::{elb, groups, images, instances, CloudError};
 use crate::domain::bake::{ImageState, InstanceState};
 use crate::domain::health::FailingSince;
 use crate::domain::scaling::COLD_STANDBY_PROCESSES;
+use crate::domain::ReleaseName;
 use crate::error::{Error, FailedEarly, InstanceReason};
 use crate::plan::{Ami, Instance, Step, STANDBY_PROCESSES};
 
@@ -238,7 +239,7 @@ impl Executor<'_> {
     /// Until every instance of `group` (and `count` of them) is InService in `elb`.
     pub(super) async fn wait_in_service(
         &self,
-        group: &str,
+        group: &ReleaseName,
         elb_name: &str,
         count: u32,
         timeout_s: u64,
@@ -253,7 +254,7 @@ impl Executor<'_> {
     /// until the release is certainly broken: the rule of `domain::health`.
     async fn wait_loop(
         &self,
-        group: &str,
+        group: &ReleaseName,
         elb_name: &str,
         count: u32,
         timeout_s: u64,
@@ -348,7 +349,7 @@ impl Executor<'_> {
         Err(Error::Unhealthy {
             doing: self.label.clone(),
             elb: elb_name.to_owned(),
-            group: group.to_owned(),
+            group: group.to_string(),
             expected: count,
             in_service: u32::try_from(in_service).unwrap_or(u32::MAX).min(count),
             timeout_s,

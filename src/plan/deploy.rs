@@ -81,12 +81,12 @@ fn cold(g: &ObservedGroup) -> [Step; 2] {
 /// The policies and schedules of a new release group, and its metrics: put right after
 /// CreateGroup and before the group takes traffic (all upserts, so a rerun after a crash
 /// puts them again safely). Its lifecycle hooks came with CreateGroup.
-fn scaling_steps(svc: &ServiceEnv, group: &str) -> Vec<Step> {
+fn scaling_steps(svc: &ServiceEnv, group: &ReleaseName) -> Vec<Step> {
     let s = &svc.scaling;
-    let mut steps = vec![Step::EnableMetrics { group: group.to_owned() }];
+    let mut steps = vec![Step::EnableMetrics { group: group.clone() }];
     if let Some(c) = &s.cpu {
         steps.push(Step::PutCpuPolicy {
-            group: group.to_owned(),
+            group: group.clone(),
             policy: crate::domain::scaling::CPU_POLICY.to_owned(),
             cpu_percent: c.percent,
             warmup_s: c.warmup.map(|w| w.as_secs()),
@@ -95,7 +95,7 @@ fn scaling_steps(svc: &ServiceEnv, group: &str) -> Vec<Step> {
     }
     for sc in &s.schedules {
         steps.push(Step::PutSchedule {
-            group: group.to_owned(),
+            group: group.clone(),
             name: sc.name.clone(),
             recurrence: sc.recurrence.clone(),
             time_zone: sc.time_zone.clone(),
@@ -129,23 +129,32 @@ fn demote(svc: &ServiceEnv, g: &ObservedGroup, elb: &str, now: i64) -> Vec<Step>
 
 /// Deletes standby groups beyond `keep_releases` (newest kept) and failed groups, never
 /// touching `keep` (the releases that serve or are about to).
-pub fn trim(svc: &ServiceEnv, snap: &ClusterSnapshot, keep: &[&str], demoted: Option<&str>) -> Vec<Step> {
+pub fn trim(
+    svc: &ServiceEnv,
+    snap: &ClusterSnapshot,
+    keep: &[&ReleaseName],
+    demoted: Option<&ReleaseName>,
+) -> Vec<Step> {
     let mut standby: Vec<&ObservedGroup> = snap
         .groups
         .iter()
-        .filter(|g| !keep.contains(&g.name.as_str()))
-        .filter(|g| g.state == GroupState::Standby || Some(g.name.as_str()) == demoted)
+        .filter(|g| !keep.contains(&&g.name))
+        .filter(|g| g.state == GroupState::Standby || Some(&g.name) == demoted)
         .collect();
-    standby.sort_by_key(|g| std::cmp::Reverse(g.number));
+    standby.sort_by_key(|g| std::cmp::Reverse(g.number()));
     let mut doomed: Vec<&ObservedGroup> = standby.into_iter().skip(svc.keep_releases as usize).collect();
-    doomed.extend(snap.groups.iter().filter(|g| g.state == GroupState::Failed && !keep.contains(&g.name.as_str())));
-    doomed.sort_by_key(|g| g.number);
-    let mut steps = Vec::new();
-    for g in doomed {
-        steps.push(Step::DeleteGroup { group: g.name.clone() });
-        steps.push(Step::DeleteLaunchTemplate { name: g.launch_template.clone().unwrap_or_else(|| g.name.clone()) });
-    }
-    steps
+    doomed.extend(snap.groups.iter().filter(|g| g.state == GroupState::Failed && !keep.contains(&&g.name)));
+    doomed.sort_by_key(|g| g.number());
+    doomed.into_iter().flat_map(delete).collect()
+}
+
+/// A release group and its launch template, deleted (the template as the group names it,
+/// else the release's own).
+fn delete(g: &ObservedGroup) -> [Step; 2] {
+    [
+        Step::DeleteGroup { group: g.name.clone() },
+        Step::DeleteLaunchTemplate { name: g.launch_template.clone().unwrap_or_else(|| g.name.to_string()) },
+    ]
 }
 
 /// The capacity of a new release: what the live group runs now, never less than the
@@ -193,8 +202,6 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     }
 
     let live = snap.live();
-    // A group's `drydock:previous` tag, as a release of this cluster.
-    let previous_of = |g: &ObservedGroup| g.previous.as_deref().and_then(|p| cluster.parse_release(p));
     let base =
         |outcome, release: Option<ReleaseName>, previous: Option<ReleaseName>, steps, compensation, message: String| {
             Plan {
@@ -216,11 +223,8 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
 
     // Groups attached to the ELB that are neither live nor for this AMI: left by an
     // abandoned run. Taken out (after the new release serves) and marked failed.
-    let strays: Vec<&ObservedGroup> = snap
-        .groups
-        .iter()
-        .filter(|g| g.attached && Some(g.name.as_str()) != live.map(|l| l.name.as_str()) && !same(g))
-        .collect();
+    let strays: Vec<&ObservedGroup> =
+        snap.groups.iter().filter(|g| g.attached && Some(&g.name) != live.map(|l| &l.name) && !same(g)).collect();
     let retire = |g: &ObservedGroup| {
         vec![
             Step::Detach { group: g.name.clone(), elb: elb_s.clone() },
@@ -233,7 +237,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     // A stray that was live (a run died between tagging the new release live and
     // detaching the old one) becomes a standby; any other stray is retired.
     let settle = |g: &ObservedGroup| {
-        if g.state == GroupState::Live || live.and_then(|l| l.previous.as_deref()) == Some(g.name.as_str()) {
+        if g.state == GroupState::Live || live.and_then(|l| l.previous.as_ref()) == Some(&g.name) {
             demote(svc, g, &elb_s, req.now)
         } else {
             retire(g)
@@ -249,28 +253,20 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         let unfinished = l.state != GroupState::Live;
         if unfinished {
             steps.push(Step::Tag { group: l.name.clone(), tags: vec![tag("drydock:state", "live")], more: vec![] });
-            let version = cluster.release(l.number).version();
-            let (key, value) = history_record(&version, req.ami, req.now, "ok", req.image, req.deployed_by);
+            let (key, value) = history_record(&l.name.version(), req.ami, req.now, "ok", req.image, req.deployed_by);
             steps.push(Step::Record { elb: elb_s.clone(), key, value });
         }
         for g in &strays {
             steps.extend(settle(g));
         }
         if !strays.is_empty() {
-            steps.extend(trim(svc, snap, &[l.name.as_str()], None));
+            steps.extend(trim(svc, snap, &[&l.name], None));
         }
         let healthy = snap.in_service(l);
         if unfinished {
             let message =
                 format!("{} serves {} ({healthy}/{} InService): finished its switch", l.name, req.ami, l.desired);
-            return Ok(base(
-                Outcome::Deployed,
-                Some(cluster.release(l.number)),
-                previous_of(l),
-                steps,
-                vec![],
-                message,
-            ));
+            return Ok(base(Outcome::Deployed, Some(l.name.clone()), l.previous.clone(), steps, vec![], message));
         }
         let mut message = format!("{} already runs {} ({healthy}/{} InService)", l.name, req.ami, l.desired);
         // A bake time that a killed run started goes on until its mark.
@@ -281,19 +277,18 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             }
             steps.extend(bake);
         }
-        return Ok(base(Outcome::Unchanged, Some(cluster.release(l.number)), previous_of(l), steps, vec![], message));
+        return Ok(base(Outcome::Unchanged, Some(l.name.clone()), l.previous.clone(), steps, vec![], message));
     }
 
     let (min, desired, max) = new_capacity(svc, live);
     // Failed releases of this AMI are removed: a new attempt gets a new number.
-    let target = snap.groups.iter().filter(|g| same(g) && g.state != GroupState::Failed).max_by_key(|g| g.number);
+    let target = snap.groups.iter().filter(|g| same(g) && g.state != GroupState::Failed).max_by_key(|g| g.number());
     for g in snap.groups.iter().filter(|g| same(g) && g.state == GroupState::Failed) {
-        steps.push(Step::DeleteGroup { group: g.name.clone() });
-        steps.push(Step::DeleteLaunchTemplate { name: g.launch_template.clone().unwrap_or_else(|| g.name.clone()) });
+        steps.extend(delete(g));
     }
 
     let canary = super::canary::stage(svc, req.watch, live, target);
-    let release: String;
+    let release: ReleaseName;
     match target {
         // A release of this AMI exists (a run was killed after creating it, or it is a
         // standby): resume it instead of creating a second group for the same AMI.
@@ -329,7 +324,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             let orphan = snap
                 .launch_templates
                 .iter()
-                .filter(|(n, _)| !snap.groups.iter().any(|g| g.number == **n))
+                .filter(|(n, _)| !snap.groups.iter().any(|g| g.number() == **n))
                 .map(|(n, t)| (*n, t.ami.as_deref() == Some(req.ami) && t.settings() == req.settings))
                 .collect::<Vec<_>>();
             let reuse = orphan.iter().find(|(_, ours)| *ours).map(|(n, _)| *n);
@@ -348,10 +343,10 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
                     n
                 }
             };
-            let name = cluster.release(number).to_string();
-            let version = cluster.release(number).version();
+            let name = cluster.release(number);
+            let version = name.version();
             let mut tags = vec![
-                tag("Name", name.clone()),
+                tag("Name", name.to_string()),
                 tag("drydock:service", req.service.as_str()),
                 tag("drydock:env", req.env.as_str()),
                 tag("drydock:cluster", cluster.as_str()),
@@ -397,7 +392,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             tags.push(tag("drydock:deployed-at", req.now.to_string()));
             tags.push(tag("drydock:deployed-by", req.deployed_by));
             if let Some(l) = live {
-                tags.push(tag("drydock:previous", l.name.clone()));
+                tags.push(tag("drydock:previous", l.name.to_string()));
             }
             tags.extend(req.extra_tags.iter().cloned());
             let (min, desired, max) = match &canary {
@@ -445,7 +440,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         timeout_s: req.health_timeout_s,
         fail_after_s,
     });
-    let version = release.rsplit_once("-v").map(|(_, n)| format!("v{n}")).unwrap_or_default();
+    let version = release.version();
     let (hkey, hval) = history_record(&version, req.ami, req.now, "ok", req.image, req.deployed_by);
     let (_, hfail) = history_record(&version, req.ami, req.now, "failed", req.image, req.deployed_by);
     let compensation = match target.filter(|t| t.state == GroupState::Standby) {
@@ -477,7 +472,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     // Only now, with every new instance InService, does the old release leave the ELB.
     let mut tags = vec![tag("drydock:state", "live")];
     if let (Some(l), Some(_)) = (live, target) {
-        tags.push(tag("drydock:previous", l.name.clone()));
+        tags.push(tag("drydock:previous", l.name.to_string()));
     }
     // A standby that serves again is no longer due to expire.
     if target.is_some_and(|t| t.expires_at.is_some()) {
@@ -500,7 +495,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         steps.extend(retire_to_standby(svc, l, &elb_s));
     }
     for g in &strays {
-        if Some(g.name.as_str()) != target.map(|t| t.name.as_str()) {
+        if Some(&g.name) != target.map(|t| &t.name) {
             steps.extend(settle(g));
         }
     }
@@ -512,7 +507,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     // The bake time, with the previous release a standby to roll back to; before the
     // trim, so that even with keep_releases = 0 that standby outlives the bake time.
     steps.extend(super::canary::bake_steps(svc, req.watch, &release, live.is_some(), None));
-    steps.extend(trim(svc, snap, &[release.as_str()], live.map(|l| l.name.as_str())));
+    steps.extend(trim(svc, snap, &[&release], live.map(|l| &l.name)));
     let mut message = match live {
         Some(l) => format!("{release} replaces {} ({} of {})", l.name, instances(count), req.ami),
         None => format!("{release} is the first release ({} of {})", instances(count), req.ami),
@@ -529,10 +524,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             message.push_str(&format!(" ({c})"));
         }
     }
-    let release = cluster
-        .parse_release(&release)
-        .ok_or_else(|| PlanError::Unknown(format!("the release number of {release}")))?;
-    Ok(base(Outcome::Deployed, Some(release), live.map(|l| cluster.release(l.number)), steps, compensation, message))
+    Ok(base(Outcome::Deployed, Some(release), live.map(|l| l.name.clone()), steps, compensation, message))
 }
 
 #[cfg(test)]
