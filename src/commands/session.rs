@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::cli::Global;
 use crate::cloud::watch::GroupWatch;
-use crate::cloud::{elb, groups, lease, Cloud, CloudError};
+use crate::cloud::{elb, groups, launch_templates, lease, Cloud, CloudError};
 use crate::domain::cluster::ClusterSnapshot;
 use crate::domain::{ClusterName, ReleaseName};
 use crate::error::{Error, Result};
@@ -243,7 +243,7 @@ pub fn now() -> i64 {
 pub async fn observe(cloud: &Cloud, cluster: &ClusterName, elb_name: &str) -> Result<ClusterSnapshot, CloudError> {
     let elb = elb::describe_one(cloud, elb_name).await?;
     let groups = groups::describe_cluster(cloud, cluster, elb_name).await?;
-    let launch_templates = groups::cluster_launch_templates(cloud, cluster).await?;
+    let launch_templates = launch_templates::of_cluster(cloud, cluster).await?;
     let health = match &elb {
         Some(_) => elb::instance_health(cloud, elb_name).await?,
         None => Default::default(),

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::environment;
 use crate::cli::{Global, StatusArgs};
-use crate::cloud::{elb, groups, Cloud, CloudError};
+use crate::cloud::{elb, groups, scaling, Cloud, CloudError};
 use crate::config::{Environment, Tree};
 use crate::domain::cluster::{GroupState, ObservedGroup};
 use crate::domain::{ClusterName, ServiceName};
@@ -91,8 +91,8 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
             // scheduled action that runs next.
             let (policies, schedules) = match &live {
                 Some(l) => (
-                    groups::policies(cloud, &l.name).await.map_err(|e| failed(&what, e))?,
-                    groups::scheduled_actions(cloud, &l.name).await.map_err(|e| failed(&what, e))?,
+                    scaling::policies(cloud, &l.name).await.map_err(|e| failed(&what, e))?,
+                    scaling::scheduled_actions(cloud, &l.name).await.map_err(|e| failed(&what, e))?,
                 ),
                 None => (vec![], vec![]),
             };

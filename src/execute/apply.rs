@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::wait::{deadline, Poll, Waiter};
 use super::{Executor, Produced};
-use crate::cloud::{elb, groups, images, instances, CloudError};
+use crate::cloud::{elb, groups, images, instances, launch_templates, scaling, CloudError};
 use crate::domain::bake::{ImageState, InstanceState};
 use crate::domain::health::FailingSince;
 use crate::domain::scaling::COLD_STANDBY_PROCESSES;
@@ -51,12 +51,12 @@ impl Executor<'_> {
             Step::CreateLaunchTemplate(t) => {
                 // A retried call of this release is idempotent (same token, same template).
                 let token = format!("drydock-{}-{}", t.name, t.ami);
-                match groups::create_launch_template(c, t, &t.user_data.text, &token).await {
+                match launch_templates::create(c, t, &t.user_data.text, &token).await {
                     // Ours, whose answer was lost, or one a racing run created: the
                     // template of a release is named after it and carries its AMI, so
                     // one for the same AMI is the same template.
                     Err(e) if e.is("InvalidLaunchTemplateName.AlreadyExistsException") => {
-                        match groups::launch_template_ami(c, &t.name).await.map_err(|e| self.failed(e))? {
+                        match launch_templates::ami(c, &t.name).await.map_err(|e| self.failed(e))? {
                             Some(ami) if ami == t.ami => Ok(()),
                             _ => Err(CloudError::other(
                                 "CreateLaunchTemplate",
@@ -70,7 +70,7 @@ impl Executor<'_> {
                     r => r,
                 }
             }
-            Step::DeleteLaunchTemplate { name } => groups::delete_launch_template(c, name).await,
+            Step::DeleteLaunchTemplate { name } => launch_templates::delete(c, name).await,
             Step::CreateGroup(g) => match self.create_group(g).await {
                 // A group of this name for the same launch template and AMI is ours (the
                 // answer to our create was lost) or a racer's for the same release: both
@@ -162,12 +162,12 @@ impl Executor<'_> {
                 Err(e) => Err(e),
             },
             Step::PutCpuPolicy { group, policy, cpu_percent, warmup_s, scale_in } => {
-                groups::put_cpu_policy(c, group, policy, *cpu_percent, *warmup_s, *scale_in).await
+                scaling::put_cpu_policy(c, group, policy, *cpu_percent, *warmup_s, *scale_in).await
             }
             Step::PutSchedule { group, name, recurrence, time_zone, min, max, desired } => {
-                groups::put_schedule(c, group, name, recurrence, time_zone.as_deref(), *min, *max, *desired).await
+                scaling::put_schedule(c, group, name, recurrence, time_zone.as_deref(), *min, *max, *desired).await
             }
-            Step::EnableMetrics { group } => groups::enable_metrics(c, group).await,
+            Step::EnableMetrics { group } => scaling::enable_metrics(c, group).await,
             Step::SuspendScaling { group } => groups::suspend(c, group, &COLD_STANDBY_PROCESSES).await,
             Step::ResumeForScaleIn { group } => {
                 let keep: Vec<&str> =
