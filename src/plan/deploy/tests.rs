@@ -1,6 +1,7 @@
 //! Table tests of the deploy planner on plain data: no emulator, no clock.
 
 use super::*;
+use crate::config::Standby;
 
 use crate::domain::cluster::{InstanceHealth, ObservedElb};
 use crate::domain::Duration;
