@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 
-use super::pace::{Api, Pacer};
+use super::pace::{ec2_action, Api, Pacer};
 
 #[derive(Clone)]
 pub struct Gate {
@@ -22,23 +22,27 @@ pub struct Gate {
 impl Gate {
     pub fn new(conf: &aws_config::SdkConfig) -> Self {
         let pacer = Arc::new(Pacer::default());
-        let watch = |read, write| ThrottleWatch { pacer: pacer.clone(), read, write };
+        let watch = |read, write: fn(&str) -> Api| ThrottleWatch { pacer: pacer.clone(), read, write };
         Self {
             ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(conf).interceptor(watch(Api::Ec2Read, Api::Ec2Write)).build(),
+                aws_sdk_ec2::config::Builder::from(conf)
+                    .interceptor(watch(Api::Ec2Read, |op| Api::Ec2Write(ec2_action(op))))
+                    .build(),
             ),
             asg: aws_sdk_autoscaling::Client::from_conf(
                 aws_sdk_autoscaling::config::Builder::from(conf)
-                    .interceptor(watch(Api::AsgRead, Api::AsgWrite))
+                    .interceptor(watch(Api::AsgRead, |_| Api::AsgWrite))
                     .build(),
             ),
             elb: aws_sdk_elasticloadbalancing::Client::from_conf(
                 aws_sdk_elasticloadbalancing::config::Builder::from(conf)
-                    .interceptor(watch(Api::ElbRead, Api::ElbWrite))
+                    .interceptor(watch(Api::ElbRead, |_| Api::ElbWrite))
                     .build(),
             ),
             cw: aws_sdk_cloudwatch::Client::from_conf(
-                aws_sdk_cloudwatch::config::Builder::from(conf).interceptor(watch(Api::CwRead, Api::CwRead)).build(),
+                aws_sdk_cloudwatch::config::Builder::from(conf)
+                    .interceptor(watch(Api::CwRead, |_| Api::CwRead))
+                    .build(),
             ),
             pacer,
         }
@@ -46,7 +50,7 @@ impl Gate {
 
     /// The EC2 client, after a token of `api` (one of the EC2 families).
     pub async fn ec2(&self, api: Api) -> &aws_sdk_ec2::Client {
-        debug_assert!(matches!(api, Api::Ec2Read | Api::Ec2Write));
+        debug_assert!(matches!(api, Api::Ec2Read | Api::Ec2Write(_)));
         self.pacer.take(api).await;
         &self.ec2
     }
@@ -112,12 +116,13 @@ impl<T> Pages<T> {
 struct ThrottleWatch {
     pacer: Arc<Pacer>,
     read: Api,
-    write: Api,
+    /// The write family of an operation, by its name (EC2 paces each action apart).
+    write: fn(&str) -> Api,
 }
 
 impl std::fmt::Debug for ThrottleWatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ThrottleWatch").field("read", &self.read).field("write", &self.write).finish()
+        f.debug_struct("ThrottleWatch").field("read", &self.read).finish_non_exhaustive()
     }
 }
 
@@ -142,7 +147,7 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for ThrottleWatch {
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
         let Some(response) = context.response() else { return Ok(()) };
         let op = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>().map(|m| m.name()).unwrap_or("");
-        let api = if op.starts_with("Describe") || op.starts_with("Get") { self.read } else { self.write };
+        let api = if op.starts_with("Describe") || op.starts_with("Get") { self.read } else { (self.write)(op) };
         if is_throttling(response.status().as_u16(), response.body().bytes().unwrap_or_default()) {
             self.pacer.throttled(api);
         } else {

@@ -127,7 +127,7 @@ pub async fn create(
 ) -> CloudResult<String> {
     let out = cloud
         .gate
-        .ec2(Api::Ec2Write)
+        .ec2(Api::Ec2Write("CreateImage"))
         .await
         .create_image()
         .instance_id(instance)
@@ -146,7 +146,7 @@ pub async fn tag(cloud: &Cloud, resources: &[String], tags: &[(String, String)])
     if resources.is_empty() {
         return Ok(());
     }
-    let mut req = cloud.gate.ec2(Api::Ec2Write).await.create_tags();
+    let mut req = cloud.gate.ec2(Api::Ec2Write("CreateTags")).await.create_tags();
     for r in resources {
         req = req.resources(r);
     }
@@ -162,7 +162,7 @@ pub async fn deregister(cloud: &Cloud, id: &str) -> CloudResult<()> {
     let snaps = describe(cloud, id).await?.map(|(_, s)| s).unwrap_or_default();
     cloud
         .gate
-        .ec2(Api::Ec2Write)
+        .ec2(Api::Ec2Write("DeregisterImage"))
         .await
         .deregister_image()
         .image_id(id)
@@ -172,7 +172,7 @@ pub async fn deregister(cloud: &Cloud, id: &str) -> CloudResult<()> {
     for s in snaps {
         cloud
             .gate
-            .ec2(Api::Ec2Write)
+            .ec2(Api::Ec2Write("DeleteSnapshot"))
             .await
             .delete_snapshot()
             .snapshot_id(&s)
@@ -259,7 +259,7 @@ pub async fn copy(
     all.push(("drydock:copied-from-region".into(), source_region.to_owned()));
     let out = cloud
         .gate
-        .ec2(Api::Ec2Write)
+        .ec2(Api::Ec2Write("CopyImage"))
         .await
         .copy_image()
         .source_region(source_region)
@@ -306,7 +306,7 @@ pub async fn share(cloud: &Cloud, ami: &str, account: &str) -> CloudResult<()> {
     };
     cloud
         .gate
-        .ec2(Api::Ec2Write)
+        .ec2(Api::Ec2Write("ModifyImageAttribute"))
         .await
         .modify_image_attribute()
         .image_id(ami)
@@ -320,7 +320,7 @@ pub async fn share(cloud: &Cloud, ami: &str, account: &str) -> CloudResult<()> {
     for s in snaps {
         cloud
             .gate
-            .ec2(Api::Ec2Write)
+            .ec2(Api::Ec2Write("ModifySnapshotAttribute"))
             .await
             .modify_snapshot_attribute()
             .snapshot_id(&s)

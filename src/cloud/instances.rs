@@ -65,7 +65,7 @@ pub async fn launch(cloud: &Cloud, s: &BuilderSpec, client_token: &str) -> Cloud
     }
     let mut req = cloud
         .gate
-        .ec2(Api::Ec2Write)
+        .ec2(Api::Ec2Write("RunInstances"))
         .await
         .run_instances()
         .image_id(&s.base_ami)
@@ -136,7 +136,15 @@ pub async fn terminate(cloud: &Cloud, ids: &[String]) -> CloudResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    match cloud.gate.ec2(Api::Ec2Write).await.terminate_instances().set_instance_ids(Some(ids.to_vec())).send().await {
+    match cloud
+        .gate
+        .ec2(Api::Ec2Write("TerminateInstances"))
+        .await
+        .terminate_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) => {
             let e = aws_error("TerminateInstances", e);

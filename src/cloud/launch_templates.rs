@@ -127,7 +127,7 @@ pub async fn create(cloud: &Cloud, t: &LaunchTemplateSpec, user_data: &str, clie
     }
     match cloud
         .gate
-        .ec2(Api::Ec2Write)
+        .ec2(Api::Ec2Write("CreateLaunchTemplate"))
         .await
         .create_launch_template()
         .launch_template_name(t.name.to_string())
@@ -162,7 +162,15 @@ pub async fn ami(cloud: &Cloud, name: &ReleaseName) -> CloudResult<Option<String
 }
 
 pub async fn delete(cloud: &Cloud, name: &str) -> CloudResult<()> {
-    match cloud.gate.ec2(Api::Ec2Write).await.delete_launch_template().launch_template_name(name).send().await {
+    match cloud
+        .gate
+        .ec2(Api::Ec2Write("DeleteLaunchTemplate"))
+        .await
+        .delete_launch_template()
+        .launch_template_name(name)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) => {
             let e = aws_error("DeleteLaunchTemplate", e);

@@ -93,7 +93,7 @@ async fn create(
         .build();
     match cloud
         .gate
-        .ec2(Api::Ec2Write)
+        .ec2(Api::Ec2Write("CreateLaunchTemplate"))
         .await
         .create_launch_template()
         .launch_template_name(&name)
@@ -155,7 +155,14 @@ pub async fn acquire(
             LeaseVerdict::Stale { id, holder, age_s } => {
                 // Delete exactly the stale lock (by id); if another process got there
                 // first, our delete fails and its fresh lock makes our create fail.
-                match cloud.gate.ec2(Api::Ec2Write).await.delete_launch_template().launch_template_id(&id).send().await
+                match cloud
+                    .gate
+                    .ec2(Api::Ec2Write("DeleteLaunchTemplate"))
+                    .await
+                    .delete_launch_template()
+                    .launch_template_id(&id)
+                    .send()
+                    .await
                 {
                     Ok(_) => took_over = Some(format!("{holder} (silent for {age_s} s)")),
                     Err(e) => {
@@ -188,7 +195,7 @@ pub async fn renew(cloud: &Cloud, h: &LeaseHandle, now: i64) -> CloudResult<Held
     }
     cloud
         .gate
-        .ec2(Api::Ec2Write)
+        .ec2(Api::Ec2Write("CreateTags"))
         .await
         .create_tags()
         .resources(&h.id)
@@ -200,7 +207,15 @@ pub async fn renew(cloud: &Cloud, h: &LeaseHandle, now: i64) -> CloudResult<Held
 }
 
 pub async fn release(cloud: &Cloud, h: &LeaseHandle) -> CloudResult<()> {
-    match cloud.gate.ec2(Api::Ec2Write).await.delete_launch_template().launch_template_id(&h.id).send().await {
+    match cloud
+        .gate
+        .ec2(Api::Ec2Write("DeleteLaunchTemplate"))
+        .await
+        .delete_launch_template()
+        .launch_template_id(&h.id)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) => {
             let e = aws_error("DeleteLaunchTemplate", e);

@@ -1,4 +1,5 @@
-//! Pacing: a token bucket per API family, sized after AWS's published request-rate limits,
+//! Pacing: a token bucket per EC2 action (as EC2 throttles) and per other service, sized
+//! after AWS's published request-rate limits (estimates where AWS publishes none),
 //! so that polling many services at once stays under them instead of being throttled.
 //! (The SDK still retries throttling errors with backoff; pacing avoids causing them.)
 //!
@@ -14,47 +15,77 @@ use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Api {
-    /// EC2 non-mutating: bucket 100, refill 20/s.
+    /// EC2 non-mutating: bucket 100, refill 20/s (per action on AWS; drydock keeps one
+    /// bucket for all its reads, which is stricter).
     Ec2Read,
-    /// EC2 mutating: bucket 50, refill 5/s.
-    Ec2Write,
-    /// Classic ELB reads: ~40, 10/s.
+    /// An EC2 mutating action, by name: EC2 throttles each API on its own bucket (50,
+    /// 5/s), so a lease lock, a release's launch template and a heartbeat's tags do not
+    /// queue behind each other.
+    Ec2Write(&'static str),
+    /// Classic ELB: ~40, 10/s for reads and writes together (AWS publishes none).
     ElbRead,
     ElbWrite,
-    /// Auto Scaling (no published bucket; the same as classic ELB is safe).
+    /// Auto Scaling: ~40, 10/s for reads and writes together (AWS publishes none).
     AsgRead,
     AsgWrite,
     /// CloudWatch DescribeAlarms: the default quota is 9 requests per second.
     CwRead,
 }
 
-/// A token bucket. Auto Scaling and classic ELB have one budget per service that reads
-/// and writes share (the test world's model; AWS publishes none), and writes a smaller
-/// one of their own on top; EC2 publishes separate read and write buckets.
+/// A token bucket: one per EC2 action (as EC2 documents its throttling), one per other
+/// service (the test world's model of the budgets AWS does not publish).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Key {
     Ec2Read,
-    Ec2Write,
+    Ec2Write(&'static str),
     Elb,
-    ElbWrite,
     Asg,
-    AsgWrite,
     Cw,
 }
 
 impl Api {
-    /// The buckets a call of this family takes a token from: (bucket, size, refill/s).
-    fn buckets(self) -> &'static [(Key, f64, f64)] {
+    /// The bucket a call of this family takes a token from: (bucket, size, refill/s),
+    /// the size less a reserve (`usable`).
+    fn bucket(self) -> (Key, f64, f64) {
+        let (key, published, rate) = self.published();
+        (key, usable(published), rate)
+    }
+
+    /// AWS's bucket for this family: (bucket, size, refill/s).
+    fn published(self) -> (Key, f64, f64) {
         match self {
-            Api::Ec2Read => &[(Key::Ec2Read, 100.0, 20.0)],
-            Api::Ec2Write => &[(Key::Ec2Write, 50.0, 5.0)],
-            Api::ElbRead => &[(Key::Elb, 40.0, 10.0)],
-            Api::ElbWrite => &[(Key::Elb, 40.0, 10.0), (Key::ElbWrite, 20.0, 5.0)],
-            Api::AsgRead => &[(Key::Asg, 40.0, 10.0)],
-            Api::AsgWrite => &[(Key::Asg, 40.0, 10.0), (Key::AsgWrite, 20.0, 5.0)],
-            Api::CwRead => &[(Key::Cw, 9.0, 9.0)],
+            Api::Ec2Read => (Key::Ec2Read, 100.0, 20.0),
+            // RunInstances has a smaller request bucket of its own.
+            Api::Ec2Write("RunInstances") => (Key::Ec2Write("RunInstances"), 5.0, 2.0),
+            Api::Ec2Write(action) => (Key::Ec2Write(action), 50.0, 5.0),
+            Api::ElbRead | Api::ElbWrite => (Key::Elb, 40.0, 10.0),
+            Api::AsgRead | Api::AsgWrite => (Key::Asg, 40.0, 10.0),
+            Api::CwRead => (Key::Cw, 9.0, 9.0),
         }
     }
+}
+
+/// drydock leaves a tenth of each burst (at least one token) unused. Its requests leave
+/// paced, but arrive at AWS with jitter: two sent 0.1 s apart may arrive 0.05 s apart, and
+/// once both buckets are empty at the same rate that is a throttle. The reserve absorbs
+/// jitter of up to reserve / rate seconds (4 tokens at 10/s: 0.4 s).
+fn usable(published: f64) -> f64 {
+    published - (published / 10.0).floor().max(1.0)
+}
+
+/// The `&'static` name of an EC2 action the SDK reports at run time (the interceptor sees
+/// it as a borrowed string): interned once per distinct action, a bounded set.
+pub fn ec2_action(name: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::OnceLock;
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = names.get(name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(n);
+    n
 }
 
 tokio::task_local! {
@@ -89,31 +120,21 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// How long to wait before a call of `api` at `now`; takes its tokens (one of each of
-    /// its buckets) if none. Bookkeeping (`low`) leaves half of each bucket to the rest.
+    /// How long to wait before a call of `api` at `now`; takes its token if none. Bookkeeping (`low`) leaves half of each bucket to the rest.
     fn try_take(&self, api: Api, now: Instant, low: bool) -> Option<Duration> {
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let mut wait: Option<Duration> = None;
-        for &(key, size, rate) in api.buckets() {
-            let need = if low { 1.0 + (size / 2.0).floor() } else { 1.0 };
-            let b = map.entry(key).or_insert(Bucket { tokens: size, last: now, share: 1.0 });
-            let rate = rate * b.share;
-            let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
-            b.tokens = (b.tokens + elapsed * rate).min(size);
-            b.last = now;
-            if b.tokens < need {
-                let w = Duration::from_secs_f64((need - b.tokens) / rate);
-                wait = Some(wait.map_or(w, |x| x.max(w)));
-            }
+        let (key, size, rate) = api.bucket();
+        let need = if low { 1.0 + (size / 2.0).floor() } else { 1.0 };
+        let b = map.entry(key).or_insert(Bucket { tokens: size, last: now, share: 1.0 });
+        let rate = rate * b.share;
+        let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * rate).min(size);
+        b.last = now;
+        if b.tokens < need {
+            return Some(Duration::from_secs_f64((need - b.tokens) / rate));
         }
-        if wait.is_none() {
-            for &(key, _, _) in api.buckets() {
-                if let Some(b) = map.get_mut(&key) {
-                    b.tokens -= 1.0;
-                }
-            }
-        }
-        wait
+        b.tokens -= 1.0;
+        None
     }
 
     /// AWS throttled a call of `api`: multiplicative decrease.
@@ -131,15 +152,14 @@ impl Pacer {
 
     fn adapt(&self, api: Api, f: impl Fn(&mut Bucket)) {
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        for &(key, size, _) in api.buckets() {
-            f(map.entry(key).or_insert(Bucket { tokens: size, last: Instant::now(), share: 1.0 }));
-        }
+        let (key, size, _) = api.bucket();
+        f(map.entry(key).or_insert(Bucket { tokens: size, last: Instant::now(), share: 1.0 }));
     }
 
-    /// The share of `api`'s published rate this process uses now (its most slowed bucket).
+    /// The share of `api`'s published rate this process uses now.
     pub fn share(&self, api: Api) -> f64 {
         let map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        api.buckets().iter().map(|(k, _, _)| map.get(k).map(|b| b.share).unwrap_or(1.0)).fold(1.0, f64::min)
+        map.get(&api.bucket().0).map(|b| b.share).unwrap_or(1.0)
     }
 
     /// Waits for a token of `api`.
@@ -159,7 +179,8 @@ mod tests {
     fn a_bucket_allows_its_burst_then_its_rate() {
         let p = Pacer::default();
         let t0 = Instant::now();
-        for _ in 0..40 {
+        // ELB: 40, less the reserve of 4.
+        for _ in 0..36 {
             assert_eq!(p.try_take(Api::ElbRead, t0, false), None, "the burst");
         }
         let wait = p.try_take(Api::ElbRead, t0, false).expect("empty");
@@ -178,14 +199,14 @@ mod tests {
     fn bookkeeping_leaves_half_the_burst_to_the_rest() {
         let p = Pacer::default();
         let t0 = Instant::now();
-        // AsgWrite: burst 20. Bookkeeping takes tokens while more than 10 are left.
-        for _ in 0..10 {
+        // Auto Scaling: burst 36 usable. Bookkeeping takes tokens while more than 18 are left.
+        for _ in 0..18 {
             assert_eq!(p.try_take(Api::AsgWrite, t0, true), None);
         }
         let wait = p.try_take(Api::AsgWrite, t0, true).expect("bookkeeping waits at half");
-        assert!((wait.as_secs_f64() - 0.2).abs() < 1e-6, "one token at 5/s: {wait:?}");
+        assert!((wait.as_secs_f64() - 0.1).abs() < 1e-6, "one token at 10/s: {wait:?}");
         // The other half is the switches'.
-        for _ in 0..10 {
+        for _ in 0..18 {
             assert_eq!(p.try_take(Api::AsgWrite, t0, false), None);
         }
         assert!(p.try_take(Api::AsgWrite, t0, false).is_some());
@@ -202,22 +223,22 @@ mod tests {
     fn a_throttle_halves_the_rate_and_answers_bring_it_back() {
         let p = Pacer::default();
         let t0 = Instant::now();
-        assert_eq!(p.try_take(Api::Ec2Write, t0, false), None);
-        p.throttled(Api::Ec2Write);
-        assert_eq!(p.share(Api::Ec2Write), 0.5);
+        assert_eq!(p.try_take(Api::Ec2Write("CreateTags"), t0, false), None);
+        p.throttled(Api::Ec2Write("CreateTags"));
+        assert_eq!(p.share(Api::Ec2Write("CreateTags")), 0.5);
         // The bucket is empty: the next token comes at half of 5/s.
-        let wait = p.try_take(Api::Ec2Write, t0, false).expect("emptied");
+        let wait = p.try_take(Api::Ec2Write("CreateTags"), t0, false).expect("emptied");
         assert!((wait.as_secs_f64() - 0.4).abs() < 1e-6, "{wait:?}");
         for _ in 0..10 {
-            p.throttled(Api::Ec2Write);
+            p.throttled(Api::Ec2Write("CreateTags"));
         }
-        assert_eq!(p.share(Api::Ec2Write), MIN_SHARE, "never below a tenth");
+        assert_eq!(p.share(Api::Ec2Write("CreateTags")), MIN_SHARE, "never below a tenth");
         for _ in 0..100 {
-            p.answered(Api::Ec2Write);
+            p.answered(Api::Ec2Write("CreateTags"));
         }
-        assert_eq!(p.share(Api::Ec2Write), 1.0, "back to the published rate, not above");
+        assert_eq!(p.share(Api::Ec2Write("CreateTags")), 1.0, "back to the published rate, not above");
         // Other families are not slowed by it.
-        p.throttled(Api::Ec2Write);
+        p.throttled(Api::Ec2Write("CreateTags"));
         assert_eq!(p.share(Api::Ec2Read), 1.0);
     }
 
@@ -225,17 +246,41 @@ mod tests {
     fn auto_scaling_reads_and_writes_share_the_services_budget() {
         let p = Pacer::default();
         let t0 = Instant::now();
-        // 20 writes (the write bucket's burst) and 20 reads empty the service's 40.
-        for _ in 0..20 {
+        // 18 writes and 18 reads empty the service's 36 usable tokens.
+        for _ in 0..18 {
             assert_eq!(p.try_take(Api::AsgWrite, t0, false), None);
             assert_eq!(p.try_take(Api::AsgRead, t0, false), None);
         }
         let wait = p.try_take(Api::AsgRead, t0, false).expect("the service's bucket is empty");
         assert!((wait.as_secs_f64() - 0.1).abs() < 1e-6, "10/s: {wait:?}");
-        // A write waits for the slower of its two buckets: its own at 5/s.
-        let wait = p.try_take(Api::AsgWrite, t0, false).expect("empty");
-        assert!((wait.as_secs_f64() - 0.2).abs() < 1e-6, "{wait:?}");
+        assert!(p.try_take(Api::AsgWrite, t0, false).is_some());
         // EC2 is not touched by it.
-        assert_eq!(p.try_take(Api::Ec2Write, t0, false), None);
+        assert_eq!(p.try_take(Api::Ec2Write("CreateTags"), t0, false), None);
+    }
+
+    #[test]
+    fn a_reserve_of_a_tenth_is_left_for_jitter() {
+        assert_eq!(usable(40.0), 36.0);
+        assert_eq!(usable(50.0), 45.0);
+        assert_eq!(usable(100.0), 90.0);
+        assert_eq!(usable(5.0), 4.0, "at least one token");
+        assert_eq!(usable(9.0), 8.0);
+    }
+
+    #[test]
+    fn each_ec2_action_has_its_own_bucket() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        let lock = Api::Ec2Write(ec2_action("CreateLaunchTemplate"));
+        for _ in 0..45 {
+            assert_eq!(p.try_take(lock, t0, false), None, "the burst less the reserve");
+        }
+        assert!(p.try_take(Api::Ec2Write("CreateLaunchTemplate"), t0, false).is_some(), "interned: one bucket");
+        assert_eq!(p.try_take(Api::Ec2Write("CreateTags"), t0, false), None, "another action's bucket is full");
+        // A throttle of one action slows that action only.
+        p.throttled(Api::Ec2Write(ec2_action("CreateTags")));
+        assert_eq!(p.share(Api::Ec2Write("CreateTags")), 0.5);
+        assert_eq!(p.share(lock), 1.0);
+        assert!(std::ptr::eq(ec2_action("DeleteTags"), ec2_action(&String::from("DeleteTags"))));
     }
 }

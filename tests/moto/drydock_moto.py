@@ -9,7 +9,7 @@ small control API and a request recorder for tests.
 Usage:
     .venv/bin/python tests/moto/drydock_moto.py [--host 127.0.0.1] [--port 0] [--stock]
         [--verbose] [--time-scale S] [--boot SECONDS] [--launch SECONDS]
-        [--stopping SECONDS] [--image-pending SECONDS] [--throttle [family|api]]
+        [--stopping SECONDS] [--image-pending SECONDS] [--throttle [aws|family|api]]
         [--consistency-ms MS]
 
 Once listening it prints exactly one line ``READY <port>`` to stdout, then
@@ -595,8 +595,8 @@ def _json(start_response: Any, status: int, payload: Any) -> list[bytes]:
 # Server
 # --------------------------------------------------------------------------
 def _throttle_flag(value: str) -> str:
-    if value not in ("family", "api"):
-        raise argparse.ArgumentTypeError("must be family or api")
+    if value not in ("aws", "family", "api"):
+        raise argparse.ArgumentTypeError("must be aws, family or api")
     return value
 
 
@@ -627,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="AWS seconds stopping -> stopped (default 10)")
     world.add_argument("--image-pending", type=_seconds, default=30.0, metavar="SECONDS",
                        help="AWS seconds a new image stays pending (default 30)")
-    world.add_argument("--throttle", nargs="?", const="family", default=None, type=_throttle_flag,
+    world.add_argument("--throttle", nargs="?", const="aws", default=None, type=_throttle_flag,
                        metavar="family|api", help="AWS request-rate limits (token buckets)")
     world.add_argument("--consistency-ms", type=_seconds, default=0.0, metavar="MS",
                        help="eventual-consistency window in real milliseconds (default 0)")

@@ -101,9 +101,11 @@ def family(service: str | None, action: str | None) -> str | None:
 
 class Buckets:
     """Token buckets refilled on the world clock (on the real clock while the world is
-    instant).  One bucket per family (``throttle: "family"``, the default) or one per
-    action with its family's size (``"api"``, as EC2's current documentation
-    describes); all clients share them, as all callers of one account do on AWS."""
+    instant).  ``throttle: "aws"`` (the default): one bucket per EC2 action with its
+    family's size, as EC2's documentation describes ("each API is evaluated
+    individually"), and one per other service; ``"family"``: one per family; ``"api"``:
+    one per action everywhere.  All clients share them, as all callers of one account
+    do on AWS."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -121,7 +123,10 @@ class Buckets:
         fam = family(service, action)
         if fam is None:
             return True
-        key = fam if mode == "family" else f"{fam}/{action}"
+        # "aws": EC2 evaluates each API on its own bucket (its documentation); Auto
+        # Scaling and ELB publish nothing, so they keep one budget per service.
+        per_action = mode == "api" or (mode == "aws" and service == "ec2")
+        key = f"{fam}/{action}" if per_action else fam
         burst, rate = LIMITS[fam]
         now, basis = self._clock()
         with self.lock:

@@ -33,7 +33,7 @@ DRAINING = "_drydock_draining"  # load balancer: {instance id: world time it lea
 AVAILABLE_AT = "_drydock_available_at"  # image: world time it becomes available
 REAL_IMAGE_STATE = "_drydock_real_image_state"  # image: moto's own state string
 
-THROTTLE_MODES = ("family", "api")
+THROTTLE_MODES = ("aws", "family", "api")
 
 
 class World:
@@ -91,11 +91,11 @@ class World:
                 new[key] = float(value)
             elif key == "throttle":
                 if value is True:
-                    value = "family"
+                    value = "aws"
                 if value is False or value is None:
                     value = None
                 elif value not in THROTTLE_MODES:
-                    raise ValueError('throttle must be true, false, "family" or "api"')
+                    raise ValueError('throttle must be true, false, "aws", "family" or "api"')
                 new[key] = value
             elif key == "clock":
                 continue  # echoed back from GET; read-only

@@ -59,6 +59,14 @@ def test_throttle_ec2_buckets_on_the_scaled_clock(world: Server) -> None:
         for _ in range(51)
     ]
     assert statuses == [200] * 50 + [503]
+    # Each EC2 action on its own bucket (EC2's documentation): another mutating action
+    # is not throttled by it; with "family" it is.
+    delete_tags = {"Action": "DeleteTags", "Version": "2016-11-15", "ResourceId.1": "i-00000000"}
+    assert world.raw_query("ec2", delete_tags)[0] != 503
+    world.set_world(throttle="family")
+    for _ in range(50):
+        world.raw_query("ec2", {"Action": "DeleteKeyPair", "Version": "2016-11-15", "KeyName": "k"})
+    assert world.raw_query("ec2", delete_tags)[0] == 503
 
 
 def test_throttle_autoscaling_and_elb_query_errors(world: Server) -> None:

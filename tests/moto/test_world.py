@@ -67,7 +67,7 @@ def test_ready_line_world_flags_and_clean_exit(stock: Server) -> None:
         assert isinstance(clock, float) and clock >= 0
         assert world == {
             "time_scale": 100.0, "boot": 45.0, "launch": 5.0, "stopping": 7.0,
-            "image_pending": 20.0, "throttle": "family", "consistency_ms": 250.0,
+            "image_pending": 20.0, "throttle": "aws", "consistency_ms": 250.0,
         }
         # The clock runs at the scale: 0.2 real s are ~20 AWS s.
         time.sleep(0.2)
@@ -79,7 +79,7 @@ def test_ready_line_world_flags_and_clean_exit(stock: Server) -> None:
         time.sleep(0.05)
         assert server.control("GET", "/drydock-shim/world")[1]["clock"] == frozen
         assert server.control("GET", "/drydock-shim/info")[1]["world"]["throttle"] == "api"
-        assert server.set_world(throttle=True)["throttle"] == "family"
+        assert server.set_world(throttle=True)["throttle"] == "aws"
         assert server.set_world(throttle=False)["throttle"] is False
         for bad in ({"time_scale": -1}, {"boot": "90"}, {"nope": 1}, {"throttle": "x"},
                     {"consistency_ms": True}, {"launch": float("inf")}):
@@ -96,7 +96,7 @@ def test_ready_line_world_flags_and_clean_exit(stock: Server) -> None:
     # --stock: throttling works, time and consistency need the patches.
     assert stock.control("POST", "/drydock-shim/world", {"time_scale": 10})[0] == 400
     assert stock.control("POST", "/drydock-shim/world", {"consistency_ms": 10})[0] == 400
-    assert stock.set_world(throttle=True)["throttle"] == "family"
+    assert stock.set_world(throttle=True)["throttle"] == "aws"
     assert stock.set_world(throttle=False)["throttle"] is False
     out = subprocess.run(
         [sys.executable, str(SCRIPT), "--stock", "--time-scale", "10"],
