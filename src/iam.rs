@@ -13,9 +13,11 @@
 //! - release groups also by name (`autoScalingGroupName/*-*-vNNN`); EC2 launch template
 //!   ARNs carry the template's id, not its name, so they are scoped by tag only.
 //!
-//! `eval` evaluates these conditions against recorded requests (tests).
+//! `eval` evaluates these conditions against recorded requests (`requests`: how AWS
+//! authorizes each) in tests.
 
 pub mod eval;
+pub mod requests;
 
 use serde_json::{json, Value};
 

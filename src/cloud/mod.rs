@@ -8,9 +8,11 @@ pub mod gate;
 pub mod groups;
 pub mod images;
 pub mod instances;
+pub mod launch_templates;
 pub mod lease;
 pub mod network;
 pub mod pace;
+pub mod scaling;
 pub mod watch;
 
 use std::fmt;

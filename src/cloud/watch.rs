@@ -9,6 +9,7 @@ use aws_sdk_autoscaling::types::LifecycleState;
 
 use super::pace::Api;
 use super::{aws_error, Cloud, CloudResult};
+use crate::domain::ReleaseName;
 
 /// A group as a waiter needs it: desired capacity, its live instances, and how many of
 /// those are still booting (lifecycle Pending: not yet registered with the ELB).
@@ -32,10 +33,11 @@ impl GroupWatch {
     }
 
     /// The group's instances, at most `fresh` old. Refreshes every wanted group at once.
-    pub async fn instances(&self, group: &str, fresh: Duration) -> CloudResult<Option<GroupInstances>> {
+    pub async fn instances(&self, group: &ReleaseName, fresh: Duration) -> CloudResult<Option<GroupInstances>> {
+        let group = group.to_string();
         let mut st = self.state.lock().await;
-        st.wanted.insert(group.to_owned());
-        let stale = st.at.is_none_or(|t| t.elapsed() >= fresh) || !st.cache.contains_key(group);
+        st.wanted.insert(group.clone());
+        let stale = st.at.is_none_or(|t| t.elapsed() >= fresh) || !st.cache.contains_key(&group);
         if stale {
             let names: Vec<String> = st.wanted.iter().cloned().collect();
             let mut fresh_cache = BTreeMap::new();
@@ -79,13 +81,14 @@ impl GroupWatch {
             st.cache = fresh_cache;
             st.at = Some(Instant::now());
         }
-        Ok(st.cache.get(group).cloned().flatten())
+        Ok(st.cache.get(&group).cloned().flatten())
     }
 
     /// The waiter of `group` is done: it is no longer described.
-    pub async fn forget(&self, group: &str) {
+    pub async fn forget(&self, group: &ReleaseName) {
+        let group = group.to_string();
         let mut st = self.state.lock().await;
-        st.wanted.remove(group);
-        st.cache.remove(group);
+        st.wanted.remove(&group);
+        st.cache.remove(&group);
     }
 }

@@ -58,8 +58,8 @@ pub async fn plan_release(
     // failed read leaves the digests alone to say it.
     let previous = match snap.live().filter(|l| group_settings(l) != settings) {
         Some(l) => {
-            let name = l.launch_template.clone().unwrap_or_else(|| l.name.clone());
-            match crate::cloud::groups::launch_template_user_data(cloud, &name).await {
+            let name = l.launch_template.clone().unwrap_or_else(|| l.name.to_string());
+            match crate::cloud::launch_templates::user_data(cloud, &name).await {
                 Ok(Some(text)) => crate::domain::settings::parse_runtime_user_data(&text),
                 _ => None,
             }

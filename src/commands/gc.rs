@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::session::{now, observe, report, ServiceResult, Session, Timing};
 use super::{environment, preflight};
 use crate::cli::{Command, GcArgs, Global};
-use crate::cloud::{elb, groups, images, instances, CloudError};
+use crate::cloud::{elb, groups, images, instances, launch_templates, CloudError};
 use crate::config::Tree;
 use crate::domain::ClusterName;
 use crate::error::{Error, Result};
@@ -84,7 +84,7 @@ pub async fn run(
                 if let Ok(mut d) = deleted.lock() {
                     for s in &steps {
                         match s {
-                            Step::DeleteGroup { group } => d.insert(group.clone()),
+                            Step::DeleteGroup { group } => d.insert(group.to_string()),
                             Step::DeleteLaunchTemplate { name } => d.insert(name.clone()),
                             _ => false,
                         };
@@ -113,7 +113,7 @@ pub async fn run(
                         .filter_map(|(_, g)| g.tags.get("drydock:ami").cloned()),
                 );
             }
-            for (_, lts) in groups::launch_templates(&cloud, other.name.as_str()).await.map_err(fail)? {
+            for (_, lts) in launch_templates::of_env(&cloud, other.name.as_str()).await.map_err(fail)? {
                 used.extend(lts.into_iter().filter(|(n, _)| !deleted.contains(n)).filter_map(|(_, t)| t.ami));
             }
         }

@@ -33,13 +33,13 @@ pub async fn run(tree: &Tree, global: &Global, args: &HistoryArgs, out: &Reporte
     let groups = groups::describe_cluster(&cloud, &cluster, elb_name).await.map_err(|e| failed(&what, e))?;
     let mut records: BTreeMap<u16, crate::plan::history::HistoryRecord> =
         tags.iter().filter_map(|(k, v)| parse_history(k, v)).map(|r| (r.number, r)).collect();
-    let by_number: BTreeMap<u16, &ObservedGroup> = groups.iter().map(|g| (g.number, g)).collect();
+    let by_number: BTreeMap<u16, &ObservedGroup> = groups.iter().map(|g| (g.number(), g)).collect();
     let snap = crate::domain::cluster::ClusterSnapshot { groups: groups.clone(), ..Default::default() };
-    let live = snap.live().map(|g| g.number);
+    let live = snap.live().map(|g| g.number());
     // Groups without a record (made before history was kept) still appear.
     for g in &groups {
-        records.entry(g.number).or_insert_with(|| crate::plan::history::HistoryRecord {
-            number: g.number,
+        records.entry(g.number()).or_insert_with(|| crate::plan::history::HistoryRecord {
+            number: g.number(),
             ami: g.ami.clone().unwrap_or_default(),
             at: g.deployed_at.unwrap_or(0),
             failed: g.state == GroupState::Failed,
@@ -52,7 +52,7 @@ pub async fn run(tree: &Tree, global: &Global, args: &HistoryArgs, out: &Reporte
     for (n, r) in records.iter().rev() {
         let g = by_number.get(n);
         let outcome = match g {
-            Some(g) if Some(g.number) == live => "live",
+            Some(g) if Some(g.number()) == live => "live",
             Some(g) => match g.state {
                 GroupState::Failed => "failed",
                 GroupState::Deploying => "deploying",

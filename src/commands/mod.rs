@@ -118,7 +118,7 @@ pub fn prerender(tree: &Tree, env: &Environment, services: &[ServiceName], route
         );
         let none = std::collections::BTreeMap::new();
         let secrets = svc.map(|svc| &svc.secrets).unwrap_or(&none);
-        crate::render::runtime_user_data(&format!("{cluster}-v000"), &runtime, secrets).map_err(usage)?;
+        crate::render::runtime_user_data(&cluster.release(0), &runtime, secrets).map_err(usage)?;
     }
     if routes {
         let targets: Vec<crate::render::RouteTarget> = env

@@ -10,7 +10,7 @@ use crate::cloud::alarms;
 use crate::cloud::network::ResolvedNetwork;
 use crate::config::{Environment, ServiceEnv};
 use crate::domain::alarm::{self, AlarmName, FiredAlarm, GateVerdict};
-use crate::domain::ServiceName;
+use crate::domain::{ReleaseName, ServiceName};
 use crate::error::{Error, Result};
 use crate::execute::Lease;
 use crate::plan::WatchPhase;
@@ -126,14 +126,14 @@ pub async fn roll_back_after_bake(
     if r.code == 0 {
         out.outcome = "rolled_back";
         out.code = 1;
+        let name = |r: &Option<ReleaseName>, none: &str| r.as_ref().map_or_else(|| none.to_owned(), |r| r.to_string());
         out.message = format!(
             "{}; rolled back: {} serves again (drydock:rolled-back-from={})",
             out.message,
-            r.release.as_deref().unwrap_or("the previous release"),
-            r.previous.as_deref().unwrap_or("the new release")
+            name(&r.release, "the previous release"),
+            name(&r.previous, "the new release")
         );
         out.release = r.release;
-        out.asg = r.asg;
         out.ami = r.ami;
         out.image = r.image;
         out.previous = r.previous;

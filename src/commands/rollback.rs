@@ -76,7 +76,7 @@ pub async fn plan_rollback_now(
             .collect(),
         None => vec![],
     };
-    let target = choose(&snap, &history, to, cluster.as_str()).map_err(|m| Error::Failed(format!("{label}: {m}")))?;
+    let target = choose(&snap, &history, to, &cluster).map_err(|m| Error::Failed(format!("{label}: {m}")))?;
     let (ami, image, root_device, imds_v1_allowed) = match &target {
         RollbackTarget::AlreadyLive { ami, .. } => (ami.clone(), None, None, false),
         // The group exists, with its launch template: no new instance spec is needed.
@@ -94,7 +94,7 @@ pub async fn plan_rollback_now(
         }
     };
     let by = deployed_by();
-    let from = snap.live().map(|l| l.name.clone()).unwrap_or_default();
+    let from = snap.live().map(|l| l.name.to_string()).unwrap_or_default();
     // A group comes back with the settings it ran with (its launch template's); a
     // collected release is deployed again with the environment's settings now.
     let settings = match &target {

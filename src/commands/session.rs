@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 
 use crate::cli::Global;
 use crate::cloud::watch::GroupWatch;
-use crate::cloud::{elb, groups, lease, Cloud, CloudError};
+use crate::cloud::{elb, groups, launch_templates, lease, Cloud, CloudError};
 use crate::domain::cluster::ClusterSnapshot;
-use crate::domain::ClusterName;
+use crate::domain::{ClusterName, ReleaseName};
 use crate::error::{Error, Result};
 use crate::execute::lease::{operation_id, Holder};
 use crate::execute::{Executor, Lease};
@@ -23,11 +23,11 @@ use crate::plan::{Outcome, Plan};
 pub struct ServiceResult {
     pub service: String,
     pub outcome: &'static str,
-    pub release: Option<String>,
-    pub asg: Option<String>,
+    /// In JSON, `release` is its version and `asg` its group name.
+    pub release: Option<ReleaseName>,
     pub ami: Option<String>,
     pub image: Option<String>,
-    pub previous: Option<String>,
+    pub previous: Option<ReleaseName>,
     pub elapsed_s: f64,
     pub message: String,
     pub code: i32,
@@ -44,11 +44,10 @@ impl ServiceResult {
         ServiceResult {
             service: plan.service.clone(),
             outcome: plan.outcome.as_str(),
-            release: plan.release.as_ref().map(|r| r.to_string()),
-            asg: plan.release.as_ref().map(|r| r.to_string()),
+            release: plan.release.clone(),
             ami: plan.ami.clone(),
             image,
-            previous: plan.previous.as_ref().map(|r| r.to_string()),
+            previous: plan.previous.clone(),
             elapsed_s: 0.0,
             message: plan.message.clone(),
             code: 0,
@@ -65,13 +64,12 @@ impl ServiceResult {
             "elapsed_s": (self.elapsed_s * 10.0).round() / 10.0,
             "message": self.message,
         });
-        let version = |g: &str| g.rsplit_once("-v").map(|(_, n)| format!("v{n}"));
         for (k, val) in [
-            ("release", self.release.as_deref().and_then(version)),
-            ("asg", self.asg.clone()),
+            ("release", self.release.as_ref().map(ReleaseName::version)),
+            ("asg", self.release.as_ref().map(ReleaseName::to_string)),
             ("ami", self.ami.clone()),
             ("image", self.image.clone()),
-            ("previous", self.previous.clone()),
+            ("previous", self.previous.as_ref().map(ReleaseName::to_string)),
         ] {
             if let Some(x) = val {
                 v[k] = Value::String(x);
@@ -101,7 +99,6 @@ impl ServiceResult {
             service: service.to_owned(),
             outcome: "failed",
             release: None,
-            asg: None,
             ami: None,
             image: None,
             previous: None,
@@ -246,7 +243,7 @@ pub fn now() -> i64 {
 pub async fn observe(cloud: &Cloud, cluster: &ClusterName, elb_name: &str) -> Result<ClusterSnapshot, CloudError> {
     let elb = elb::describe_one(cloud, elb_name).await?;
     let groups = groups::describe_cluster(cloud, cluster, elb_name).await?;
-    let launch_templates = groups::cluster_launch_templates(cloud, cluster).await?;
+    let launch_templates = launch_templates::of_cluster(cloud, cluster).await?;
     let health = match &elb {
         Some(_) => elb::instance_health(cloud, elb_name).await?,
         None => Default::default(),

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::environment;
 use crate::cli::{Global, StatusArgs};
-use crate::cloud::{elb, groups, Cloud, CloudError};
+use crate::cloud::{elb, groups, scaling, Cloud, CloudError};
 use crate::config::{Environment, Tree};
 use crate::domain::cluster::{GroupState, ObservedGroup};
 use crate::domain::{ClusterName, ServiceName};
@@ -28,10 +28,6 @@ pub(super) fn short_image(image: &str) -> String {
         Some((repo, tag)) if !tag.contains('/') && !repo.is_empty() => tag.to_owned(),
         _ => image.to_owned(),
     }
-}
-
-fn version(name: &str) -> String {
-    name.rsplit_once("-v").map(|(_, n)| format!("v{n}")).unwrap_or_else(|| name.to_owned())
 }
 
 pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Reporter) -> Result<()> {
@@ -83,7 +79,7 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                 .flatten()
                 .filter_map(|(_, g)| g.observe(&cluster, elb_name))
                 .collect();
-            gs.sort_by_key(|g| std::cmp::Reverse(g.number));
+            gs.sort_by_key(|g| std::cmp::Reverse(g.number()));
             let snap = crate::domain::cluster::ClusterSnapshot {
                 elb: elb.cloned(),
                 groups: gs.clone(),
@@ -95,8 +91,8 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
             // scheduled action that runs next.
             let (policies, schedules) = match &live {
                 Some(l) => (
-                    groups::policies(cloud, &l.name).await.map_err(|e| failed(&what, e))?,
-                    groups::scheduled_actions(cloud, &l.name).await.map_err(|e| failed(&what, e))?,
+                    scaling::policies(cloud, &l.name).await.map_err(|e| failed(&what, e))?,
+                    scaling::scheduled_actions(cloud, &l.name).await.map_err(|e| failed(&what, e))?,
                 ),
                 None => (vec![], vec![]),
             };
@@ -106,7 +102,7 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                 gs.iter().filter(|g| g.state == GroupState::Standby && !g.attached).collect();
             let live_json = live.as_ref().map(|l| {
                 json!({
-                    "release": version(&l.name), "asg": l.name, "ami": l.ami, "image": l.image,
+                    "release": l.name.version(), "asg": l.name, "ami": l.ami, "image": l.image,
                     "healthy": in_service, "desired": l.desired,
                     "deployed_at": l.deployed_at.map(timestamp), "deployed_by": l.deployed_by,
                     "settings": group_settings(l),
@@ -123,7 +119,7 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                 .iter()
                 .map(|g| {
                     json!({
-                        "release": version(&g.name), "asg": g.name, "ami": g.ami, "image": g.image,
+                        "release": g.name.version(), "asg": g.name, "ami": g.ami, "image": g.image,
                         "mode": if g.desired > 0 { "warm" } else { "cold" }, "desired": g.desired,
                         "expires_at": g.expires_at.map(timestamp), "settings": group_settings(g),
                     })
@@ -139,7 +135,7 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
             rows.push(vec![
                 env.name.to_string(),
                 service.to_string(),
-                live.as_ref().map(|l| version(&l.name)).unwrap_or_else(|| "-".into()),
+                live.as_ref().map(|l| l.name.version()).unwrap_or_else(|| "-".into()),
                 live.as_ref().and_then(|l| l.image.as_deref()).map(short_image).unwrap_or_else(|| "-".into()),
                 live.as_ref().and_then(|l| l.ami.clone()).unwrap_or_else(|| "-".into()),
                 live.as_ref().map(|l| format!("{in_service}/{}", l.desired)).unwrap_or_else(|| "-".into()),
@@ -165,9 +161,9 @@ pub async fn status(tree: &Tree, global: &Global, args: &StatusArgs, out: &Repor
                             let mode = if g.desired > 0 { "warm" } else { "cold" };
                             match g.expires_at {
                                 Some(t) if g.desired > 0 => {
-                                    format!("{} ({mode} until {})", version(&g.name), timestamp(t))
+                                    format!("{} ({mode} until {})", g.name.version(), timestamp(t))
                                 }
-                                _ => format!("{} ({mode})", version(&g.name)),
+                                _ => format!("{} ({mode})", g.name.version()),
                             }
                         })
                         .collect::<Vec<_>>()

@@ -1,5 +1,5 @@
 //! Progressive delivery keys of `[services.<name>]` (issue #17): `canary`, `alarms`,
-//! `bake_time`. Kept apart from validate.rs so that the other per-service blocks can grow
+//! `bake_time`. Kept apart from validate/service.rs so that the other per-service blocks can grow
 //! beside it.
 
 use super::model::Canary;

@@ -17,7 +17,7 @@ pub const WARMUP: (Duration, Duration) = (Duration::from_secs(0), Duration::from
 pub const HEARTBEAT: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(7200));
 /// Scheduled actions per group: AWS's quota is 125.
 const MAX_SCHEDULES: usize = 125;
-/// A schedule's sizes have the bounds of the service's own (`validate::MAX_CAPACITY`).
+/// A schedule's sizes have the bounds of the service's own (`validate/service.rs`, `MAX_CAPACITY`).
 const MAX_SIZE: i64 = 500;
 
 pub(super) fn scaling(

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::ReleaseName;
+
 /// `drydock:state` of a release group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupState {
@@ -43,10 +45,11 @@ impl GroupState {
     }
 }
 
+/// A release group as observed: only groups named `<cluster>-vNNN` are releases (any
+/// other group tagged with the cluster is not drydock's to touch, and is left out).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedGroup {
-    pub name: String,
-    pub number: u16,
+    pub name: ReleaseName,
     pub ami: Option<String>,
     pub image: Option<String>,
     pub state: GroupState,
@@ -62,8 +65,11 @@ pub struct ObservedGroup {
     pub expires_at: Option<i64>,
     pub deployed_at: Option<i64>,
     pub deployed_by: Option<String>,
-    pub previous: Option<String>,
-    /// Set when a rollback made this release live: the release it rolled back from.
+    /// `drydock:previous`: the release it replaced; a value that names no release of the
+    /// cluster counts as none.
+    pub previous: Option<ReleaseName>,
+    /// Set when a rollback made this release live: the release it rolled back from (the
+    /// tag as written, for messages).
     pub rolled_back_from: Option<String>,
     /// The digest of the runtime settings it runs with (`drydock:settings`).
     pub settings: Option<String>,
@@ -96,6 +102,13 @@ pub struct InstanceHealth {
 /// What a classic ELB says while it drains an instance that was deregistered: the
 /// instance is still listed InService, but it is not serving capacity.
 pub const DEREGISTERING: &str = "Instance deregistration currently in progress.";
+
+impl ObservedGroup {
+    /// Its release number, `NNN` of `<cluster>-vNNN`.
+    pub fn number(&self) -> u16 {
+        self.name.number
+    }
+}
 
 impl InstanceHealth {
     /// One entry of DescribeInstanceHealth. `in_service` is what drydock counts as serving
@@ -145,8 +158,8 @@ impl ClusterSnapshot {
         let attached = || self.groups.iter().filter(|g| g.attached);
         attached()
             .filter(|g| g.state == GroupState::Live)
-            .max_by_key(|g| g.number)
-            .or_else(|| attached().filter(|g| self.healthy(g)).max_by_key(|g| g.number))
+            .max_by_key(|g| g.number())
+            .or_else(|| attached().filter(|g| self.healthy(g)).max_by_key(|g| g.number()))
     }
 
     /// Every instance of the group is InService in the ELB, and it has its desired count.
@@ -163,13 +176,13 @@ impl ClusterSnapshot {
         self.groups.iter().filter(|g| g.attached).map(|g| self.in_service(g)).sum()
     }
 
-    pub fn group(&self, name: &str) -> Option<&ObservedGroup> {
-        self.groups.iter().find(|g| g.name == name)
+    pub fn group(&self, name: &ReleaseName) -> Option<&ObservedGroup> {
+        self.groups.iter().find(|g| &g.name == name)
     }
 
     /// The highest release number ever seen (groups or launch templates).
     pub fn highest_number(&self) -> u16 {
-        let g = self.groups.iter().map(|g| g.number).max().unwrap_or(0);
+        let g = self.groups.iter().map(|g| g.number()).max().unwrap_or(0);
         let t = self.launch_templates.keys().copied().max().unwrap_or(0);
         g.max(t)
     }

@@ -168,7 +168,9 @@ mod tests {
             ("FLAGS".to_owned(), "a=b,c".to_owned()),
         ];
         let secrets = BTreeMap::from([("DB_PASSWORD".to_owned(), SecretRef::parse("ssm:/www/db").unwrap())]);
-        let text = crate::render::runtime_user_data("www-prod-v002", &env, &secrets).unwrap();
+        let www = crate::domain::ServiceName::parse("www").unwrap();
+        let release = crate::domain::ClusterName::new(&www, &crate::domain::EnvName::parse("prod").unwrap()).release(2);
+        let text = crate::render::runtime_user_data(&release, &env, &secrets).unwrap();
         let got = parse_runtime_user_data(&text).expect("drydock's");
         assert_eq!(got.env.get("DB_HOST").map(String::as_str), Some("db1.internal"));
         assert_eq!(got.env.get("FLAGS").map(String::as_str), Some("a=b,c"), "split at the first =");

@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use super::wait::{deadline, Poll, Waiter};
 use super::{Executor, Produced};
-use crate::cloud::{elb, groups, images, instances, CloudError};
+use crate::cloud::{elb, groups, images, instances, launch_templates, scaling, CloudError};
 use crate::domain::bake::{ImageState, InstanceState};
 use crate::domain::health::FailingSince;
 use crate::domain::scaling::COLD_STANDBY_PROCESSES;
+use crate::domain::ReleaseName;
 use crate::error::{Error, FailedEarly, InstanceReason};
 use crate::plan::{Ami, Instance, Step, STANDBY_PROCESSES};
 
@@ -50,12 +51,12 @@ impl Executor<'_> {
             Step::CreateLaunchTemplate(t) => {
                 // A retried call of this release is idempotent (same token, same template).
                 let token = format!("drydock-{}-{}", t.name, t.ami);
-                match groups::create_launch_template(c, t, &t.user_data.text, &token).await {
+                match launch_templates::create(c, t, &t.user_data.text, &token).await {
                     // Ours, whose answer was lost, or one a racing run created: the
                     // template of a release is named after it and carries its AMI, so
                     // one for the same AMI is the same template.
                     Err(e) if e.is("InvalidLaunchTemplateName.AlreadyExistsException") => {
-                        match groups::launch_template_ami(c, &t.name).await.map_err(|e| self.failed(e))? {
+                        match launch_templates::ami(c, &t.name).await.map_err(|e| self.failed(e))? {
                             Some(ami) if ami == t.ami => Ok(()),
                             _ => Err(CloudError::other(
                                 "CreateLaunchTemplate",
@@ -69,7 +70,7 @@ impl Executor<'_> {
                     r => r,
                 }
             }
-            Step::DeleteLaunchTemplate { name } => groups::delete_launch_template(c, name).await,
+            Step::DeleteLaunchTemplate { name } => launch_templates::delete(c, name).await,
             Step::CreateGroup(g) => match self.create_group(g).await {
                 // A group of this name for the same launch template and AMI is ours (the
                 // answer to our create was lost) or a racer's for the same release: both
@@ -161,12 +162,12 @@ impl Executor<'_> {
                 Err(e) => Err(e),
             },
             Step::PutCpuPolicy { group, policy, cpu_percent, warmup_s, scale_in } => {
-                groups::put_cpu_policy(c, group, policy, *cpu_percent, *warmup_s, *scale_in).await
+                scaling::put_cpu_policy(c, group, policy, *cpu_percent, *warmup_s, *scale_in).await
             }
             Step::PutSchedule { group, name, recurrence, time_zone, min, max, desired } => {
-                groups::put_schedule(c, group, name, recurrence, time_zone.as_deref(), *min, *max, *desired).await
+                scaling::put_schedule(c, group, name, recurrence, time_zone.as_deref(), *min, *max, *desired).await
             }
-            Step::EnableMetrics { group } => groups::enable_metrics(c, group).await,
+            Step::EnableMetrics { group } => scaling::enable_metrics(c, group).await,
             Step::SuspendScaling { group } => groups::suspend(c, group, &COLD_STANDBY_PROCESSES).await,
             Step::ResumeForScaleIn { group } => {
                 let keep: Vec<&str> =
@@ -238,7 +239,7 @@ impl Executor<'_> {
     /// Until every instance of `group` (and `count` of them) is InService in `elb`.
     pub(super) async fn wait_in_service(
         &self,
-        group: &str,
+        group: &ReleaseName,
         elb_name: &str,
         count: u32,
         timeout_s: u64,
@@ -253,7 +254,7 @@ impl Executor<'_> {
     /// until the release is certainly broken: the rule of `domain::health`.
     async fn wait_loop(
         &self,
-        group: &str,
+        group: &ReleaseName,
         elb_name: &str,
         count: u32,
         timeout_s: u64,
@@ -348,7 +349,7 @@ impl Executor<'_> {
         Err(Error::Unhealthy {
             doing: self.label.clone(),
             elb: elb_name.to_owned(),
-            group: group.to_owned(),
+            group: group.to_string(),
             expected: count,
             in_service: u32::try_from(in_service).unwrap_or(u32::MAX).min(count),
             timeout_s,

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::cloud::watch::GroupWatch;
 use crate::cloud::Cloud;
+use crate::domain::ReleaseName;
 use crate::error::Error;
 use crate::interrupt::Interrupt;
 use crate::output::Reporter;
@@ -97,7 +98,7 @@ impl Executor<'_> {
         // Launch templates this run created for a group it has not created yet: a run
         // that fails (or is interrupted) before the group exists takes them back, so a
         // failed command leaves nothing new behind.
-        let mut made: Vec<String> = Vec::new();
+        let mut made: Vec<ReleaseName> = Vec::new();
         // With a canary, the first WaitInService is the canary's: only the last one
         // before the switch makes the new release serve in full.
         let last_wait = plan.steps.iter().rposition(|s| matches!(s, Step::WaitInService { .. }));
@@ -180,9 +181,9 @@ impl Executor<'_> {
     /// Deletes the launch templates in `made` after `cause` stopped the run. One that
     /// cannot be deleted is harmless (the next deploy of the same release reuses it, a
     /// deploy of another deletes it): the progress says so, and `cause` stays the error.
-    async fn undo(&self, made: &[String], cause: Error) -> Error {
+    async fn undo(&self, made: &[ReleaseName], cause: Error) -> Error {
         for name in made {
-            let step = Step::DeleteLaunchTemplate { name: name.clone() };
+            let step = Step::DeleteLaunchTemplate { name: name.to_string() };
             self.out.step(&self.label, &step.to_string());
             if let Err(e) = self.apply(&step, &mut Produced::default()).await {
                 self.out.step(

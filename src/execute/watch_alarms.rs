@@ -9,12 +9,13 @@ use super::wait::{deadline, Poll};
 use super::Executor;
 use crate::cloud::{alarms, groups};
 use crate::domain::alarm::{self, AlarmName, FiredAlarm};
+use crate::domain::ReleaseName;
 use crate::error::Error;
 use crate::plan::{share_percent, WatchPhase};
 
 /// What the step says, as the executor passes it.
 pub struct Watch<'a> {
-    pub group: &'a str,
+    pub group: &'a ReleaseName,
     pub phase: WatchPhase,
     pub alarms: &'a [String],
     pub duration_s: u64,
@@ -41,7 +42,7 @@ impl Executor<'_> {
                 // Written before the watch begins, so that a run killed meanwhile resumes
                 // it where it is rather than starting it again.
                 let end = now.saturating_add(i64::try_from(w.duration_s).unwrap_or(i64::MAX));
-                groups::tag_many(self.cloud, &[(w.group.to_owned(), vec![(w.mark.to_owned(), end.to_string())])])
+                groups::tag_many(self.cloud, &[(w.group.clone(), vec![(w.mark.to_owned(), end.to_string())])])
                     .await
                     .map_err(|e| {
                         Error::cloud(format!("{}: marking the end of the watch on {}", self.label, w.group), e)

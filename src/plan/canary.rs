@@ -10,6 +10,7 @@
 use super::{Step, WatchPhase};
 use crate::config::ServiceEnv;
 use crate::domain::cluster::{GroupState, ObservedGroup};
+use crate::domain::ReleaseName;
 
 pub const HOLD_MARK: &str = "drydock:hold-until";
 pub const BAKE_MARK: &str = "drydock:bake-until";
@@ -67,7 +68,7 @@ pub fn capacity(stage: &CanaryStage, min: u32, max: u32) -> (u32, u32, u32) {
 #[allow(clippy::too_many_arguments)]
 pub fn hold_steps(
     stage: &CanaryStage,
-    release: &str,
+    release: &ReleaseName,
     elb: &str,
     alarms: &[String],
     timeout_s: u64,
@@ -77,14 +78,14 @@ pub fn hold_steps(
     let (min, desired, max) = full;
     vec![
         Step::WaitInService {
-            group: release.to_owned(),
+            group: release.clone(),
             elb: elb.to_owned(),
             count: stage.instances,
             timeout_s,
             fail_after_s,
         },
         Step::WatchAlarms {
-            group: release.to_owned(),
+            group: release.clone(),
             phase: WatchPhase::Canary,
             alarms: alarms.to_vec(),
             duration_s: stage.hold_s,
@@ -93,11 +94,11 @@ pub fn hold_steps(
             share: Some((stage.instances, stage.live)),
         },
         Step::Tag {
-            group: release.to_owned(),
+            group: release.clone(),
             tags: vec![tag("drydock:state", "deploying"), tag(HOLD_MARK, "")],
             more: vec![],
         },
-        Step::ScaleTo { group: release.to_owned(), min, desired, max },
+        Step::ScaleTo { group: release.clone(), min, desired, max },
     ]
 }
 
@@ -107,7 +108,7 @@ pub fn hold_steps(
 pub fn bake_steps(
     svc: &ServiceEnv,
     watch: Option<&[String]>,
-    release: &str,
+    release: &ReleaseName,
     has_previous: bool,
     until: Option<i64>,
 ) -> Vec<Step> {
@@ -119,7 +120,7 @@ pub fn bake_steps(
     }
     vec![
         Step::WatchAlarms {
-            group: release.to_owned(),
+            group: release.clone(),
             phase: WatchPhase::Bake,
             alarms: alarms.to_vec(),
             duration_s: svc.bake_time.as_secs(),
@@ -127,7 +128,7 @@ pub fn bake_steps(
             mark: BAKE_MARK.to_owned(),
             share: None,
         },
-        Step::Tag { group: release.to_owned(), tags: vec![tag(BAKE_MARK, "")], more: vec![] },
+        Step::Tag { group: release.clone(), tags: vec![tag(BAKE_MARK, "")], more: vec![] },
     ]
 }
 
@@ -270,7 +271,7 @@ mod tests {
                 Step::WatchAlarms { phase: WatchPhase::Bake, duration_s: 600, until: None, group, .. },
                 Step::Tag { tags, .. },
             ) => {
-                assert_eq!(group, "www-prod-v002");
+                assert_eq!(group.to_string(), "www-prod-v002");
                 assert_eq!(tags, &vec![(BAKE_MARK.to_owned(), String::new())]);
             }
             _ => panic!("{:?}", kinds(&p)),
@@ -278,7 +279,7 @@ mod tests {
         // A killed run's bake time: the release is live already; it goes on to its mark.
         let mut live = group(2, "ami-b", GroupState::Live, 2, true);
         live.settings = Some(settings_digest(&Default::default(), &Default::default(), &Default::default()));
-        live.previous = Some("www-prod-v001".into());
+        live.previous = Some(crate::plan::fixtures::release(1));
         live.bake_until = Some(1_000_500);
         let p = plan(&canary_svc(0, 600), vec![group(1, "ami-a", GroupState::Standby, 2, false), live], Some(&watch));
         assert_eq!(p.outcome, Outcome::Unchanged);

@@ -2,12 +2,19 @@
 //! promote and rollback all end in this plan; after a crash, planning from the new
 //! observation gives the rest of the work.
 
+use std::collections::BTreeMap;
+
 use super::history::history_record;
-use super::{instances, GroupSpec, LaunchTemplateSpec, Outcome, Plan, PlanError, Step};
-use crate::config::{ServiceEnv, Standby};
+use super::{instances, Outcome, Plan, PlanError, Step};
+use crate::config::ServiceEnv;
 use crate::domain::cluster::{ClusterSnapshot, GroupState, ObservedGroup};
 use crate::domain::{ClusterName, ElbName, EnvName, ReleaseName, ServiceName};
-use std::collections::BTreeMap;
+
+mod release;
+mod retire;
+
+pub use retire::trim;
+use retire::{back_to_standby, delete, demote, failed, retire_to_standby, standby_tags};
 
 /// What to deploy, and the facts the planner needs that are not in the config.
 pub struct DeployRequest<'a> {
@@ -41,111 +48,9 @@ pub struct DeployRequest<'a> {
     pub watch: Option<&'a [String]>,
 }
 
+/// A tag as a plan step carries it.
 fn tag(k: &str, v: impl Into<String>) -> (String, String) {
     (k.to_owned(), v.into())
-}
-
-/// Steps that take the previous live group out of service, after the new one serves.
-/// The tags of a release that becomes a standby.
-fn standby_tags(svc: &ServiceEnv, now: i64) -> Vec<(String, String)> {
-    match svc.standby {
-        Standby::Warm => {
-            vec![
-                tag("drydock:state", "standby"),
-                tag("drydock:expires-at", (now + svc.standby_ttl.as_secs() as i64).to_string()),
-            ]
-        }
-        Standby::Cold => vec![tag("drydock:state", "standby")],
-    }
-}
-
-/// Out of the ELB, then suspended (warm) or scaled to 0 (cold); tagged separately.
-fn retire_to_standby(svc: &ServiceEnv, g: &ObservedGroup, elb: &str) -> Vec<Step> {
-    let mut s = vec![Step::Detach { group: g.name.clone(), elb: elb.to_owned() }];
-    match svc.standby {
-        Standby::Warm => s.push(Step::Suspend { group: g.name.clone() }),
-        Standby::Cold => s.extend(cold(g)),
-    }
-    s
-}
-
-/// A group scaled to 0 that nothing raises again: its alarms and schedules suspended
-/// first (a standby never scales), then its size.
-fn cold(g: &ObservedGroup) -> [Step; 2] {
-    [
-        Step::SuspendScaling { group: g.name.clone() },
-        Step::ScaleTo { group: g.name.clone(), min: 0, desired: 0, max: g.max },
-    ]
-}
-
-/// The policies and schedules of a new release group, and its metrics: put right after
-/// CreateGroup and before the group takes traffic (all upserts, so a rerun after a crash
-/// puts them again safely). Its lifecycle hooks came with CreateGroup.
-fn scaling_steps(svc: &ServiceEnv, group: &str) -> Vec<Step> {
-    let s = &svc.scaling;
-    let mut steps = vec![Step::EnableMetrics { group: group.to_owned() }];
-    if let Some(c) = &s.cpu {
-        steps.push(Step::PutCpuPolicy {
-            group: group.to_owned(),
-            policy: crate::domain::scaling::CPU_POLICY.to_owned(),
-            cpu_percent: c.percent,
-            warmup_s: c.warmup.map(|w| w.as_secs()),
-            scale_in: c.scale_in,
-        });
-    }
-    for sc in &s.schedules {
-        steps.push(Step::PutSchedule {
-            group: group.to_owned(),
-            name: sc.name.clone(),
-            recurrence: sc.recurrence.clone(),
-            time_zone: sc.time_zone.clone(),
-            min: sc.min,
-            max: sc.max,
-            desired: sc.desired,
-        });
-    }
-    steps
-}
-
-fn demote(svc: &ServiceEnv, g: &ObservedGroup, elb: &str, now: i64) -> Vec<Step> {
-    let mut s = vec![Step::Detach { group: g.name.clone(), elb: elb.to_owned() }];
-    match svc.standby {
-        Standby::Warm => {
-            s.push(Step::Suspend { group: g.name.clone() });
-            let expires = now + svc.standby_ttl.as_secs() as i64;
-            s.push(Step::Tag {
-                group: g.name.clone(),
-                tags: vec![tag("drydock:state", "standby"), tag("drydock:expires-at", expires.to_string())],
-                more: vec![],
-            });
-        }
-        Standby::Cold => {
-            s.extend(cold(g));
-            s.push(Step::Tag { group: g.name.clone(), tags: vec![tag("drydock:state", "standby")], more: vec![] });
-        }
-    }
-    s
-}
-
-/// Deletes standby groups beyond `keep_releases` (newest kept) and failed groups, never
-/// touching `keep` (the releases that serve or are about to).
-pub fn trim(svc: &ServiceEnv, snap: &ClusterSnapshot, keep: &[&str], demoted: Option<&str>) -> Vec<Step> {
-    let mut standby: Vec<&ObservedGroup> = snap
-        .groups
-        .iter()
-        .filter(|g| !keep.contains(&g.name.as_str()))
-        .filter(|g| g.state == GroupState::Standby || Some(g.name.as_str()) == demoted)
-        .collect();
-    standby.sort_by_key(|g| std::cmp::Reverse(g.number));
-    let mut doomed: Vec<&ObservedGroup> = standby.into_iter().skip(svc.keep_releases as usize).collect();
-    doomed.extend(snap.groups.iter().filter(|g| g.state == GroupState::Failed && !keep.contains(&g.name.as_str())));
-    doomed.sort_by_key(|g| g.number);
-    let mut steps = Vec::new();
-    for g in doomed {
-        steps.push(Step::DeleteGroup { group: g.name.clone() });
-        steps.push(Step::DeleteLaunchTemplate { name: g.launch_template.clone().unwrap_or_else(|| g.name.clone()) });
-    }
-    steps
 }
 
 /// The capacity of a new release: what the live group runs now, never less than the
@@ -193,8 +98,6 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     }
 
     let live = snap.live();
-    // A group's `drydock:previous` tag, as a release of this cluster.
-    let previous_of = |g: &ObservedGroup| g.previous.as_deref().and_then(|p| cluster.parse_release(p));
     let base =
         |outcome, release: Option<ReleaseName>, previous: Option<ReleaseName>, steps, compensation, message: String| {
             Plan {
@@ -216,27 +119,16 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
 
     // Groups attached to the ELB that are neither live nor for this AMI: left by an
     // abandoned run. Taken out (after the new release serves) and marked failed.
-    let strays: Vec<&ObservedGroup> = snap
-        .groups
-        .iter()
-        .filter(|g| g.attached && Some(g.name.as_str()) != live.map(|l| l.name.as_str()) && !same(g))
-        .collect();
-    let retire = |g: &ObservedGroup| {
-        vec![
-            Step::Detach { group: g.name.clone(), elb: elb_s.clone() },
-            Step::SuspendScaling { group: g.name.clone() },
-            Step::ScaleTo { group: g.name.clone(), min: 0, desired: 0, max: g.max },
-            Step::Tag { group: g.name.clone(), tags: vec![tag("drydock:state", "failed")], more: vec![] },
-        ]
-    };
+    let strays: Vec<&ObservedGroup> =
+        snap.groups.iter().filter(|g| g.attached && Some(&g.name) != live.map(|l| &l.name) && !same(g)).collect();
 
     // A stray that was live (a run died between tagging the new release live and
-    // detaching the old one) becomes a standby; any other stray is retired.
+    // detaching the old one) becomes a standby; any other stray is retired as failed.
     let settle = |g: &ObservedGroup| {
-        if g.state == GroupState::Live || live.and_then(|l| l.previous.as_deref()) == Some(g.name.as_str()) {
+        if g.state == GroupState::Live || live.and_then(|l| l.previous.as_ref()) == Some(&g.name) {
             demote(svc, g, &elb_s, req.now)
         } else {
-            retire(g)
+            failed(&g.name, &elb_s, g.max).to_vec()
         }
     };
 
@@ -249,28 +141,20 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         let unfinished = l.state != GroupState::Live;
         if unfinished {
             steps.push(Step::Tag { group: l.name.clone(), tags: vec![tag("drydock:state", "live")], more: vec![] });
-            let version = cluster.release(l.number).version();
-            let (key, value) = history_record(&version, req.ami, req.now, "ok", req.image, req.deployed_by);
+            let (key, value) = history_record(&l.name.version(), req.ami, req.now, "ok", req.image, req.deployed_by);
             steps.push(Step::Record { elb: elb_s.clone(), key, value });
         }
         for g in &strays {
             steps.extend(settle(g));
         }
         if !strays.is_empty() {
-            steps.extend(trim(svc, snap, &[l.name.as_str()], None));
+            steps.extend(trim(svc, snap, &[&l.name], None));
         }
         let healthy = snap.in_service(l);
         if unfinished {
             let message =
                 format!("{} serves {} ({healthy}/{} InService): finished its switch", l.name, req.ami, l.desired);
-            return Ok(base(
-                Outcome::Deployed,
-                Some(cluster.release(l.number)),
-                previous_of(l),
-                steps,
-                vec![],
-                message,
-            ));
+            return Ok(base(Outcome::Deployed, Some(l.name.clone()), l.previous.clone(), steps, vec![], message));
         }
         let mut message = format!("{} already runs {} ({healthy}/{} InService)", l.name, req.ami, l.desired);
         // A bake time that a killed run started goes on until its mark.
@@ -281,145 +165,30 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             }
             steps.extend(bake);
         }
-        return Ok(base(Outcome::Unchanged, Some(cluster.release(l.number)), previous_of(l), steps, vec![], message));
+        return Ok(base(Outcome::Unchanged, Some(l.name.clone()), l.previous.clone(), steps, vec![], message));
     }
 
     let (min, desired, max) = new_capacity(svc, live);
     // Failed releases of this AMI are removed: a new attempt gets a new number.
-    let target = snap.groups.iter().filter(|g| same(g) && g.state != GroupState::Failed).max_by_key(|g| g.number);
+    let target = snap.groups.iter().filter(|g| same(g) && g.state != GroupState::Failed).max_by_key(|g| g.number());
     for g in snap.groups.iter().filter(|g| same(g) && g.state == GroupState::Failed) {
-        steps.push(Step::DeleteGroup { group: g.name.clone() });
-        steps.push(Step::DeleteLaunchTemplate { name: g.launch_template.clone().unwrap_or_else(|| g.name.clone()) });
+        steps.extend(delete(g));
     }
 
     let canary = super::canary::stage(svc, req.watch, live, target);
-    let release: String;
-    match target {
+    let release = match target {
         // A release of this AMI exists (a run was killed after creating it, or it is a
         // standby): resume it instead of creating a second group for the same AMI.
         Some(t) => {
-            release = t.name.clone();
-            if t.suspended {
-                steps.push(Step::Resume { group: t.name.clone() });
-            }
-            if canary.is_some() {
-                // The canary of a killed run: it stays at its size until its hold is over.
-            } else if t.desired < desired || t.min != min || t.max < max {
-                steps.push(Step::ScaleTo {
-                    group: t.name.clone(),
-                    min,
-                    desired: desired.max(t.desired),
-                    max: max.max(t.max),
-                });
-            }
-            // A group this deploy made before a crash: its policies and schedules may not
-            // all be in place yet. (Its scaling is the configured one: the settings digest
-            // covers it. A standby keeps the scaling it was released with.)
-            if t.state == GroupState::Deploying && req.settings == settings_digest(&svc.env, &svc.secrets, &svc.scaling)
-            {
-                steps.extend(scaling_steps(svc, &t.name));
-            }
-            if !t.attached {
-                steps.push(Step::Attach { group: t.name.clone(), elb: elb_s.clone() });
-            }
+            steps.extend(release::resume(svc, req, t, canary.is_some(), (min, desired, max)));
+            t.name.clone()
         }
         None => {
-            // A launch template left without its group: reused when it is for this AMI,
-            // deleted otherwise.
-            let orphan = snap
-                .launch_templates
-                .iter()
-                .filter(|(n, _)| !snap.groups.iter().any(|g| g.number == **n))
-                .map(|(n, t)| (*n, t.ami.as_deref() == Some(req.ami) && t.settings() == req.settings))
-                .collect::<Vec<_>>();
-            let reuse = orphan.iter().find(|(_, ours)| *ours).map(|(n, _)| *n);
-            for (n, ours) in &orphan {
-                if !ours {
-                    steps.push(Step::DeleteLaunchTemplate { name: cluster.release(*n).to_string() });
-                }
-            }
-            let number = match reuse {
-                Some(n) => n,
-                None => {
-                    let n = snap.highest_number() + 1;
-                    if n > crate::domain::ReleaseName::MAX {
-                        return Err(PlanError::NumbersExhausted(cluster.to_string()));
-                    }
-                    n
-                }
-            };
-            let name = cluster.release(number).to_string();
-            let version = cluster.release(number).version();
-            let mut tags = vec![
-                tag("Name", name.clone()),
-                tag("drydock:service", req.service.as_str()),
-                tag("drydock:env", req.env.as_str()),
-                tag("drydock:cluster", cluster.as_str()),
-                tag("drydock:release", version.clone()),
-                tag("drydock:ami", req.ami),
-                tag("drydock:settings", req.settings),
-            ];
-            if let Some(i) = req.image {
-                tags.push(tag("drydock:image", i));
-            }
-            if reuse.is_none() {
-                let mut runtime_env = vec![
-                    ("DRYDOCK_SERVICE".to_owned(), req.service.to_string()),
-                    ("DRYDOCK_ENV".to_owned(), req.env.to_string()),
-                    ("DRYDOCK_RELEASE".to_owned(), version.clone()),
-                ];
-                if let Some(i) = req.image {
-                    runtime_env.push(("DRYDOCK_IMAGE".to_owned(), i.to_owned()));
-                }
-                // The environment's settings, after drydock's own (they cannot override them).
-                runtime_env.extend(
-                    svc.env.iter().filter(|(k, _)| !k.starts_with("DRYDOCK_")).map(|(k, v)| (k.clone(), v.clone())),
-                );
-                let root_device =
-                    req.root_device.ok_or_else(|| PlanError::Unknown(format!("the root device of {}", req.ami)))?;
-                let user_data = crate::render::runtime_user_data(&name, &runtime_env, &svc.secrets)
-                    .map_err(|e| PlanError::Render(e.to_string()))?;
-                steps.push(Step::CreateLaunchTemplate(LaunchTemplateSpec {
-                    name: name.clone(),
-                    ami: req.ami.to_owned(),
-                    instance_type: svc.instance_type.clone(),
-                    instance_profile: svc.instance_profile.clone(),
-                    volume_size_gib: svc.volume_size_gib,
-                    root_device: root_device.to_owned(),
-                    security_groups: req.security_groups.to_vec(),
-                    runtime_env,
-                    user_data: super::UserData::new(user_data),
-                    tags: tags.clone(),
-                    imds_v1_allowed: req.imds_v1_allowed,
-                }));
-            }
-            tags.push(tag("drydock:state", if canary.is_some() { "canary" } else { "deploying" }));
-            tags.push(tag("drydock:deployed-at", req.now.to_string()));
-            tags.push(tag("drydock:deployed-by", req.deployed_by));
-            if let Some(l) = live {
-                tags.push(tag("drydock:previous", l.name.clone()));
-            }
-            tags.extend(req.extra_tags.iter().cloned());
-            let (min, desired, max) = match &canary {
-                Some(c) => super::canary::capacity(c, min, max),
-                None => (min, desired, max),
-            };
-            steps.push(Step::CreateGroup(GroupSpec {
-                name: name.clone(),
-                launch_template: name.clone(),
-                min,
-                desired,
-                max,
-                elb: elb_s.clone(),
-                subnets: req.subnets.to_vec(),
-                grace_period_s: svc.grace_period.as_secs(),
-                tags,
-                hooks: svc.scaling.hooks(),
-            }));
-            steps.extend(scaling_steps(svc, &name));
-            release = name;
+            let (created, name) = release::create(svc, req, snap, live, canary.as_ref(), (min, desired, max))?;
+            steps.extend(created);
+            name
         }
-    }
+    };
 
     let fail_after_s = svc.fail_early.then(|| crate::domain::health::fail_after_s(svc.grace_period.as_secs()));
     let count = match (&canary, target) {
@@ -445,39 +214,23 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         timeout_s: req.health_timeout_s,
         fail_after_s,
     });
-    let version = release.rsplit_once("-v").map(|(_, n)| format!("v{n}")).unwrap_or_default();
+    let version = release.version();
     let (hkey, hval) = history_record(&version, req.ami, req.now, "ok", req.image, req.deployed_by);
     let (_, hfail) = history_record(&version, req.ami, req.now, "failed", req.image, req.deployed_by);
     let compensation = match target.filter(|t| t.state == GroupState::Standby) {
-        // An existing standby (a rollback, or a deploy of a standby's AMI) that does not get
-        // healthy goes back to being the standby it was: out of the ELB, at its old
-        // capacity, suspended if it was; not marked failed, so a later rollback can use it.
-        Some(t) => {
-            let mut c = vec![
-                Step::Detach { group: t.name.clone(), elb: elb_s.clone() },
-                Step::ScaleTo { group: t.name.clone(), min: t.min, desired: t.desired, max: t.max },
-            ];
-            if t.suspended && t.desired == 0 {
-                c.insert(1, Step::SuspendScaling { group: t.name.clone() });
-            } else if t.suspended {
-                c.push(Step::Suspend { group: t.name.clone() });
-            }
-            c.push(Step::Tag { group: t.name.clone(), tags: vec![tag("drydock:state", "standby")], more: vec![] });
+        // A standby brought back goes back to being one (a later rollback can use it); a
+        // new or resumed release is marked failed, and so is its history line.
+        Some(t) => back_to_standby(t, &elb_s),
+        _ => {
+            let mut c = failed(&release, &elb_s, max).to_vec();
+            c.push(Step::Record { elb: elb_s.clone(), key: hkey.clone(), value: hfail });
             c
         }
-        _ => vec![
-            Step::Detach { group: release.clone(), elb: elb_s.clone() },
-            // Its schedules and policies must not raise it again.
-            Step::SuspendScaling { group: release.clone() },
-            Step::ScaleTo { group: release.clone(), min: 0, desired: 0, max },
-            Step::Tag { group: release.clone(), tags: vec![tag("drydock:state", "failed")], more: vec![] },
-            Step::Record { elb: elb_s.clone(), key: hkey.clone(), value: hfail },
-        ],
     };
     // Only now, with every new instance InService, does the old release leave the ELB.
     let mut tags = vec![tag("drydock:state", "live")];
     if let (Some(l), Some(_)) = (live, target) {
-        tags.push(tag("drydock:previous", l.name.clone()));
+        tags.push(tag("drydock:previous", l.name.to_string()));
     }
     // A standby that serves again is no longer due to expire.
     if target.is_some_and(|t| t.expires_at.is_some()) {
@@ -500,7 +253,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         steps.extend(retire_to_standby(svc, l, &elb_s));
     }
     for g in &strays {
-        if Some(g.name.as_str()) != target.map(|t| t.name.as_str()) {
+        if Some(&g.name) != target.map(|t| &t.name) {
             steps.extend(settle(g));
         }
     }
@@ -512,7 +265,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     // The bake time, with the previous release a standby to roll back to; before the
     // trim, so that even with keep_releases = 0 that standby outlives the bake time.
     steps.extend(super::canary::bake_steps(svc, req.watch, &release, live.is_some(), None));
-    steps.extend(trim(svc, snap, &[release.as_str()], live.map(|l| l.name.as_str())));
+    steps.extend(trim(svc, snap, &[&release], live.map(|l| &l.name)));
     let mut message = match live {
         Some(l) => format!("{release} replaces {} ({} of {})", l.name, instances(count), req.ami),
         None => format!("{release} is the first release ({} of {})", instances(count), req.ami),
@@ -529,10 +282,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             message.push_str(&format!(" ({c})"));
         }
     }
-    let release = cluster
-        .parse_release(&release)
-        .ok_or_else(|| PlanError::Unknown(format!("the release number of {release}")))?;
-    Ok(base(Outcome::Deployed, Some(release), live.map(|l| cluster.release(l.number)), steps, compensation, message))
+    Ok(base(Outcome::Deployed, Some(release), live.map(|l| l.name.clone()), steps, compensation, message))
 }
 
 #[cfg(test)]

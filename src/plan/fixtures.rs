@@ -2,7 +2,7 @@
 
 use crate::config::{Capacity, HealthCheckTarget, Listener, ListenerProtocol, ServiceEnv, Standby};
 use crate::domain::cluster::{GroupState, ObservedGroup};
-use crate::domain::{Duration, ElbName};
+use crate::domain::{ClusterName, Duration, ElbName, EnvName, ReleaseName, ServiceName};
 
 /// www in prod: 2 instances (1–4) behind HTTP:8080/health, a 10-minute health timeout.
 pub fn svc(standby: Standby, keep: u32) -> ServiceEnv {
@@ -30,11 +30,20 @@ pub fn svc(standby: Standby, keep: u32) -> ServiceEnv {
     }
 }
 
+/// The cluster www-prod.
+pub fn cluster() -> ClusterName {
+    ClusterName::new(&ServiceName::parse("www").unwrap(), &EnvName::parse("prod").unwrap())
+}
+
+/// Release `n` of www-prod, `www-prod-vNNN`.
+pub fn release(n: u16) -> ReleaseName {
+    cluster().release(n)
+}
+
 /// Release `n` of www-prod, running `ami` with `desired` instances.
 pub fn group(n: u16, ami: &str, state: GroupState, desired: u32, attached: bool) -> ObservedGroup {
     ObservedGroup {
-        name: format!("www-prod-v{n:03}"),
-        number: n,
+        name: release(n),
         ami: Some(ami.into()),
         image: None,
         state,
@@ -50,7 +59,7 @@ pub fn group(n: u16, ami: &str, state: GroupState, desired: u32, attached: bool)
         previous: None,
         rolled_back_from: None,
         settings: None,
-        launch_template: Some(format!("www-prod-v{n:03}")),
+        launch_template: Some(release(n).to_string()),
         hold_until: None,
         bake_until: None,
     }

@@ -8,6 +8,7 @@ use super::{Instance, Step};
 use crate::config::ServiceEnv;
 use crate::domain::bake::{InstanceState, ObservedAmi, ObservedBuilder};
 use crate::domain::cluster::{ClusterSnapshot, GroupState};
+use crate::domain::ReleaseName;
 
 /// History records kept on an ELB (a classic ELB holds at most 50 tags).
 pub const KEEP_HISTORY: usize = 40;
@@ -16,20 +17,18 @@ pub const KEEP_HISTORY: usize = 40;
 /// groups are deleted; history beyond `KEEP_HISTORY` records is forgotten.
 pub fn plan_cluster(svc: &ServiceEnv, snap: &ClusterSnapshot, history: &[u16], now: i64) -> Vec<Step> {
     let elb = svc.elb_name.as_str().to_owned();
-    let live = snap.live().map(|g| g.name.clone());
+    let live = snap.live().map(|g| &g.name);
     // Never touched: the live group, anything in the ELB, anything being deployed.
-    let keep: Vec<&str> = snap
+    let keep: Vec<&ReleaseName> = snap
         .groups
         .iter()
         .filter(|g| {
-            Some(&g.name) == live.as_ref()
-                || g.attached
-                || matches!(g.state, GroupState::Deploying | GroupState::Canary)
+            Some(&g.name) == live || g.attached || matches!(g.state, GroupState::Deploying | GroupState::Canary)
         })
-        .map(|g| g.name.as_str())
+        .map(|g| &g.name)
         .collect();
     let mut steps = trim(svc, snap, &keep, None);
-    let doomed: BTreeSet<String> = steps
+    let doomed: BTreeSet<ReleaseName> = steps
         .iter()
         .filter_map(|s| match s {
             Step::DeleteGroup { group } => Some(group.clone()),
@@ -38,7 +37,7 @@ pub fn plan_cluster(svc: &ServiceEnv, snap: &ClusterSnapshot, history: &[u16], n
         .collect();
     for g in &snap.groups {
         let expired = g.state == GroupState::Standby
-            && !keep.contains(&g.name.as_str())
+            && !keep.contains(&&g.name)
             && !doomed.contains(&g.name)
             && g.desired > 0
             && g.expires_at.is_some_and(|t| t <= now);

@@ -8,7 +8,7 @@ pub mod bake;
 pub mod canary;
 pub mod deploy;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod gc;
 pub mod history;
 #[cfg(test)]

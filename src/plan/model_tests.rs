@@ -14,7 +14,7 @@ use super::rollback::{choose, plan_rollback, RollbackTarget};
 use super::{Outcome, Plan, Step};
 use crate::config::{ServiceEnv, Standby};
 use crate::domain::cluster::{ClusterSnapshot, GroupState, InstanceHealth, ObservedElb, ObservedGroup};
-use crate::domain::{EnvName, ServiceName};
+use crate::domain::{EnvName, ReleaseName, ServiceName};
 
 /// xorshift64*: a seeded generator, so that a failing sequence can be replayed.
 struct Rng(u64);
@@ -30,7 +30,6 @@ impl Rng {
 
 #[derive(Clone, Debug)]
 struct Group {
-    number: u16,
     ami: String,
     tags: BTreeMap<String, String>,
     min: u32,
@@ -44,7 +43,8 @@ struct Group {
 #[derive(Clone, Debug, Default)]
 struct World {
     elb: bool,
-    groups: BTreeMap<String, Group>,
+    groups: BTreeMap<ReleaseName, Group>,
+    /// Launch templates by name: their AMI.
     templates: BTreeMap<String, String>,
     elb_tags: BTreeMap<String, String>,
     /// AMIs whose instances never pass the health check.
@@ -61,8 +61,8 @@ impl World {
         self.groups.values().filter(|g| self.healthy(g)).map(|g| g.desired).sum()
     }
 
-    fn live(&self) -> Option<(String, u16, String)> {
-        self.snapshot().live().map(|g| (g.name.clone(), g.number, g.ami.clone().unwrap_or_default()))
+    fn live(&self) -> Option<(ReleaseName, String)> {
+        self.snapshot().live().map(|g| (g.name.clone(), g.ami.clone().unwrap_or_default()))
     }
 
     fn snapshot(&self) -> ClusterSnapshot {
@@ -92,7 +92,6 @@ impl World {
             let tag = |k: &str| g.tags.get(k).filter(|v| !v.is_empty()).cloned();
             s.groups.push(ObservedGroup {
                 name: name.clone(),
-                number: g.number,
                 ami: Some(g.ami.clone()),
                 image: None,
                 state: GroupState::parse(tag("drydock:state").as_deref()),
@@ -105,27 +104,25 @@ impl World {
                 expires_at: tag("drydock:expires-at").and_then(|v| v.parse().ok()),
                 deployed_at: None,
                 deployed_by: None,
-                previous: tag("drydock:previous"),
+                previous: tag("drydock:previous").and_then(|p| name.cluster.parse_release(&p)),
                 rolled_back_from: tag("drydock:rolled-back-from"),
                 settings: tag("drydock:settings"),
-                launch_template: Some(name.clone()),
+                launch_template: Some(name.to_string()),
                 hold_until: None,
                 bake_until: None,
             });
         }
-        s.groups.sort_by_key(|g| g.number);
+        s.groups.sort_by_key(|g| g.number());
         for (name, ami) in &self.templates {
-            if let Some((_, n)) = name.rsplit_once("-v") {
-                if let Ok(n) = n.parse() {
-                    s.launch_templates
-                        .insert(n, crate::domain::cluster::TemplateOf { ami: Some(ami.clone()), settings: None });
-                }
+            if let Some(r) = super::fixtures::cluster().parse_release(name) {
+                s.launch_templates
+                    .insert(r.number, crate::domain::cluster::TemplateOf { ami: Some(ami.clone()), settings: None });
             }
         }
         s
     }
 
-    fn group(&mut self, n: &str) -> Result<&mut Group, String> {
+    fn group(&mut self, n: &ReleaseName) -> Result<&mut Group, String> {
         self.groups.get_mut(n).ok_or_else(|| format!("no group {n}"))
     }
 
@@ -135,7 +132,7 @@ impl World {
             Step::CreateElb { .. } => self.elb = true,
             Step::SetHealthCheck { .. } | Step::Record { .. } | Step::Unrecord { .. } => {}
             Step::CreateLaunchTemplate(t) => {
-                if self.templates.insert(t.name.clone(), t.ami.clone()).is_some() {
+                if self.templates.insert(t.name.to_string(), t.ami.clone()).is_some() {
                     return Err(format!("{} exists", t.name));
                 }
             }
@@ -143,10 +140,8 @@ impl World {
                 self.templates.remove(name);
             }
             Step::CreateGroup(g) => {
-                let ami = self.templates.get(&g.launch_template).cloned().ok_or("no template")?;
-                let number = g.name.rsplit_once("-v").and_then(|(_, n)| n.parse().ok()).ok_or("name")?;
+                let ami = self.templates.get(&g.launch_template.to_string()).cloned().ok_or("no template")?;
                 let g2 = Group {
-                    number,
                     ami,
                     tags: g.tags.iter().cloned().collect(),
                     min: g.min,
@@ -237,11 +232,11 @@ fn plan(svc: &ServiceEnv, w: &World, op: &Op) -> Result<(Plan, Option<String>), 
         }
         Op::Rollback => {
             let history: Vec<_> = w.elb_tags.iter().filter_map(|(k, v)| parse_history(k, v)).collect();
-            let target = choose(&snap, &history, None, "www-prod")?;
+            let target = choose(&snap, &history, None, &super::fixtures::cluster())?;
             let (ami, extra) = match &target {
                 RollbackTarget::AlreadyLive { ami, .. } => (ami.clone(), vec![]),
                 RollbackTarget::Group { ami, .. } | RollbackTarget::Collected { ami, .. } => {
-                    let from = snap.live().map(|l| l.name.clone()).unwrap_or_default();
+                    let from = snap.live().map(|l| l.name.to_string()).unwrap_or_default();
                     (ami.clone(), vec![("drydock:rolled-back-from".to_owned(), from)])
                 }
             };
@@ -314,7 +309,7 @@ fn random_deploys_rollbacks_and_crashes_keep_capacity_and_never_roll_forward() {
                     order.push(a.clone());
                 }
             }
-            let intended = p.release.as_ref().map(|r| r.to_string());
+            let intended = p.release.clone();
             let finished = run(&mut w, &p, crash, floor, &trace).unwrap_or_else(|e| panic!("{trace}: {e}"));
             if !finished {
                 // The re-run plans from what the crash left and converges.
@@ -324,8 +319,8 @@ fn random_deploys_rollbacks_and_crashes_keep_capacity_and_never_roll_forward() {
                     assert_eq!(w.live().map(|l| l.0), intended, "{trace}: the re-run finishes the same switch");
                 }
             }
-            if let (Op::Rollback, Some((_, _, old_ami))) = (&op, &before) {
-                let after = w.live().map(|l| l.2).unwrap_or_default();
+            if let (Op::Rollback, Some((_, old_ami))) = (&op, &before) {
+                let after = w.live().map(|l| l.1).unwrap_or_default();
                 let pos = |a: &str| order.iter().position(|x| x == a);
                 assert!(pos(&after) <= pos(old_ami), "{trace}: rolled forward from {old_ami} to {after}");
             }

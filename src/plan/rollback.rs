@@ -9,13 +9,14 @@ use super::history::HistoryRecord;
 use super::{Outcome, Plan, PlanError};
 use crate::config::ServiceEnv;
 use crate::domain::cluster::{ClusterSnapshot, GroupState};
+use crate::domain::{ClusterName, ReleaseName};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RollbackTarget {
     /// The release is live already: nothing to do.
-    AlreadyLive { group: String, ami: String },
+    AlreadyLive { group: ReleaseName, ami: String },
     /// A group that still exists (warm or cold standby).
-    Group { group: String, ami: String, image: Option<String> },
+    Group { group: ReleaseName, ami: String, image: Option<String> },
     /// Collected by gc: its AMI is deployed again as a new release.
     Collected { number: u16, ami: String, image: Option<String> },
 }
@@ -24,40 +25,39 @@ pub fn choose(
     snap: &ClusterSnapshot,
     history: &[HistoryRecord],
     to: Option<u16>,
-    cluster: &str,
+    cluster: &ClusterName,
 ) -> Result<RollbackTarget, String> {
     let live = snap.live();
-    let release = |n: u16| format!("{cluster}-v{n:03}");
     let number = match to {
         Some(n) => n,
         // Put there by a rollback: a retried rollback job must not go further back.
-        None if live.is_some_and(|l| l.rolled_back_from.is_some()) => live.map(|l| l.number).unwrap_or_default(),
+        None if live.is_some_and(|l| l.rolled_back_from.is_some()) => live.map(|l| l.number()).unwrap_or_default(),
         None => {
-            let below = live.map(|l| l.number).unwrap_or(u16::MAX);
+            let below = live.map(|l| l.number()).unwrap_or(u16::MAX);
             // The newest standby older than the live release…
             let standby = snap
                 .groups
                 .iter()
-                .filter(|g| g.state == GroupState::Standby && g.number < below)
-                .max_by_key(|g| g.number);
+                .filter(|g| g.state == GroupState::Standby && g.number() < below)
+                .max_by_key(|g| g.number());
             if let Some(g) = standby {
-                g.number
+                g.number()
             } else {
                 // …else the newest older release in the history that did not fail.
                 history
                     .iter()
                     .filter(|r| r.number < below && !r.failed)
                     .map(|r| r.number)
-                    .filter(|n| !snap.groups.iter().any(|g| g.number == *n && g.state == GroupState::Failed))
+                    .filter(|n| !snap.groups.iter().any(|g| g.number() == *n && g.state == GroupState::Failed))
                     .max()
                     .ok_or_else(|| format!("{cluster} has no earlier release to roll back to (rollback without --to goes only to a release older than the live one)"))?
             }
         }
     };
-    if let Some(l) = live.filter(|l| l.number == number) {
+    if let Some(l) = live.filter(|l| l.number() == number) {
         return Ok(RollbackTarget::AlreadyLive { group: l.name.clone(), ami: l.ami.clone().unwrap_or_default() });
     }
-    if let Some(g) = snap.groups.iter().find(|g| g.number == number) {
+    if let Some(g) = snap.groups.iter().find(|g| g.number() == number) {
         if g.state == GroupState::Failed {
             return Err(format!("{} failed when it was deployed; it is not a rollback target", g.name));
         }
@@ -67,7 +67,7 @@ pub fn choose(
     }
     match history.iter().find(|r| r.number == number) {
         Some(r) if r.failed => {
-            Err(format!("{} failed when it was deployed; it is not a rollback target", release(number)))
+            Err(format!("{} failed when it was deployed; it is not a rollback target", cluster.release(number)))
         }
         Some(r) => Ok(RollbackTarget::Collected { number, ami: r.ami.clone(), image: r.image.clone() }),
         None => Err(format!("{cluster} has no release v{number:03} (see drydock history)")),
@@ -84,7 +84,7 @@ pub fn plan_rollback(
     target: &RollbackTarget,
 ) -> Result<Plan, PlanError> {
     let mut plan = plan_deploy(svc, req, snap)?;
-    let live = snap.live().map(|l| l.name.clone());
+    let live = snap.live().map(|l| &l.name);
     match target {
         // Live already: nothing to do, or the rest of a switch that a crash interrupted.
         RollbackTarget::AlreadyLive { group, .. } => {
@@ -101,7 +101,10 @@ pub fn plan_rollback(
         }
         RollbackTarget::Group { group, .. } if plan.outcome == Outcome::Deployed => {
             plan.outcome = Outcome::RolledBack;
-            plan.message = format!("{group} is live again; {} is standby", live.as_deref().unwrap_or("nothing"));
+            plan.message = match live {
+                Some(l) => format!("{group} is live again; {l} is standby"),
+                None => format!("{group} is live again; nothing is standby"),
+            };
         }
         RollbackTarget::Collected { number, ami, .. } if plan.outcome == Outcome::Deployed => {
             plan.outcome = Outcome::RolledBack;
@@ -126,6 +129,9 @@ mod tests {
     fn h(n: u16, failed: bool) -> HistoryRecord {
         HistoryRecord { number: n, ami: format!("ami-{n}"), at: 0, failed, image: None, by: None }
     }
+    fn www_prod() -> ClusterName {
+        crate::plan::fixtures::cluster()
+    }
     fn snap(groups: Vec<ObservedGroup>) -> ClusterSnapshot {
         ClusterSnapshot { groups, ..Default::default() }
     }
@@ -139,48 +145,48 @@ mod tests {
         ]);
         let hist = vec![h(1, false), h(2, false), h(3, false)];
         assert_eq!(
-            choose(&s, &hist, None, "www-prod"),
+            choose(&s, &hist, None, &www_prod()),
             Ok(RollbackTarget::Group {
-                group: "www-prod-v002".into(),
+                group: crate::plan::fixtures::release(2),
                 ami: "ami-2".into(),
                 image: Some("r/www:2".into())
             }),
             "the newest standby"
         );
         assert!(
-            matches!(choose(&s, &hist, Some(1), "www-prod"), Ok(RollbackTarget::Group { group, .. }) if group == "www-prod-v001")
+            matches!(choose(&s, &hist, Some(1), &www_prod()), Ok(RollbackTarget::Group { group, .. }) if group.to_string() == "www-prod-v001")
         );
-        assert!(matches!(choose(&s, &hist, Some(3), "www-prod"), Ok(RollbackTarget::AlreadyLive { .. })));
+        assert!(matches!(choose(&s, &hist, Some(3), &www_prod()), Ok(RollbackTarget::AlreadyLive { .. })));
 
         // v001 and v002 were collected: v002 comes back from history as a new release.
         let s = snap(vec![g(3, GroupState::Live, true)]);
         assert_eq!(
-            choose(&s, &hist, None, "www-prod"),
+            choose(&s, &hist, None, &www_prod()),
             Ok(RollbackTarget::Collected { number: 2, ami: "ami-2".into(), image: None })
         );
         let hist_failed = vec![h(1, false), h(2, true), h(3, false)];
         assert!(
-            matches!(choose(&s, &hist_failed, None, "www-prod"), Ok(RollbackTarget::Collected { number: 1, .. })),
+            matches!(choose(&s, &hist_failed, None, &www_prod()), Ok(RollbackTarget::Collected { number: 1, .. })),
             "failed releases are skipped"
         );
-        assert!(choose(&s, &hist_failed, Some(2), "www-prod").unwrap_err().contains("failed"));
-        assert!(choose(&s, &[], Some(7), "www-prod").unwrap_err().contains("no release v007"));
-        assert!(choose(&snap(vec![g(1, GroupState::Live, true)]), &[h(1, false)], None, "www-prod")
+        assert!(choose(&s, &hist_failed, Some(2), &www_prod()).unwrap_err().contains("failed"));
+        assert!(choose(&s, &[], Some(7), &www_prod()).unwrap_err().contains("no release v007"));
+        assert!(choose(&snap(vec![g(1, GroupState::Live, true)]), &[h(1, false)], None, &www_prod())
             .unwrap_err()
             .contains("no earlier release"));
         // Never forward: the live release is older than the only standby.
         let s = snap(vec![g(1, GroupState::Live, true), g(2, GroupState::Standby, false)]);
-        assert!(choose(&s, &hist, None, "www-prod").unwrap_err().contains("no earlier release"));
+        assert!(choose(&s, &hist, None, &www_prod()).unwrap_err().contains("no earlier release"));
         // A release that a rollback made live stays: a retried rollback is a no-op…
         let mut back = g(2, GroupState::Live, true);
         back.rolled_back_from = Some("www-prod-v003".into());
         let s = snap(vec![g(1, GroupState::Standby, false), back, g(3, GroupState::Standby, false)]);
-        assert!(matches!(choose(&s, &hist, None, "www-prod"), Ok(RollbackTarget::AlreadyLive { .. })));
+        assert!(matches!(choose(&s, &hist, None, &www_prod()), Ok(RollbackTarget::AlreadyLive { .. })));
         // …and going further back is said explicitly.
         assert!(
-            matches!(choose(&s, &hist, Some(1), "www-prod"), Ok(RollbackTarget::Group { group, .. }) if group == "www-prod-v001")
+            matches!(choose(&s, &hist, Some(1), &www_prod()), Ok(RollbackTarget::Group { group, .. }) if group.to_string() == "www-prod-v001")
         );
         let s = snap(vec![g(1, GroupState::Failed, false), g(2, GroupState::Live, true)]);
-        assert!(choose(&s, &[], Some(1), "www-prod").is_err());
+        assert!(choose(&s, &[], Some(1), &www_prod()).is_err());
     }
 }

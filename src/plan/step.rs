@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::domain::ReleaseName;
+
 /// Scaling processes suspended on a warm standby: nothing launches, terminates, replaces
 /// or re-registers its instances while it waits for a rollback.
 pub const STANDBY_PROCESSES: [&str; 8] = [
@@ -18,7 +20,8 @@ pub const STANDBY_PROCESSES: [&str; 8] = [
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LaunchTemplateSpec {
-    pub name: String,
+    /// A release's launch template is named after it.
+    pub name: ReleaseName,
     pub ami: String,
     pub instance_type: String,
     pub instance_profile: Option<String>,
@@ -111,8 +114,8 @@ impl std::fmt::Display for Ami {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GroupSpec {
-    pub name: String,
-    pub launch_template: String,
+    pub name: ReleaseName,
+    pub launch_template: ReleaseName,
     pub min: u32,
     pub desired: u32,
     pub max: u32,
@@ -157,7 +160,7 @@ pub enum Step {
     },
     CreateGroup(GroupSpec),
     WaitInService {
-        group: String,
+        group: ReleaseName,
         elb: String,
         count: u32,
         timeout_s: u64,
@@ -167,35 +170,35 @@ pub enum Step {
         fail_after_s: Option<u64>,
     },
     Attach {
-        group: String,
+        group: ReleaseName,
         elb: String,
     },
     Detach {
-        group: String,
+        group: ReleaseName,
         elb: String,
     },
     Suspend {
-        group: String,
+        group: ReleaseName,
     },
     Resume {
-        group: String,
+        group: ReleaseName,
     },
     ScaleTo {
-        group: String,
+        group: ReleaseName,
         min: u32,
         desired: u32,
         max: u32,
     },
     Tag {
-        group: String,
+        group: ReleaseName,
         tags: Vec<(String, String)>,
         /// More groups tagged in the same call (CreateOrUpdateTags takes several): the
         /// switch tags the new release live and the old one standby at once.
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        more: Vec<(String, Vec<(String, String)>)>,
+        more: Vec<(ReleaseName, Vec<(String, String)>)>,
     },
     DeleteGroup {
-        group: String,
+        group: ReleaseName,
     },
     /// A line of the cluster's history, kept as a tag of its ELB (which is never deleted),
     /// so that `history` and rollback to a collected release survive `gc`.
@@ -256,7 +259,7 @@ pub enum Step {
     // ---- scaling (issue 16): each release group owns its policies and schedules.
     /// Target tracking on the group's average CPU (PutScalingPolicy, an upsert).
     PutCpuPolicy {
-        group: String,
+        group: ReleaseName,
         policy: String,
         cpu_percent: u32,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -265,7 +268,7 @@ pub enum Step {
     },
     /// A recurring scheduled action (PutScheduledUpdateGroupAction, an upsert).
     PutSchedule {
-        group: String,
+        group: ReleaseName,
         name: String,
         recurrence: String,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -279,17 +282,17 @@ pub enum Step {
     },
     /// EnableMetricsCollection at 1-minute granularity (every new release group).
     EnableMetrics {
-        group: String,
+        group: ReleaseName,
     },
     /// A cold standby: AlarmNotification and ScheduledActions suspended, so that neither
     /// a policy nor a schedule raises it again (`COLD_STANDBY_PROCESSES`).
     SuspendScaling {
-        group: String,
+        group: ReleaseName,
     },
     /// gc, a warm standby going cold: every process resumed except AlarmNotification and
     /// ScheduledActions, so that it can scale in to 0 and nothing raises it again.
     ResumeForScaleIn {
-        group: String,
+        group: ReleaseName,
     },
     // ---- end scaling
     // --- progressive delivery (issue #17) ---
@@ -298,7 +301,7 @@ pub enum Step {
     /// first writes its end (`mark` = epoch second) on `group`, so that a run killed
     /// meanwhile resumes it from there (`until`).
     WatchAlarms {
-        group: String,
+        group: ReleaseName,
         phase: WatchPhase,
         alarms: Vec<String>,
         duration_s: u64,
@@ -395,7 +398,7 @@ impl std::fmt::Display for Step {
                 write!(f, "scale {group} to {desired} (min {min}, max {max})")
             }
             Step::Tag { group, tags, more } => {
-                let one = |g: &str, t: &[(String, String)]| {
+                let one = |g: &ReleaseName, t: &[(String, String)]| {
                     let t: Vec<String> = t.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     format!("{g} {}", t.join(" "))
                 };

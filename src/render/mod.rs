@@ -42,13 +42,14 @@ const RUNTIME: &str = include_str!("templates/runtime-user-data.yaml.hbs");
 /// validated names and values only: a value is printable ASCII without quotes, so it is
 /// literal in the YAML block.
 pub fn runtime_user_data(
-    release: &str,
+    release: &crate::domain::ReleaseName,
     env: &[(String, String)],
     secrets: &std::collections::BTreeMap<String, crate::domain::secret::SecretRef>,
 ) -> Result<String, RenderError> {
     #[derive(Serialize)]
     struct Ctx<'a> {
-        release: &'a str,
+        /// As its group name, `<cluster>-vNNN`.
+        release: &'a crate::domain::ReleaseName,
         lines: Vec<String>,
         /// `NAME=reference` lines: where the instance reads each secret, never a value.
         secrets: Vec<String>,

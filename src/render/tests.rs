@@ -324,7 +324,8 @@ fn runtime_user_data_is_cloud_config_write_files() {
         "DB_PASSWORD".to_owned(),
         crate::domain::secret::SecretRef::parse("ssm:/www/prod/db").unwrap(),
     )]);
-    let ud = runtime_user_data("www-prod-v007", &env, &secrets).unwrap();
+    let release = crate::plan::fixtures::release(7);
+    let ud = runtime_user_data(&release, &env, &secrets).unwrap();
     assert!(ud.starts_with("#cloud-config\n"), "{ud}");
     assert!(ud.contains(
         "write_files:\n  - path: /etc/drydock/runtime.env\n    owner: root:root\n    permissions: '0644'\n    content: |\n      DRYDOCK_ENV=prod\n      URL=http://x/a?b=c#d: e\n"

@@ -918,7 +918,7 @@ fn the_iam_policy_grants_every_request_of_a_whole_workflow() {
     let mut denied = Vec::new();
     let mut checked = BTreeSet::new();
     for entry in &log {
-        let call: drydock::iam::eval::Call =
+        let call: drydock::iam::requests::Call =
             serde_json::from_value(entry.clone()).unwrap_or_else(|e| panic!("{e}: {entry}"));
         assert!(
             call.resources.iter().all(|r| !r.reference.is_empty()),

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::iam::policy;
+use crate::iam::requests::*;
 use serde_json::json;
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

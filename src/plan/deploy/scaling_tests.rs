@@ -2,6 +2,7 @@
 //! policies, schedules and hooks; standbys never scale.
 
 use super::*;
+use crate::config::Standby;
 
 use super::tests::{plan_with as plan, snapshot};
 use crate::domain::scaling::{CpuTarget, HookResult, Lifecycle, Scaling, Schedule};

@@ -1,6 +1,7 @@
 //! Table tests of the deploy planner on plain data: no emulator, no clock.
 
 use super::*;
+use crate::config::Standby;
 
 use crate::domain::cluster::{InstanceHealth, ObservedElb};
 use crate::domain::Duration;
@@ -320,7 +321,7 @@ fn release_numbers_run_out_at_999() {
 fn a_crash_after_the_switch_is_finished_by_the_next_run() {
     // v002 was tagged live, then the run died before v001 left the ELB.
     let mut new = group(2, "ami-b", GroupState::Live, 2, true);
-    new.previous = Some("www-prod-v001".into());
+    new.previous = Some(crate::plan::fixtures::release(1));
     let snap = snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true), new]);
     let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
     assert_eq!(p.outcome, Outcome::Unchanged);
