@@ -260,6 +260,19 @@ pub fn authorizations(call: &Call) -> Result<Vec<Authz>, String> {
             out.push(authz(action.clone(), call.ec2_arn("launch-template", "new"), ctx));
             tag_on_create(&mut out, &specs, "CreateLaunchTemplate");
         }
+        // A lease lock: a security group created in the environment's VPC.
+        ("ec2", "CreateSecurityGroup") => {
+            let specs = call.tag_specs();
+            let mut ctx = Context::new();
+            request_tags(&mut ctx, specs.get("security-group").unwrap_or(&BTreeMap::new()));
+            out.push(authz(action.clone(), call.ec2_arn("security-group", "new"), ctx));
+            let vpc = call.param("VpcId").unwrap_or("vpc-unknown");
+            out.push(authz(action.clone(), call.ec2_arn("vpc", vpc), Context::new()));
+            tag_on_create(&mut out, &specs, "CreateSecurityGroup");
+        }
+        ("ec2", "DeleteSecurityGroup") => {
+            on_existing_ec2(&mut out, call.param("GroupId").unwrap_or_default(), &Context::new());
+        }
         ("ec2", "DeleteLaunchTemplate") => {
             let reference = call.param("LaunchTemplateId").or(call.param("LaunchTemplateName")).unwrap_or_default();
             let kind = if call.param("LaunchTemplateId").is_some() { "ec2" } else { "launch-template" };

@@ -20,7 +20,7 @@ that drydock's per-process pacing buckets run on real seconds, so at S > 1 they 
 times stricter than AWS's on the scaled clock: pacing costs S times more AWS seconds than
 it would against AWS.
 
-    .venv/bin/python tests/tools/bench_world.py [--scale 10] [--sizes 1,10,50]
+    .venv/bin/python tests/tools/bench_world.py [--scale 1] [--sizes 1,10,50,100]
 """
 
 from __future__ import annotations
@@ -178,8 +178,8 @@ def never_healthy(args, work: Path) -> float:
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--scale", type=float, default=10.0)
-    p.add_argument("--sizes", default="1,10,50")
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--sizes", default="1,10,50,100")
     p.add_argument("--concurrent-sizes", default="1,10")
     p.add_argument("--skip-never", action="store_true", help="skip the never-healthy case")
     p.add_argument("--drydock", type=Path, default=ROOT / "target" / "debug" / "drydock")

@@ -320,8 +320,8 @@ fn only_the_heartbeat_of_a_lock_may_be_tagged_after_creation() {
         Call::new(
             "ec2",
             "CreateTags",
-            &[("ResourceId.1", "lt-0123456789abcdef0"), ("Tag.1.Key", key), ("Tag.1.Value", "1700000000")],
-            vec![res("lt-0123456789abcdef0", t)],
+            &[("ResourceId.1", "sg-0123456789abcdef0"), ("Tag.1.Key", key), ("Tag.1.Value", "1700000000")],
+            vec![res("sg-0123456789abcdef0", t)],
         )
     };
     let lock: &[(&str, &str)] = &[("drydock:lock", "www-staging"), ("drydock:env", "staging")];
@@ -329,6 +329,38 @@ fn only_the_heartbeat_of_a_lock_may_be_tagged_after_creation() {
     assert_eq!(decide(&beat("drydock:holder", lock)), Decision::ImplicitDeny);
     assert_eq!(decide(&beat("drydock:heartbeat", &[("Name", "payments")])), Decision::ImplicitDeny);
     assert_eq!(decide(&beat("drydock:lock", &[])), Decision::ImplicitDeny);
+}
+
+// ---- lease locks: security groups ----
+
+#[test]
+fn a_lock_is_created_only_tagged_as_a_lock_and_only_locks_are_deleted() {
+    let create = |tags: &[(&str, &str)]| {
+        let mut params: Vec<(String, String)> = vec![
+            ("GroupName".into(), "drydock-lock-www-staging".into()),
+            ("VpcId".into(), "vpc-0123".into()),
+            ("TagSpecification.1.ResourceType".into(), "security-group".into()),
+        ];
+        for (i, (k, v)) in tags.iter().enumerate() {
+            params.push((format!("TagSpecification.1.Tag.{}.Key", i + 1), (*k).into()));
+            params.push((format!("TagSpecification.1.Tag.{}.Value", i + 1), (*v).into()));
+        }
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Call::new("ec2", "CreateSecurityGroup", &params, vec![])
+    };
+    assert_eq!(decide(&create(&[("drydock:lock", "www-staging"), ("drydock:env", "staging")])), Decision::Allow);
+    assert_eq!(decide(&create(&[("Name", "web")])), Decision::ImplicitDeny, "not a lock");
+    let delete = |t: &[(&str, &str)]| {
+        Call::new(
+            "ec2",
+            "DeleteSecurityGroup",
+            &[("GroupId", "sg-0123456789abcdef0")],
+            vec![res("sg-0123456789abcdef0", t)],
+        )
+    };
+    assert_eq!(decide(&delete(&[("drydock:lock", "www-staging")])), Decision::Allow);
+    assert_eq!(decide(&delete(&[("Name", "web")])), Decision::ImplicitDeny, "a foreign security group");
+    assert_eq!(decide(&delete(&[])), Decision::ImplicitDeny);
 }
 
 // ---- load balancers ----
