@@ -130,7 +130,7 @@ async fn delete(cloud: &Cloud, id: &str) -> CloudResult<bool> {
         Ok(_) => Ok(true),
         Err(e) => {
             let e = aws_error("DeleteSecurityGroup", e);
-            if e.is("InvalidGroup.NotFound") || e.is("InvalidGroupId.Malformed") {
+            if e.is_not_found() || e.is("InvalidGroupId.Malformed") {
                 Ok(false)
             } else {
                 Err(e)

@@ -98,8 +98,9 @@ impl CloudError {
     /// "No such resource": each service and resource type has its own code for it, and
     /// Auto Scaling answers a ValidationError whose message says so.
     pub fn is_not_found(&self) -> bool {
-        const NOT_FOUND: [&str; 7] = [
+        const NOT_FOUND: [&str; 8] = [
             "InvalidAMIID.NotFound",
+            "InvalidGroup.NotFound",
             "InvalidInstanceID.NotFound",
             "InvalidLaunchTemplateName.NotFoundException",
             "InvalidLaunchTemplateId.NotFound",
