@@ -136,10 +136,10 @@ pub fn bake_steps(
 mod tests {
     use super::*;
     use crate::config::{Canary, Standby};
-    use crate::domain::cluster::{ClusterSnapshot, GroupState};
-    use crate::domain::{Duration, EnvName, ServiceName};
-    use crate::plan::deploy::{plan_deploy, settings_digest, DeployRequest};
-    use crate::plan::fixtures::{group, svc};
+    use crate::domain::cluster::GroupState;
+    use crate::domain::Duration;
+    use crate::plan::deploy::settings_digest;
+    use crate::plan::fixtures::{deploy_plan, group, snapshot, svc};
     use crate::plan::{Outcome, Plan};
 
     fn canary_svc(hold_s: u64, bake_s: u64) -> ServiceEnv {
@@ -151,33 +151,8 @@ mod tests {
     }
 
     fn plan(s: &ServiceEnv, groups: Vec<ObservedGroup>, watch: Option<&[String]>) -> Plan {
-        let service = ServiceName::parse("www").unwrap();
-        let env = EnvName::parse("prod").unwrap();
         let settings = settings_digest(&Default::default(), &Default::default(), &Default::default());
-        let elb = crate::domain::cluster::ObservedElb {
-            name: "www-prod".into(),
-            dns: "www-prod-1.elb".into(),
-            health_target: "HTTP:8080/health".into(),
-        };
-        let snap = ClusterSnapshot { elb: Some(elb), groups, ..Default::default() };
-        let req = DeployRequest {
-            service: &service,
-            env: &env,
-            ami: "ami-b",
-            image: None,
-            root_device: Some("/dev/sda1"),
-            health_timeout_s: 600,
-            now: 1_000_000,
-            deployed_by: "jenkins",
-            subnets: &[],
-            security_groups: &[],
-            extra_tags: vec![],
-            imds_v1_allowed: false,
-            settings: &settings,
-            previous_settings: None,
-            watch,
-        };
-        plan_deploy(s, &req, &snap).unwrap()
+        deploy_plan(s, "ami-b", &snapshot(groups), &settings, watch)
     }
 
     fn kinds(p: &Plan) -> Vec<String> {

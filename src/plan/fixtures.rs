@@ -1,8 +1,10 @@
 //! What the planners' tests share: a service of an environment, as the config builds it.
 
 use crate::config::{Capacity, HealthCheckTarget, Listener, ListenerProtocol, ServiceEnv, Standby};
-use crate::domain::cluster::{GroupState, ObservedGroup};
+use crate::domain::cluster::{ClusterSnapshot, GroupState, InstanceHealth, ObservedElb, ObservedGroup};
 use crate::domain::{ClusterName, Duration, ElbName, EnvName, ReleaseName, ServiceName};
+use crate::plan::deploy::{plan_deploy, DeployRequest};
+use crate::plan::Plan;
 
 /// www in prod: 2 instances (1–4) behind HTTP:8080/health, a 10-minute health timeout.
 pub fn svc(standby: Standby, keep: u32) -> ServiceEnv {
@@ -63,4 +65,61 @@ pub fn group(n: u16, ami: &str, state: GroupState, desired: u32, attached: bool)
         hold_until: None,
         bake_until: None,
     }
+}
+
+/// ELB www-prod, as observed.
+pub fn elb() -> ObservedElb {
+    ObservedElb { name: "www-prod".into(), dns: "www-prod-1.elb".into(), health_target: "HTTP:8080/health".into() }
+}
+
+/// www-prod with these groups; the instances of attached groups InService.
+pub fn snapshot(groups: Vec<ObservedGroup>) -> ClusterSnapshot {
+    let mut s = ClusterSnapshot { elb: Some(elb()), groups, ..Default::default() };
+    for g in s.groups.clone() {
+        for i in &g.instances {
+            s.health.insert(
+                i.clone(),
+                InstanceHealth {
+                    in_service: g.attached,
+                    state: "InService".into(),
+                    reason_code: "N/A".into(),
+                    description: String::new(),
+                },
+            );
+        }
+    }
+    s
+}
+
+/// The plan of deploying `ami` to www-prod with runtime settings of digest `settings`,
+/// `watch` the alarms a canary or bake time watches (None: no progressive delivery).
+pub fn deploy_plan(
+    svc: &ServiceEnv,
+    ami: &str,
+    snap: &ClusterSnapshot,
+    settings: &str,
+    watch: Option<&[String]>,
+) -> Plan {
+    let service = ServiceName::parse("www").unwrap();
+    let env = EnvName::parse("prod").unwrap();
+    let subnets = vec!["subnet-a".to_owned()];
+    let sgs = vec!["sg-1".to_owned()];
+    let req = DeployRequest {
+        service: &service,
+        env: &env,
+        ami,
+        image: Some("r/www:2"),
+        root_device: Some("/dev/sda1"),
+        health_timeout_s: 600,
+        now: 1_000_000,
+        deployed_by: "jenkins",
+        subnets: &subnets,
+        security_groups: &sgs,
+        extra_tags: vec![],
+        imds_v1_allowed: false,
+        settings,
+        previous_settings: None,
+        watch,
+    };
+    plan_deploy(svc, &req, snap).unwrap()
 }

@@ -3,36 +3,11 @@
 use super::*;
 use crate::config::Standby;
 
-use crate::domain::cluster::{InstanceHealth, ObservedElb};
 use crate::domain::Duration;
 use crate::plan::fixtures::{group, svc};
 use crate::plan::history::parse_history;
 
-fn elb() -> Option<ObservedElb> {
-    Some(ObservedElb {
-        name: "www-prod".into(),
-        dns: "www-prod-1.elb".into(),
-        health_target: "HTTP:8080/health".into(),
-    })
-}
-
-pub(super) fn snapshot(groups: Vec<ObservedGroup>) -> ClusterSnapshot {
-    let mut s = ClusterSnapshot { elb: elb(), groups, ..Default::default() };
-    for g in s.groups.clone() {
-        for i in &g.instances {
-            s.health.insert(
-                i.clone(),
-                InstanceHealth {
-                    in_service: g.attached,
-                    state: "InService".into(),
-                    reason_code: "N/A".into(),
-                    description: String::new(),
-                },
-            );
-        }
-    }
-    s
-}
+pub(super) use crate::plan::fixtures::snapshot;
 
 fn plan(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot) -> Plan {
     plan_with(svc, ami, snap, NO_SETTINGS)
@@ -40,28 +15,7 @@ fn plan(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot) -> Plan {
 
 /// The plan of deploying `ami` with runtime settings of digest `settings`.
 pub(super) fn plan_with(svc: &ServiceEnv, ami: &str, snap: &ClusterSnapshot, settings: &str) -> Plan {
-    let service = ServiceName::parse("www").unwrap();
-    let env = EnvName::parse("prod").unwrap();
-    let subnets = vec!["subnet-a".to_owned()];
-    let sgs = vec!["sg-1".to_owned()];
-    let req = DeployRequest {
-        service: &service,
-        env: &env,
-        ami,
-        image: Some("r/www:2"),
-        root_device: Some("/dev/sda1"),
-        health_timeout_s: 600,
-        now: 1_000_000,
-        deployed_by: "jenkins",
-        subnets: &subnets,
-        security_groups: &sgs,
-        extra_tags: vec![],
-        imds_v1_allowed: false,
-        settings,
-        previous_settings: None,
-        watch: None,
-    };
-    plan_deploy(svc, &req, snap).unwrap()
+    crate::plan::fixtures::deploy_plan(svc, ami, snap, settings, None)
 }
 
 /// The steps as their one-line descriptions, for readable assertions.
