@@ -305,8 +305,14 @@ mod tests {
 
     /// `cloud.ec2.describe_images()` → `ec2:DescribeImages`, from the source of src/cloud/.
     fn calls_in_source() -> BTreeSet<String> {
+        gated_calls().into_iter().map(|(call, _)| call).collect()
+    }
+
+    /// Every gated call in src/cloud/: (`ec2:DescribeImages`, the pacing family as written,
+    /// e.g. `Api::Ec2Read`).
+    fn gated_calls() -> Vec<(String, String)> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cloud");
-        let mut out = BTreeSet::new();
+        let mut out = Vec::new();
         for entry in std::fs::read_dir(dir).unwrap() {
             let text: String = std::fs::read_to_string(entry.unwrap().path())
                 .unwrap()
@@ -324,6 +330,7 @@ mod tests {
                     for (i, _) in text.match_indices(&marker) {
                         let rest = &text[i + marker.len()..];
                         let Some(j) = rest.find(before_call) else { continue };
+                        let api = rest[..j].trim_end_matches(',').to_owned();
                         let rest = &rest[j + before_call.len()..];
                         let method: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
                         if method.is_empty() || !rest[method.len()..].starts_with('(') {
@@ -336,12 +343,25 @@ mod tests {
                                 c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
                             })
                             .collect();
-                        out.insert(format!("{service}:{action}"));
+                        out.push((format!("{service}:{action}"), api));
                     }
                 }
             }
         }
         out
+    }
+
+    /// EC2 paces each mutating action on its own bucket (`cloud/pace.rs`): the name a call
+    /// site gives its token must be the action it sends, or AIMD would slow another bucket.
+    #[test]
+    fn every_ec2_write_takes_the_token_of_its_own_action() {
+        let calls = gated_calls();
+        let writes: Vec<_> = calls.iter().filter(|(_, api)| api.starts_with("Api::Ec2Write(")).collect();
+        assert!(writes.len() >= 10, "the scan finds the EC2 writes: {calls:?}");
+        for (call, api) in writes {
+            let action = call.trim_start_matches("ec2:");
+            assert_eq!(api, &format!("Api::Ec2Write(\"{action}\")"), "{call}");
+        }
     }
 
     #[test]

@@ -120,7 +120,8 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// How long to wait before a call of `api` at `now`; takes its token if none. Bookkeeping (`low`) leaves half of each bucket to the rest.
+    /// How long to wait before a call of `api` at `now`; takes its token if none.
+    /// Bookkeeping (`low`) leaves half of each bucket to the rest.
     fn try_take(&self, api: Api, now: Instant, low: bool) -> Option<Duration> {
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let (key, size, rate) = api.bucket();
