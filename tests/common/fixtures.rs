@@ -213,6 +213,12 @@ pub fn rerun_past_a_dead_lease(mut make: impl FnMut() -> Command, timeout: Durat
     panic!("the dead run's lease was never taken over: {last:?}");
 }
 
+/// The wall clock in unix seconds, as drydock writes its heartbeats and expiries.
+pub fn now() -> i64 {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    i64::try_from(secs).expect("seconds fit in i64")
+}
+
 /// Polls `f` every 10 ms until it gives a value; panics after `timeout`.
 pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;

@@ -7,6 +7,7 @@
 //! emulated builder guest (`tests/tools/fake_guest.py`) running for the bakes only.
 
 use crate::common;
+use crate::common::fixtures::now;
 
 use common::aws::{instance_ids as instances, is_read_only, tag, Sampler};
 use common::fixtures::{eventually, Background, Emulated};
@@ -14,7 +15,7 @@ use common::fixtures::{eventually, Background, Emulated};
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_sdk_autoscaling::types::AutoScalingGroup;
 use common::moto::Moto;
@@ -25,10 +26,6 @@ const WWW: &str = "registry.example.com/dramafever/www";
 const ELB: &str = "www-staging";
 const LOCK: &str = "drydock-lock-www-staging";
 const UNHEALTHY: &str = "Instance has failed at least the UnhealthyThreshold number of health checks consecutively";
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64
-}
 
 // ---------------------------------------------------------------------------------------
 // The fixture: one emulator, one copy of the example tree, its SDK clients

@@ -259,8 +259,7 @@ fn a_run_that_lost_its_lease_while_waiting_stops_before_its_next_write() {
     // Another operation takes the cluster over: the lock is replaced by one of its own.
     let lock = "drydock-lock-www-staging";
     fx.sdk.delete_lock("www-staging");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    fx.sdk.create_lock("www-staging", "staging", "another holder", i64::try_from(now).unwrap_or(i64::MAX));
+    fx.sdk.create_lock("www-staging", "staging", "another holder", crate::common::fixtures::now());
     fx.moto.release_hold();
     let run = bg.finish(Duration::from_secs(60));
     assert_eq!(run.code, Some(3), "{run:?}");

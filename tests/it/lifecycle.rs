@@ -8,6 +8,7 @@
 //! example tree.
 
 use crate::common;
+use crate::common::fixtures::now;
 
 use common::aws::{image_tag, is_read_only, live_instances as instances, tag, Sampler};
 use common::fixtures::{eventually, Emulated};
@@ -15,7 +16,7 @@ use common::fixtures::{eventually, Emulated};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Deref;
 use std::process::Command;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, UNIX_EPOCH};
 
 use aws_sdk_autoscaling::types::AutoScalingGroup;
 use common::moto::Sdk;
@@ -74,10 +75,6 @@ standby = "cold"
 // ---------------------------------------------------------------------------------------
 // Processes and polling
 // ---------------------------------------------------------------------------------------
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64
-}
 
 // ---------------------------------------------------------------------------------------
 // Observations through the SDK (the rest: common::aws)
