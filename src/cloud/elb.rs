@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancing::types::{
-    ConnectionDraining, CrossZoneLoadBalancing, HealthCheck, Listener, LoadBalancerAttributes, Tag,
+    ConnectionDraining, CrossZoneLoadBalancing, HealthCheck, Listener, LoadBalancerAttributes, LoadBalancerDescription,
+    Tag,
 };
 
 use super::pace::Api;
@@ -21,28 +22,25 @@ pub async fn describe_all(cloud: &Cloud) -> CloudResult<BTreeMap<String, Observe
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws_error("DescribeLoadBalancers", e))?;
         for d in page.load_balancer_descriptions() {
-            let name = d.load_balancer_name().unwrap_or_default().to_owned();
-            out.insert(
-                name.clone(),
-                ObservedElb {
-                    name,
-                    dns: d.dns_name().unwrap_or_default().to_ascii_lowercase(),
-                    health_target: d.health_check().map(|h| h.target().to_owned()).unwrap_or_default(),
-                },
-            );
+            let e = observed(d);
+            out.insert(e.name.clone(), e);
         }
     }
     Ok(out)
 }
 
+fn observed(d: &LoadBalancerDescription) -> ObservedElb {
+    ObservedElb {
+        name: d.load_balancer_name().unwrap_or_default().to_owned(),
+        dns: d.dns_name().unwrap_or_default().to_ascii_lowercase(),
+        health_target: d.health_check().map(|h| h.target().to_owned()).unwrap_or_default(),
+    }
+}
+
 /// One ELB, or None if it does not exist.
 pub async fn describe_one(cloud: &Cloud, name: &str) -> CloudResult<Option<ObservedElb>> {
     match cloud.gate.elb(Api::ElbRead).await.describe_load_balancers().load_balancer_names(name).send().await {
-        Ok(page) => Ok(page.load_balancer_descriptions().first().map(|d| ObservedElb {
-            name: d.load_balancer_name().unwrap_or_default().to_owned(),
-            dns: d.dns_name().unwrap_or_default().to_ascii_lowercase(),
-            health_target: d.health_check().map(|h| h.target().to_owned()).unwrap_or_default(),
-        })),
+        Ok(page) => Ok(page.load_balancer_descriptions().first().map(observed)),
         Err(e) => {
             let e = aws_error("DescribeLoadBalancers", e);
             if e.is_not_found() {
@@ -52,6 +50,47 @@ pub async fn describe_one(cloud: &Cloud, name: &str) -> CloudResult<Option<Obser
             }
         }
     }
+}
+
+/// Several ELBs by name, those that exist: one call per 20 names. AWS answers
+/// LoadBalancerNotFound for the whole call when one name does not exist (a first
+/// deploy), so such a call is made again name by name.
+pub async fn describe_many(cloud: &Cloud, names: &[&str]) -> CloudResult<BTreeMap<String, ObservedElb>> {
+    let mut out = BTreeMap::new();
+    for chunk in names.chunks(20) {
+        let names: Vec<String> = chunk.iter().map(|n| n.to_string()).collect();
+        let r = cloud
+            .gate
+            .elb(Api::ElbRead)
+            .await
+            .describe_load_balancers()
+            .set_load_balancer_names(Some(names))
+            .send()
+            .await;
+        match r {
+            Ok(page) => {
+                for d in page.load_balancer_descriptions() {
+                    let d = observed(d);
+                    // Keyed by the name asked for: ELB names are not case-sensitive.
+                    if let Some(n) = chunk.iter().find(|n| n.eq_ignore_ascii_case(&d.name)) {
+                        out.insert(n.to_string(), d);
+                    }
+                }
+            }
+            Err(e) => {
+                let e = aws_error("DescribeLoadBalancers", e);
+                if !e.is_not_found() {
+                    return Err(e);
+                }
+                for n in chunk {
+                    if let Some(d) = describe_one(cloud, n).await? {
+                        out.insert(n.to_string(), d);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Health checks: every 10 s, 5 s timeout, 2 to become healthy, 3 to become unhealthy

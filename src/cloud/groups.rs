@@ -21,25 +21,50 @@ fn parse_i64(v: Option<&String>) -> Option<i64> {
 
 /// Every release group of an environment, by cluster (one paginated call for all).
 pub async fn describe_env(cloud: &Cloud, env: &str) -> CloudResult<BTreeMap<String, Vec<(String, ObservedGroupRaw)>>> {
-    describe_tagged(cloud, "drydock:env", env).await
+    describe_tagged(cloud, "drydock:env", &[env]).await
+}
+
+/// The release groups of several clusters, by cluster: one paginated call per 50
+/// clusters (a tag filter takes many values) instead of one per cluster.
+pub async fn describe_clusters(
+    cloud: &Cloud,
+    clusters: &[&str],
+) -> CloudResult<BTreeMap<String, Vec<(String, ObservedGroupRaw)>>> {
+    let mut out = BTreeMap::new();
+    for chunk in clusters.chunks(50) {
+        out.extend(describe_tagged(cloud, "drydock:cluster", chunk).await?);
+    }
+    Ok(out)
 }
 
 /// The release groups of one cluster.
 pub async fn describe_cluster(cloud: &Cloud, cluster: &ClusterName, elb: &str) -> CloudResult<Vec<ObservedGroup>> {
-    let by = describe_tagged(cloud, "drydock:cluster", cluster.as_str()).await?;
+    let by = describe_tagged(cloud, "drydock:cluster", &[cluster.as_str()]).await?;
+    Ok(releases_of(&by, cluster, elb))
+}
+
+/// The release groups of `cluster` among groups described by cluster, sorted by number.
+pub fn releases_of(
+    by: &BTreeMap<String, Vec<(String, ObservedGroupRaw)>>,
+    cluster: &ClusterName,
+    elb: &str,
+) -> Vec<ObservedGroup> {
     let mut out: Vec<ObservedGroup> =
         by.get(cluster.as_str()).into_iter().flatten().filter_map(|(_, g)| g.observe(cluster, elb)).collect();
     out.sort_by_key(|g| g.number());
-    Ok(out)
+    out
 }
 
 async fn describe_tagged(
     cloud: &Cloud,
     key: &str,
-    value: &str,
+    values: &[&str],
 ) -> CloudResult<BTreeMap<String, Vec<(String, ObservedGroupRaw)>>> {
     let mut out: BTreeMap<String, Vec<(String, ObservedGroupRaw)>> = BTreeMap::new();
-    let filter = AsgFilter::builder().name(format!("tag:{key}")).values(value).build();
+    let filter = AsgFilter::builder()
+        .name(format!("tag:{key}"))
+        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+        .build();
     let mut pages = cloud
         .gate
         .asg_pages(Api::AsgRead, |c| c.describe_auto_scaling_groups().filters(filter).into_paginator().send());

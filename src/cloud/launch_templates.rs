@@ -19,23 +19,40 @@ use crate::plan::LaunchTemplateSpec;
 
 /// Release launch templates of one cluster: number → what it is for (AMI and settings).
 pub async fn of_cluster(cloud: &Cloud, cluster: &ClusterName) -> CloudResult<BTreeMap<u16, TemplateOf>> {
-    let by = tagged(cloud, "drydock:cluster", cluster.as_str()).await?;
-    Ok(by
-        .get(cluster.as_str())
+    let by = tagged(cloud, "drydock:cluster", &[cluster.as_str()]).await?;
+    Ok(releases_of(&by, cluster))
+}
+
+/// The release launch templates of several clusters, by cluster: one paginated call per
+/// 50 clusters (a tag filter takes many values) instead of one per cluster.
+pub async fn of_clusters(cloud: &Cloud, clusters: &[&str]) -> CloudResult<BTreeMap<String, Vec<(String, TemplateOf)>>> {
+    let mut out = BTreeMap::new();
+    for chunk in clusters.chunks(50) {
+        out.extend(tagged(cloud, "drydock:cluster", chunk).await?);
+    }
+    Ok(out)
+}
+
+/// `cluster`'s release launch templates among templates read by cluster, by number.
+pub fn releases_of(
+    by: &BTreeMap<String, Vec<(String, TemplateOf)>>,
+    cluster: &ClusterName,
+) -> BTreeMap<u16, TemplateOf> {
+    by.get(cluster.as_str())
         .into_iter()
         .flatten()
         .filter_map(|(name, t)| cluster.parse_release(name).map(|r| (r.number, t.clone())))
-        .collect())
+        .collect()
 }
 
 /// Release launch templates of an environment as (name, what it is for), by cluster.
 pub async fn of_env(cloud: &Cloud, env: &str) -> CloudResult<BTreeMap<String, Vec<(String, TemplateOf)>>> {
-    tagged(cloud, "drydock:env", env).await
+    tagged(cloud, "drydock:env", &[env]).await
 }
 
-async fn tagged(cloud: &Cloud, key: &str, value: &str) -> CloudResult<BTreeMap<String, Vec<(String, TemplateOf)>>> {
+async fn tagged(cloud: &Cloud, key: &str, values: &[&str]) -> CloudResult<BTreeMap<String, Vec<(String, TemplateOf)>>> {
     let mut out: BTreeMap<String, Vec<(String, TemplateOf)>> = BTreeMap::new();
-    let filter = ec2_filter(&format!("tag:{key}"), &[value]);
+    let filter = ec2_filter(&format!("tag:{key}"), values);
     let mut pages =
         cloud.gate.ec2_pages(Api::Ec2Read, |c| c.describe_launch_templates().filters(filter).into_paginator().send());
     while let Some(page) = pages.next().await {

@@ -12,6 +12,7 @@ pub mod launch_templates;
 pub mod lease;
 pub mod network;
 pub mod pace;
+pub mod reads;
 pub mod scaling;
 pub mod watch;
 
@@ -28,6 +29,8 @@ pub struct Cloud {
     /// The SDK clients, reachable only through the pacing gate.
     pub gate: gate::Gate,
     pub region: String,
+    /// Cluster reads of every service of a command, batched (`reads.rs`).
+    pub reads: std::sync::Arc<reads::Batcher>,
 }
 
 impl Cloud {
@@ -54,7 +57,7 @@ impl Cloud {
             loader = loader.endpoint_url(url);
         }
         let conf = loader.load().await;
-        Self { gate: gate::Gate::new(&conf), region: region.to_owned() }
+        Self { gate: gate::Gate::new(&conf), region: region.to_owned(), reads: Default::default() }
     }
 }
 

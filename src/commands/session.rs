@@ -7,8 +7,9 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::cli::Global;
+use crate::cloud::reads::ClusterReads;
 use crate::cloud::watch::GroupWatch;
-use crate::cloud::{elb, groups, launch_templates, lease, Cloud, CloudError};
+use crate::cloud::{elb, lease, Cloud, CloudError};
 use crate::domain::cluster::ClusterSnapshot;
 use crate::domain::{ClusterName, ReleaseName};
 use crate::error::{Error, Result};
@@ -239,11 +240,11 @@ pub fn now() -> i64 {
     crate::clock::unix()
 }
 
-/// Observes one cluster (after the lease is taken, so that the plan sees the truth).
+/// Observes one cluster (after the lease is taken, so that the plan sees the truth): its
+/// ELB, groups and launch templates in a batch with other services (`cloud/reads.rs`),
+/// then the health of the instances its ELB knows.
 pub async fn observe(cloud: &Cloud, cluster: &ClusterName, elb_name: &str) -> Result<ClusterSnapshot, CloudError> {
-    let elb = elb::describe_one(cloud, elb_name).await?;
-    let groups = groups::describe_cluster(cloud, cluster, elb_name).await?;
-    let launch_templates = launch_templates::of_cluster(cloud, cluster).await?;
+    let ClusterReads { elb, groups, launch_templates } = cloud.reads.read(cloud, cluster, elb_name).await?;
     let health = match &elb {
         Some(_) => elb::instance_health(cloud, elb_name).await?,
         None => Default::default(),

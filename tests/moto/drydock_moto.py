@@ -75,6 +75,7 @@ from shim_aws import (
 from shim_faults import BUCKETS, FAULTS, THROTTLED_SERVICES, respond_error
 from shim_patches import PATCHES
 from shim_scaling import PATCHES as SCALING_PATCHES
+from shim_speed import PATCHES as SPEED_PATCHES
 from shim_state import DEFAULT_UNHEALTHY_DESCRIPTION, HOLD, STATE
 from shim_world import WORLD, apply_world_patches
 
@@ -91,7 +92,7 @@ ALL_PATCHES: list[tuple[str, Callable[[], None]]] = PATCHES + [
     ("image-tag-specifications", patch_image_tag_specifications),
     # (p) is a WSGI-level translation (ShimApp.aws, shim_cbor.py): nothing to patch in moto.
     ("rpc-v2-cbor", lambda: None),
-] + SCALING_PATCHES
+] + SCALING_PATCHES + SPEED_PATCHES
 
 
 def apply_patches() -> list[str]:

@@ -59,6 +59,8 @@ def test_info_lists_the_patches_and_an_instant_world(shim: Server) -> None:
         "asg-enable-all-metrics",
         "scheduled-action-next-run",
         "rpc-v2-cbor",
+        "speed-ec2-tags-by-id",
+        "speed-module-list-cached",
     }
     # The world is instant unless a flag or POST /drydock-shim/world says otherwise.
     assert info["world"]["time_scale"] == 0 and info["world"]["throttle"] is False

@@ -182,6 +182,7 @@ def main() -> int:
     p.add_argument("--sizes", default="1,10,50,100")
     p.add_argument("--concurrent-sizes", default="1,10")
     p.add_argument("--skip-never", action="store_true", help="skip the never-healthy case")
+    p.add_argument("--dump-requests", action="store_true", help="keep each run's recorded requests in the work dir")
     p.add_argument("--drydock", type=Path, default=ROOT / "target" / "debug" / "drydock")
     args = p.parse_args()
     S = args.scale
@@ -215,6 +216,9 @@ def main() -> int:
                            "--parallel", str(n)], poll, work, f"one-{n}")
             wall, rss = finish(pr, t0, work, f"one-{n}")
             after = emu.stats()
+            if args.dump_requests:
+                # Every recorded request (action, name, time) of the run, for a timeline.
+                (work / f"requests-{n}.json").write_text(json.dumps(emu.call("GET", "/drydock-shim/requests")))
             req, polls, thr = key_stats(before, after, "AKBENCH1")
             if thr:
                 log(f"N={n}: throttled actions: {throttled_actions(before, after, 'AKBENCH1')}")
