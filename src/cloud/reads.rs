@@ -149,11 +149,14 @@ mod tests {
         ClusterName::new(&ServiceName::parse(s).unwrap(), &EnvName::parse("prod").unwrap())
     }
 
+    /// Each batch read: who read it, and the clusters in it.
+    type Batches = Arc<Mutex<Vec<(String, Vec<String>)>>>;
+
     /// A fake batch read: records who read which batch, waits for a permit while `gate`
     /// is set for that batch, and answers each cluster with its own ELB name.
     #[derive(Clone, Default)]
     struct Fake {
-        batches: Arc<Mutex<Vec<(String, Vec<String>)>>>,
+        batches: Batches,
         gates: Arc<Mutex<Vec<Arc<Semaphore>>>>,
         fail: bool,
     }
