@@ -48,6 +48,11 @@ impl Gate {
         }
     }
 
+    /// The rate this process allows itself for `api` now (`Pacer::rate`).
+    pub fn rate(&self, api: Api) -> f64 {
+        self.pacer.rate(api)
+    }
+
     /// The EC2 client, after a token of `api` (one of the EC2 families).
     pub async fn ec2(&self, api: Api) -> &aws_sdk_ec2::Client {
         debug_assert!(matches!(api, Api::Ec2Read | Api::Ec2Write(_)));

@@ -9,6 +9,7 @@ use aws_sdk_autoscaling::types::{
     Filter as AsgFilter, LaunchTemplateSpecification, LifecycleHookSpecification, LifecycleState, Tag as AsgTag,
 };
 
+use super::batch::GroupCommit;
 use super::pace::Api;
 use super::{aws_error, Cloud, CloudResult};
 use crate::domain::cluster::{GroupState, ObservedGroup};
@@ -320,7 +321,68 @@ pub async fn scale(cloud: &Cloud, group: &ReleaseName, min: u32, desired: u32, m
 }
 
 /// Tags several groups in one CreateOrUpdateTags call.
+/// The tags of one or more groups (one step's).
+pub type GroupTags = Vec<(ReleaseName, Vec<(String, String)>)>;
+
+/// Tag writes of the command's services waiting to be sent (`batch.rs`).
+pub type Tags = GroupCommit<GroupTags, ()>;
+
+/// Tags `groups`, batched with the tag writes of other services that wait meanwhile: one
+/// CreateOrUpdateTags carries many switches (at 100 services the switches' tags alone
+/// were a third of the Auto Scaling budget at the end of a rollout). Tags are never
+/// bookkeeping (`execute`), so a batch is sent at the priority of a switch.
 pub async fn tag_many(cloud: &Cloud, groups: &[(ReleaseName, Vec<(String, String)>)]) -> CloudResult<()> {
+    cloud.tags.submit(groups.to_vec(), async |batch| send_tags(cloud, batch).await).await
+}
+
+/// At most this many tags in one CreateOrUpdateTags (a conservative bound: AWS documents
+/// none for the call, and a group holds at most 50).
+const TAGS_PER_CALL: usize = 50;
+
+/// Each step's tags, sent with others' in as few calls as fit. When a shared call fails,
+/// each step's tags are sent again alone (tags are idempotent), so that one service's
+/// error (its group gone, say) stays its own.
+async fn send_tags(cloud: &Cloud, batch: Vec<GroupTags>) -> Vec<CloudResult<()>> {
+    let counts: Vec<usize> = batch.iter().map(|g| g.iter().map(|(_, t)| t.len()).sum()).collect();
+    let mut out = Vec::with_capacity(batch.len());
+    let mut rest = batch.as_slice();
+    for n in calls(&counts, TAGS_PER_CALL) {
+        let (chunk, after) = rest.split_at(n);
+        rest = after;
+        let merged: GroupTags = chunk.iter().flatten().cloned().collect();
+        match create_or_update_tags(cloud, &merged).await {
+            Ok(()) => out.extend(chunk.iter().map(|_| Ok(()))),
+            Err(e) if chunk.len() == 1 => out.push(Err(e)),
+            Err(_) => {
+                for one in chunk {
+                    out.push(create_or_update_tags(cloud, one).await);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// How many requests each call carries, in order: as many as fit in `max` tags, and
+/// always at least one (a request over `max` goes alone).
+fn calls(counts: &[usize], max: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let (mut n, mut tags) = (0, 0);
+    for &c in counts {
+        if n > 0 && tags + c > max {
+            out.push(n);
+            (n, tags) = (0, 0);
+        }
+        n += 1;
+        tags += c;
+    }
+    if n > 0 {
+        out.push(n);
+    }
+    out
+}
+
+async fn create_or_update_tags(cloud: &Cloud, groups: &[(ReleaseName, Vec<(String, String)>)]) -> CloudResult<()> {
     let mut req = cloud.gate.asg(Api::AsgWrite).await.create_or_update_tags();
     for (g, tags) in groups {
         for (k, v) in tags {
@@ -351,5 +413,22 @@ pub async fn delete_group(cloud: &Cloud, group: &ReleaseName) -> CloudResult<()>
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::calls;
+
+    #[test]
+    fn tag_requests_share_calls_up_to_the_tag_bound() {
+        assert_eq!(calls(&[], 50), Vec::<usize>::new());
+        assert_eq!(calls(&[8], 50), vec![1]);
+        // Six switches of 8 tags fit in one call of 50, the seventh starts the next.
+        assert_eq!(calls(&[8; 7], 50), vec![6, 1]);
+        assert_eq!(calls(&[25, 25, 1], 50), vec![2, 1]);
+        // A request over the bound is sent alone, never split or dropped.
+        assert_eq!(calls(&[3, 60, 3], 50), vec![1, 1, 1]);
+        assert_eq!(calls(&[8; 13], 50).iter().sum::<usize>(), 13);
     }
 }

@@ -3,6 +3,7 @@
 //! SDK error turned into a `CloudError` that keeps the AWS code and request id.
 
 pub mod alarms;
+pub mod batch;
 pub mod elb;
 pub mod gate;
 pub mod groups;
@@ -30,7 +31,9 @@ pub struct Cloud {
     pub gate: gate::Gate,
     pub region: String,
     /// Cluster reads of every service of a command, batched (`reads.rs`).
-    pub reads: std::sync::Arc<reads::Batcher>,
+    pub reads: std::sync::Arc<reads::Reads>,
+    /// Group tags of every service of a command, batched (`groups::tag_many`).
+    pub tags: std::sync::Arc<groups::Tags>,
 }
 
 impl Cloud {
@@ -57,7 +60,12 @@ impl Cloud {
             loader = loader.endpoint_url(url);
         }
         let conf = loader.load().await;
-        Self { gate: gate::Gate::new(&conf), region: region.to_owned(), reads: Default::default() }
+        Self {
+            gate: gate::Gate::new(&conf),
+            region: region.to_owned(),
+            reads: Default::default(),
+            tags: Default::default(),
+        }
     }
 }
 

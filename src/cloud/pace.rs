@@ -163,6 +163,12 @@ impl Pacer {
         map.get(&api.bucket().0).map(|b| b.share).unwrap_or(1.0)
     }
 
+    /// The rate (requests per second) this process allows itself for `api` now: AWS's
+    /// published rate times the AIMD share.
+    pub fn rate(&self, api: Api) -> f64 {
+        api.published().2 * self.share(api)
+    }
+
     /// Waits for a token of `api`.
     pub async fn take(&self, api: Api) {
         let low = is_bookkeeping();

@@ -84,6 +84,11 @@ impl GroupWatch {
         Ok(st.cache.get(&group).cloned().flatten())
     }
 
+    /// How many groups are waited on now (every service of the command that waits).
+    pub async fn waiting(&self) -> usize {
+        self.state.lock().await.wanted.len()
+    }
+
     /// The waiter of `group` is done: it is no longer described.
     pub async fn forget(&self, group: &ReleaseName) {
         let group = group.to_string();

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::cli::Global;
-use crate::cloud::reads::ClusterReads;
+use crate::cloud::reads::{self, ClusterReads};
 use crate::cloud::watch::GroupWatch;
 use crate::cloud::{elb, lease, Cloud, CloudError};
 use crate::domain::cluster::ClusterSnapshot;
@@ -244,7 +244,7 @@ pub fn now() -> i64 {
 /// ELB, groups and launch templates in a batch with other services (`cloud/reads.rs`),
 /// then the health of the instances its ELB knows.
 pub async fn observe(cloud: &Cloud, cluster: &ClusterName, elb_name: &str) -> Result<ClusterSnapshot, CloudError> {
-    let ClusterReads { elb, groups, launch_templates } = cloud.reads.read(cloud, cluster, elb_name).await?;
+    let ClusterReads { elb, groups, launch_templates } = reads::read(cloud, cluster, elb_name).await?;
     let health = match &elb {
         Some(_) => elb::instance_health(cloud, elb_name).await?,
         None => Default::default(),

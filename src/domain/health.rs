@@ -93,6 +93,20 @@ impl FailingSince {
     }
 }
 
+/// How long a waiter sleeps between ELB health reads of a group whose instances are
+/// registered, so possibly close to ready: at most the configured poll interval and one
+/// health-check round (the switch follows the last InService within a round), and down
+/// to half a round when the classic ELB read budget has room, that is while the
+/// `waiting` services' reads together stay within half of `elb_read_rate` (requests per
+/// second). At 100 services the reads are a round apart, and as services get healthy
+/// the last ones (those created last, so the end of the rollout) are read twice a round.
+pub fn poll_interval(configured: Duration, waiting: usize, elb_read_rate: f64) -> Duration {
+    let round = Duration::from_secs(INTERVAL_S);
+    let rate = (elb_read_rate / 2.0).max(0.01);
+    let fair = Duration::try_from_secs_f64(waiting.max(1) as f64 / rate).unwrap_or(round);
+    configured.min(fair.clamp(round / 2, round))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +237,23 @@ mod tests {
         rule.observe(Duration::from_secs(6), &["i-1".into(), "i-2".into()], &mixed, after);
         let health = BTreeMap::from([("i-2".to_owned(), serving())]);
         assert!(!rule.observe(Duration::from_secs(10), &["i-2".into(), "i-3".into()], &health, after));
+    }
+
+    #[test]
+    fn health_reads_are_a_round_apart_under_load_and_twice_a_round_with_room() {
+        let s = Duration::from_secs;
+        // One service: twice a round (half of 10 reads/s is far more than it needs).
+        assert_eq!(poll_interval(s(10), 1, 10.0), s(5));
+        // 100 services would need 20 s at half the budget: never longer than a round.
+        assert_eq!(poll_interval(s(10), 100, 10.0), s(10));
+        // 30 left: 30 / 5 per second = 6 s.
+        assert_eq!(poll_interval(s(10), 30, 10.0), s(6));
+        // After a throttle (AIMD halved the rate) the same 30 are a round apart again.
+        assert_eq!(poll_interval(s(10), 30, 5.0), s(10));
+        // Never longer than the configured interval (tests poll every 50 ms).
+        assert_eq!(poll_interval(Duration::from_millis(50), 100, 10.0), Duration::from_millis(50));
+        assert_eq!(poll_interval(s(3), 100, 10.0), s(3));
+        // No rate at all cannot make it divide by zero or wait forever.
+        assert_eq!(poll_interval(s(10), 5, 0.0), s(10));
     }
 }

@@ -315,11 +315,16 @@ impl Executor<'_> {
                     last_count = Some(in_service);
                 }
                 // Registered, so possibly close to ready: never poll less often than the
-                // ELB checks, so the switch follows the last InService within one round.
+                // ELB checks, so the switch follows the last InService within one round,
+                // and twice as often when the ELB read budget has room for every waiter.
                 let registered = ids.iter().any(|i| health.contains_key(i));
                 last_seen = (ids, health);
-                let round = Duration::from_secs(crate::domain::health::INTERVAL_S);
-                Ok(if registered { Poll::PendingFor(self.poll.min(round)) } else { Poll::Pending })
+                let interval = crate::domain::health::poll_interval(
+                    self.poll,
+                    self.watch.waiting().await,
+                    self.cloud.gate.rate(crate::cloud::pace::Api::ElbRead),
+                );
+                Ok(if registered { Poll::PendingFor(interval) } else { Poll::Pending })
             })
             .await?;
         let early = match ready {
