@@ -38,6 +38,16 @@ impl<Q: Clone, A> GroupCommit<Q, A> {
     where
         F: AsyncFn(Vec<Q>) -> Vec<CloudResult<A>>,
     {
+        self.submit_after(request, async || (), async |(), batch| send(batch).await).await
+    }
+
+    /// `submit`, where the sender first awaits `ready` (e.g. the token of the call) and
+    /// only then takes the queue: whoever queued while it waited rides along.
+    pub async fn submit_after<R, P, F>(&self, request: Q, ready: P, send: F) -> CloudResult<A>
+    where
+        P: AsyncFn() -> R,
+        F: AsyncFn(R, Vec<Q>) -> Vec<CloudResult<A>>,
+    {
         let mut answer = self.enqueue(request.clone());
         loop {
             tokio::select! {
@@ -48,11 +58,15 @@ impl<Q: Clone, A> GroupCommit<Q, A> {
                     Err(_) => answer = self.enqueue(request.clone()),
                 },
                 _guard = self.sending.lock() => {
-                    let batch = std::mem::take(&mut *self.lock_queue());
                     // Empty: the previous sender took our request, and its answer is ready.
+                    if self.lock_queue().is_empty() {
+                        continue;
+                    }
+                    let r = ready().await;
+                    let batch = std::mem::take(&mut *self.lock_queue());
                     if !batch.is_empty() {
                         let requests = batch.iter().map(|w| w.request.clone()).collect();
-                        let mut answers = send(requests).await.into_iter();
+                        let mut answers = send(r, requests).await.into_iter();
                         for w in batch {
                             let a = answers.next().unwrap_or_else(|| {
                                 Err(CloudError::other("batch", "no answer for this request in its batch"))
@@ -222,6 +236,34 @@ mod tests {
                 // The other asks again and is sent, alone, in a batch of its own.
                 assert_eq!(other.await.unwrap().unwrap(), format!("{name}-answer"));
                 assert_eq!(fake.batches()[2], (name.to_owned(), vec![name.to_owned()]));
+            })
+            .await;
+    }
+
+    #[tokio::test]
+    async fn callers_asking_while_the_sender_waits_for_its_token_ride_along() {
+        tokio::task::LocalSet::new()
+            .run_until(async {
+                let (b, fake) = (Commit::default(), Fake::default());
+                let token = Arc::new(Semaphore::new(0));
+                let submit = |who: &'static str| {
+                    let (b, fake, token) = (b.clone(), fake.clone(), token.clone());
+                    tokio::task::spawn_local(async move {
+                        let ready = async || drop(token.acquire().await);
+                        b.submit_after(who.to_owned(), ready, async |(), batch| fake.send(who, batch).await).await
+                    })
+                };
+                let a = submit("a");
+                // a holds the right to send and waits for its token; b and c queue.
+                until(|| b.sending.try_lock().is_err()).await;
+                let (x, y) = (submit("b"), submit("c"));
+                until(|| queued(&b) == 3).await;
+                token.add_permits(1);
+                for (h, s) in [(a, "a"), (x, "b"), (y, "c")] {
+                    assert_eq!(h.await.unwrap().unwrap(), format!("{s}-answer"));
+                }
+                let batches: Vec<Vec<String>> = fake.batches().into_iter().map(|(_, c)| c).collect();
+                assert_eq!(batches, vec![vec!["a", "b", "c"]], "one call for the three");
             })
             .await;
     }

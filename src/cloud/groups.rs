@@ -332,7 +332,9 @@ pub type Tags = GroupCommit<GroupTags, ()>;
 /// were a third of the Auto Scaling budget at the end of a rollout). Tags are never
 /// bookkeeping (`execute`), so a batch is sent at the priority of a switch.
 pub async fn tag_many(cloud: &Cloud, groups: &[(ReleaseName, Vec<(String, String)>)]) -> CloudResult<()> {
-    cloud.tags.submit(groups.to_vec(), async |batch| send_tags(cloud, batch).await).await
+    // The token first, then the batch: the switches that queue while it waits ride along.
+    let paid = async || cloud.gate.asg(Api::AsgWrite).await;
+    cloud.tags.submit_after(groups.to_vec(), paid, async |client, batch| send_tags(cloud, client, batch).await).await
 }
 
 /// At most this many tags in one CreateOrUpdateTags (a conservative bound: AWS documents
@@ -342,20 +344,26 @@ const TAGS_PER_CALL: usize = 50;
 /// Each step's tags, sent with others' in as few calls as fit. When a shared call fails,
 /// each step's tags are sent again alone (tags are idempotent), so that one service's
 /// error (its group gone, say) stays its own.
-async fn send_tags(cloud: &Cloud, batch: Vec<GroupTags>) -> Vec<CloudResult<()>> {
+async fn send_tags(cloud: &Cloud, paid: &aws_sdk_autoscaling::Client, batch: Vec<GroupTags>) -> Vec<CloudResult<()>> {
     let counts: Vec<usize> = batch.iter().map(|g| g.iter().map(|(_, t)| t.len()).sum()).collect();
     let mut out = Vec::with_capacity(batch.len());
     let mut rest = batch.as_slice();
+    let mut paid = Some(paid);
     for n in calls(&counts, TAGS_PER_CALL) {
         let (chunk, after) = rest.split_at(n);
         rest = after;
         let merged: GroupTags = chunk.iter().flatten().cloned().collect();
-        match create_or_update_tags(cloud, &merged).await {
+        // The first call has its token already; the others take theirs.
+        let client = match paid.take() {
+            Some(c) => c,
+            None => cloud.gate.asg(Api::AsgWrite).await,
+        };
+        match create_or_update_tags(client, &merged).await {
             Ok(()) => out.extend(chunk.iter().map(|_| Ok(()))),
             Err(e) if chunk.len() == 1 => out.push(Err(e)),
             Err(_) => {
                 for one in chunk {
-                    out.push(create_or_update_tags(cloud, one).await);
+                    out.push(create_or_update_tags(cloud.gate.asg(Api::AsgWrite).await, one).await);
                 }
             }
         }
@@ -382,8 +390,12 @@ fn calls(counts: &[usize], max: usize) -> Vec<usize> {
     out
 }
 
-async fn create_or_update_tags(cloud: &Cloud, groups: &[(ReleaseName, Vec<(String, String)>)]) -> CloudResult<()> {
-    let mut req = cloud.gate.asg(Api::AsgWrite).await.create_or_update_tags();
+/// One CreateOrUpdateTags, with a client whose token was taken (`Gate::asg`).
+async fn create_or_update_tags(
+    client: &aws_sdk_autoscaling::Client,
+    groups: &[(ReleaseName, Vec<(String, String)>)],
+) -> CloudResult<()> {
+    let mut req = client.create_or_update_tags();
     for (g, tags) in groups {
         for (k, v) in tags {
             req = req.tags(asg_tag(g, k, v));
