@@ -354,16 +354,17 @@ async fn send_tags(cloud: &Cloud, paid: &aws_sdk_autoscaling::Client, batch: Vec
         rest = after;
         let merged: GroupTags = chunk.iter().flatten().cloned().collect();
         // The first call has its token already; the others take theirs.
-        let client = match paid.take() {
-            Some(c) => c,
-            None => cloud.gate.asg(Api::AsgWrite).await,
+        let req = match paid.take() {
+            Some(c) => c.create_or_update_tags(),
+            None => cloud.gate.asg(Api::AsgWrite).await.create_or_update_tags(),
         };
-        match create_or_update_tags(client, &merged).await {
+        match send_tags_request(req, &merged).await {
             Ok(()) => out.extend(chunk.iter().map(|_| Ok(()))),
             Err(e) if chunk.len() == 1 => out.push(Err(e)),
             Err(_) => {
                 for one in chunk {
-                    out.push(create_or_update_tags(cloud.gate.asg(Api::AsgWrite).await, one).await);
+                    let req = cloud.gate.asg(Api::AsgWrite).await.create_or_update_tags();
+                    out.push(send_tags_request(req, one).await);
                 }
             }
         }
@@ -390,12 +391,11 @@ fn calls(counts: &[usize], max: usize) -> Vec<usize> {
     out
 }
 
-/// One CreateOrUpdateTags, with a client whose token was taken (`Gate::asg`).
-async fn create_or_update_tags(
-    client: &aws_sdk_autoscaling::Client,
+/// One CreateOrUpdateTags of `groups`' tags, its token taken (`Gate::asg`).
+async fn send_tags_request(
+    mut req: aws_sdk_autoscaling::operation::create_or_update_tags::builders::CreateOrUpdateTagsFluentBuilder,
     groups: &[(ReleaseName, Vec<(String, String)>)],
 ) -> CloudResult<()> {
-    let mut req = client.create_or_update_tags();
     for (g, tags) in groups {
         for (k, v) in tags {
             req = req.tags(asg_tag(g, k, v));

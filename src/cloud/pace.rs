@@ -22,8 +22,10 @@ pub enum Api {
     /// 5/s), so a lease lock, a release's launch template and a heartbeat's tags do not
     /// queue behind each other.
     Ec2Write(&'static str),
-    /// Classic ELB: ~40, 10/s for reads and writes together (AWS publishes none).
+    /// Classic ELB non-mutating actions: 40, 10/s (the ELB documentation's example of its
+    /// token buckets).
     ElbRead,
+    /// Classic ELB mutating actions: a bucket of their own, ~40, 10/s (not published).
     ElbWrite,
     /// Auto Scaling: ~40, 10/s for reads and writes together (AWS publishes none).
     AsgRead,
@@ -32,13 +34,15 @@ pub enum Api {
     CwRead,
 }
 
-/// A token bucket: one per EC2 action (as EC2 documents its throttling), one per other
-/// service (the test world's model of the budgets AWS does not publish).
+/// A token bucket: one per EC2 action (as EC2 documents its throttling), classic ELB's
+/// reads and writes (its documentation names the bucket of non-mutating actions), one for
+/// Auto Scaling (which publishes nothing) and CloudWatch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Key {
     Ec2Read,
     Ec2Write(&'static str),
-    Elb,
+    ElbRead,
+    ElbWrite,
     Asg,
     Cw,
 }
@@ -58,7 +62,8 @@ impl Api {
             // RunInstances has a smaller request bucket of its own.
             Api::Ec2Write("RunInstances") => (Key::Ec2Write("RunInstances"), 5.0, 2.0),
             Api::Ec2Write(action) => (Key::Ec2Write(action), 50.0, 5.0),
-            Api::ElbRead | Api::ElbWrite => (Key::Elb, 40.0, 10.0),
+            Api::ElbRead => (Key::ElbRead, 40.0, 10.0),
+            Api::ElbWrite => (Key::ElbWrite, 40.0, 10.0),
             Api::AsgRead | Api::AsgWrite => (Key::Asg, 40.0, 10.0),
             Api::CwRead => (Key::Cw, 9.0, 9.0),
         }
@@ -71,6 +76,20 @@ impl Api {
 /// jitter of up to reserve / rate seconds (4 tokens at 10/s: 0.4 s).
 fn usable(published: f64) -> f64 {
     published - (published / 10.0).floor().max(1.0)
+}
+
+/// The tokens a process starts with. Auto Scaling's budget is not published and shared by
+/// every process of the account; Jenkins starts jobs together, and three drydock processes
+/// that each spent a full burst at once (each service's CreateAutoScalingGroup and
+/// metrics) were throttled on 2.7 % of their requests. So a process starts with a third of
+/// it and earns the rest at the refill rate, as TCP starts slowly; the burst counts only at
+/// the start of a rollout, where creating the groups waits on EC2's per-action buckets
+/// anyway (100 launch templates at 5/s).
+fn start(key: Key, usable: f64) -> f64 {
+    match key {
+        Key::Asg => (usable / 3.0).floor(),
+        _ => usable,
+    }
 }
 
 /// The `&'static` name of an EC2 action the SDK reports at run time (the interceptor sees
@@ -126,7 +145,7 @@ impl Pacer {
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let (key, size, rate) = api.bucket();
         let need = if low { 1.0 + (size / 2.0).floor() } else { 1.0 };
-        let b = map.entry(key).or_insert(Bucket { tokens: size, last: now, share: 1.0 });
+        let b = map.entry(key).or_insert(Bucket { tokens: start(key, size), last: now, share: 1.0 });
         let rate = rate * b.share;
         let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
         b.tokens = (b.tokens + elapsed * rate).min(size);
@@ -154,7 +173,7 @@ impl Pacer {
     fn adapt(&self, api: Api, f: impl Fn(&mut Bucket)) {
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let (key, size, _) = api.bucket();
-        f(map.entry(key).or_insert(Bucket { tokens: size, last: Instant::now(), share: 1.0 }));
+        f(map.entry(key).or_insert(Bucket { tokens: start(key, size), last: Instant::now(), share: 1.0 }));
     }
 
     /// The share of `api`'s published rate this process uses now.
@@ -206,17 +225,17 @@ mod tests {
     fn bookkeeping_leaves_half_the_burst_to_the_rest() {
         let p = Pacer::default();
         let t0 = Instant::now();
-        // Auto Scaling: burst 36 usable. Bookkeeping takes tokens while more than 18 are left.
+        // Classic ELB writes: burst 36 usable. Bookkeeping takes tokens while more than 18 are left.
         for _ in 0..18 {
-            assert_eq!(p.try_take(Api::AsgWrite, t0, true), None);
+            assert_eq!(p.try_take(Api::ElbWrite, t0, true), None);
         }
-        let wait = p.try_take(Api::AsgWrite, t0, true).expect("bookkeeping waits at half");
+        let wait = p.try_take(Api::ElbWrite, t0, true).expect("bookkeeping waits at half");
         assert!((wait.as_secs_f64() - 0.1).abs() < 1e-6, "one token at 10/s: {wait:?}");
         // The other half is the switches'.
         for _ in 0..18 {
-            assert_eq!(p.try_take(Api::AsgWrite, t0, false), None);
+            assert_eq!(p.try_take(Api::ElbWrite, t0, false), None);
         }
-        assert!(p.try_take(Api::AsgWrite, t0, false).is_some());
+        assert!(p.try_take(Api::ElbWrite, t0, false).is_some());
     }
 
     #[tokio::test]
@@ -253,8 +272,8 @@ mod tests {
     fn auto_scaling_reads_and_writes_share_the_services_budget() {
         let p = Pacer::default();
         let t0 = Instant::now();
-        // 18 writes and 18 reads empty the service's 36 usable tokens.
-        for _ in 0..18 {
+        // A process starts with a third of the 36 usable tokens: 12.
+        for _ in 0..6 {
             assert_eq!(p.try_take(Api::AsgWrite, t0, false), None);
             assert_eq!(p.try_take(Api::AsgRead, t0, false), None);
         }
@@ -263,6 +282,38 @@ mod tests {
         assert!(p.try_take(Api::AsgWrite, t0, false).is_some());
         // EC2 is not touched by it.
         assert_eq!(p.try_take(Api::Ec2Write("CreateTags"), t0, false), None);
+    }
+
+    #[test]
+    fn auto_scaling_starts_with_a_third_of_its_burst_and_earns_the_rest() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        for _ in 0..12 {
+            assert_eq!(p.try_take(Api::AsgWrite, t0, false), None);
+        }
+        assert!(p.try_take(Api::AsgWrite, t0, false).is_some(), "12 at the start");
+        // 10/s: after 10 s the full 36 usable tokens, never more.
+        let later = t0 + Duration::from_secs(10);
+        for _ in 0..36 {
+            assert_eq!(p.try_take(Api::AsgRead, later, false), None);
+        }
+        assert!(p.try_take(Api::AsgRead, later, false).is_some());
+        // Published budgets start full: EC2 reads.
+        for _ in 0..90 {
+            assert_eq!(p.try_take(Api::Ec2Read, t0, false), None);
+        }
+    }
+
+    #[test]
+    fn classic_elb_writes_do_not_queue_behind_its_reads() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        for _ in 0..36 {
+            assert_eq!(p.try_take(Api::ElbRead, t0, false), None);
+        }
+        assert!(p.try_take(Api::ElbRead, t0, false).is_some(), "reads: 36 usable");
+        // A history record is not behind 36 health reads.
+        assert_eq!(p.try_take(Api::ElbWrite, t0, false), None);
     }
 
     #[test]

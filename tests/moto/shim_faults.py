@@ -24,7 +24,11 @@ LIMITS: dict[str, tuple[float, float]] = {
     "ec2-write": (50, 5),
     "ec2-run": (5, 2),
     "autoscaling": (40, 10),
-    "elasticloadbalancing": (40, 10),
+    # Classic ELB: the ELB documentation's example, "the token bucket size for
+    # non-mutating API actions is 40 tokens" refilled at 10/s; mutating actions have
+    # buckets of their own, whose size is not published (estimate: the same).
+    "elb-read": (40, 10),
+    "elb-write": (40, 10),
 }
 
 NAMESPACES = {
@@ -94,7 +98,9 @@ def family(service: str | None, action: str | None) -> str | None:
         if action.startswith(("Describe", "Get", "List")):
             return "ec2-read"
         return "ec2-write"
-    if service in ("autoscaling", "elasticloadbalancing"):
+    if service == "elasticloadbalancing":
+        return "elb-read" if action.startswith("Describe") else "elb-write"
+    if service == "autoscaling":
         return service
     return None
 
@@ -103,7 +109,8 @@ class Buckets:
     """Token buckets refilled on the world clock (on the real clock while the world is
     instant).  ``throttle: "aws"`` (the default): one bucket per EC2 action with its
     family's size, as EC2's documentation describes ("each API is evaluated
-    individually"), and one per other service; ``"family"``: one per family; ``"api"``:
+    individually"), classic ELB's reads and writes on two, and Auto Scaling on one;
+    ``"family"``: one per family; ``"api"``:
     one per action everywhere.  All clients share them, as all callers of one account
     do on AWS."""
 
@@ -123,8 +130,9 @@ class Buckets:
         fam = family(service, action)
         if fam is None:
             return True
-        # "aws": EC2 evaluates each API on its own bucket (its documentation); Auto
-        # Scaling and ELB publish nothing, so they keep one budget per service.
+        # "aws": EC2 evaluates each API on its own bucket (its documentation); classic ELB
+        # has one for its non-mutating actions and one (estimated) for the others; Auto
+        # Scaling publishes nothing, so it keeps one budget.
         per_action = mode == "api" or (mode == "aws" and service == "ec2")
         key = f"{fam}/{action}" if per_action else fam
         burst, rate = LIMITS[fam]

@@ -82,6 +82,13 @@ def test_throttle_autoscaling_and_elb_query_errors(world: Server) -> None:
     elb = [world.raw_query("elasticloadbalancing", describe_lbs) for _ in range(41)]
     assert [s for s, _ in elb] == [200] * 40 + [400]
     assert "elasticloadbalancing.amazonaws.com/doc/2012-06-01/" in elb[40][1]
+    # Classic ELB's non-mutating actions have their own bucket (its documentation): a
+    # write is not throttled by the empty read bucket.
+    add_tags = {"Action": "AddTags", "Version": "2012-06-01", "LoadBalancerNames.member.1": "none",
+                "Tags.member.1.Key": "k", "Tags.member.1.Value": "v"}
+    _, body = world.raw_query("elasticloadbalancing", add_tags)
+    assert not QUERY_THROTTLED.match(body), body
+    assert "LoadBalancerNotFound" in body  # processed: moto looked for the ELB
     with pytest.raises(ClientError) as e:
         world.client("elb", retry=False).describe_load_balancers()
     assert e.value.response["Error"]["Code"] == "Throttling"

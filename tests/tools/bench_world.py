@@ -247,6 +247,8 @@ def main() -> int:
                 tot_req = tot_thr = 0
                 for key, w, r in res:
                     q, pl, th = key_stats(before, after, key)
+                    if th:
+                        log(f"N={n} x3 processes: {key} throttled actions: {throttled_actions(before, after, key)}")
                     tot_req += q + pl
                     tot_thr += th
                     if key == "AKBENCH1":
