@@ -25,18 +25,22 @@ pub async fn describe_env(cloud: &Cloud, env: &str) -> CloudResult<BTreeMap<Stri
     describe_tagged(cloud, "drydock:env", &[env]).await
 }
 
-/// The release groups of several clusters, by cluster: one paginated call per 50
-/// clusters (a tag filter takes many values) instead of one per cluster.
+/// The release groups of several clusters, by cluster: one paginated call per 5 clusters
+/// instead of one per cluster. AWS takes at most 5 values per DescribeAutoScalingGroups
+/// filter (a ValidationError past that; the shim's patch (q) enforces it).
 pub async fn describe_clusters(
     cloud: &Cloud,
     clusters: &[&str],
 ) -> CloudResult<BTreeMap<String, Vec<(String, ObservedGroupRaw)>>> {
     let mut out = BTreeMap::new();
-    for chunk in clusters.chunks(50) {
+    for chunk in clusters.chunks(FILTER_VALUES) {
         out.extend(describe_tagged(cloud, "drydock:cluster", chunk).await?);
     }
     Ok(out)
 }
+
+/// The most values AWS takes in one DescribeAutoScalingGroups filter.
+const FILTER_VALUES: usize = 5;
 
 /// The release groups of one cluster.
 pub async fn describe_cluster(cloud: &Cloud, cluster: &ClusterName, elb: &str) -> CloudResult<Vec<ObservedGroup>> {

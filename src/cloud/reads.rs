@@ -1,8 +1,9 @@
 //! What a cluster is made of (its ELB, release groups and release launch templates), read
 //! for many services at once by group commit (`batch.rs`). A lone service costs what it
-//! always did (three calls); 100 services rolling at once cost a few calls per 20 or 50
-//! of them instead of three each, which leaves the classic ELB and Auto Scaling budgets
-//! (40, 10/s) to the writes that create the new releases (issue 13).
+//! always did (three calls); 100 services rolling at once cost a call per 20 ELBs, per 5
+//! clusters' groups and per 50 clusters' launch templates instead of three each, which
+//! leaves the classic ELB and Auto Scaling budgets (40, 10/s) to the writes that create
+//! the new releases (issue 13).
 
 use std::collections::BTreeMap;
 
@@ -30,7 +31,7 @@ pub async fn read(cloud: &Cloud, cluster: &ClusterName, elb: &str) -> CloudResul
 
 /// The reads of `asked`, in its order. One cluster: by its own name (what a single
 /// service has always cost). More: the ELBs by name, the groups and the launch templates
-/// by a filter with every cluster, the three services' calls at the same time.
+/// by tag filters naming the clusters, the three services' calls at the same time.
 async fn read_batch(cloud: &Cloud, asked: &[(ClusterName, String)]) -> Result<Vec<ClusterReads>, CloudError> {
     if let [(cluster, elb_name)] = asked {
         let (elb, groups, launch_templates) = tokio::try_join!(

@@ -66,6 +66,7 @@ from urllib.parse import parse_qs
 import shim_cbor
 import shim_consistency
 from shim_aws import (
+    patch_asg_filter_value_limit,
     patch_asg_size_limits,
     patch_client_token_idempotency,
     patch_image_name_duplicate,
@@ -89,6 +90,7 @@ ALL_PATCHES: list[tuple[str, Callable[[], None]]] = PATCHES + [
     ("client-token-idempotency", patch_client_token_idempotency),
     ("image-name-duplicate", patch_image_name_duplicate),
     ("asg-size-limits", patch_asg_size_limits),
+    ("asg-filter-value-limit", patch_asg_filter_value_limit),
     ("image-tag-specifications", patch_image_tag_specifications),
     # (p) is a WSGI-level translation (ShimApp.aws, shim_cbor.py): nothing to patch in moto.
     ("rpc-v2-cbor", lambda: None),

@@ -326,3 +326,33 @@ def patch_image_tag_specifications() -> None:
         return ActionResult({"ImageId": image.id})
 
     AmisResponse.copy_image = copy_image
+
+
+def patch_asg_filter_value_limit() -> None:
+    """Patch (q): DescribeAutoScalingGroups takes at most 5 values per filter.
+
+    AWS: a filter with more values fails with ValidationError "The request isn't valid.
+    The number of values specified for the tag:K filter type exceeds the maximum of 5
+    tag:K." (as quoted in aws-solutions/instance-scheduler-on-aws issue 549), so a tool
+    that describes many clusters' groups by one tag filter must send 5 values a call.
+
+    moto 5.2.5: any number of values.
+
+    Fix: count each filter's values in the response handler before moto reads them.
+    """
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    original = AutoScalingResponse.describe_auto_scaling_groups
+
+    def describe_auto_scaling_groups(self: Any) -> Any:
+        for f in self._get_param("Filters", []) or []:
+            name = f.get("Name", "")
+            if len(f.get("Values", []) or []) > 5:
+                raise ValidationError(
+                    "The request isn't valid. The number of values specified for the "
+                    f"{name} filter type exceeds the maximum of 5 {name}."
+                )
+        return original(self)
+
+    AutoScalingResponse.describe_auto_scaling_groups = describe_auto_scaling_groups  # type: ignore[method-assign]

@@ -184,3 +184,34 @@ def test_shim_asg_size_limits(shim: Server) -> None:
     # Lowering MaxSize alone still shrinks the group, as on AWS.
     aws.asg.update_auto_scaling_group(AutoScalingGroupName=group, MaxSize=1, MinSize=0)
     assert aws.group(group)["DesiredCapacity"] == 1
+
+
+# --------------------------------------------------------------------------
+# (q) at most 5 values per DescribeAutoScalingGroups filter
+# --------------------------------------------------------------------------
+def _tag_filter(n: int, prefix: str = "c") -> list[dict]:
+    return [{"Name": "tag:drydock:cluster", "Values": [f"{prefix}{i}" for i in range(n)]}]
+
+
+def test_stock_asg_filter_takes_any_number_of_values(stock: Server) -> None:
+    aws = Aws(stock)
+    assert aws.asg.describe_auto_scaling_groups(Filters=_tag_filter(6))["AutoScalingGroups"] == []
+
+
+def test_shim_asg_filter_takes_at_most_5_values(shim: Server) -> None:
+    aws = Aws(shim)
+    lt = aws.launch_template(aws.amis[0])
+    group = aws.create_group("g", lt, 0, max_size=1)
+    prefix = aws.name("cluster")
+    aws.asg.create_or_update_tags(Tags=[{
+        "ResourceId": group, "ResourceType": "auto-scaling-group", "Key": "drydock:cluster",
+        "Value": f"{prefix}4", "PropagateAtLaunch": False,
+    }])
+    five = aws.asg.describe_auto_scaling_groups(Filters=_tag_filter(5, prefix))["AutoScalingGroups"]
+    assert [g["AutoScalingGroupName"] for g in five] == [group]
+    err = _error(lambda: aws.asg.describe_auto_scaling_groups(Filters=_tag_filter(6)))
+    assert (err["Code"], err["Type"], err["Message"], err["status"]) == (
+        "ValidationError", "Sender",
+        "The request isn't valid. The number of values specified for the tag:drydock:cluster "
+        "filter type exceeds the maximum of 5 tag:drydock:cluster.", 400,
+    )
