@@ -63,17 +63,16 @@ impl<Q: Clone, A> GroupCommit<Q, A> {
                         continue;
                     }
                     let r = ready().await;
+                    // Still not empty: only the holder of `sending` takes the queue.
                     let batch = std::mem::take(&mut *self.lock_queue());
-                    if !batch.is_empty() {
-                        let requests = batch.iter().map(|w| w.request.clone()).collect();
-                        let mut answers = send(r, requests).await.into_iter();
-                        for w in batch {
-                            let a = answers.next().unwrap_or_else(|| {
-                                Err(CloudError::other("batch", "no answer for this request in its batch"))
-                            });
-                            // A caller that went away (its command stopped) needs no answer.
-                            let _ = w.answer.send(a);
-                        }
+                    let requests = batch.iter().map(|w| w.request.clone()).collect();
+                    let mut answers = send(r, requests).await.into_iter();
+                    for w in batch {
+                        let a = answers.next().unwrap_or_else(|| {
+                            Err(CloudError::other("batch", "no answer for this request in its batch"))
+                        });
+                        // A caller that went away (its command stopped) needs no answer.
+                        let _ = w.answer.send(a);
                     }
                 }
             }

@@ -324,7 +324,6 @@ pub async fn scale(cloud: &Cloud, group: &ReleaseName, min: u32, desired: u32, m
     Ok(())
 }
 
-/// Tags several groups in one CreateOrUpdateTags call.
 /// The tags of one or more groups (one step's).
 pub type GroupTags = Vec<(ReleaseName, Vec<(String, String)>)>;
 

@@ -23,11 +23,15 @@ pub async fn of_cluster(cloud: &Cloud, cluster: &ClusterName) -> CloudResult<BTr
     Ok(releases_of(&by, cluster))
 }
 
+/// At most this many clusters in one DescribeLaunchTemplates tag filter: EC2 takes up to
+/// 200 filter values a call.
+const FILTER_VALUES: usize = 50;
+
 /// The release launch templates of several clusters, by cluster: one paginated call per
 /// 50 clusters (a tag filter takes many values) instead of one per cluster.
 pub async fn of_clusters(cloud: &Cloud, clusters: &[&str]) -> CloudResult<BTreeMap<String, Vec<(String, TemplateOf)>>> {
     let mut out = BTreeMap::new();
-    for chunk in clusters.chunks(50) {
+    for chunk in clusters.chunks(FILTER_VALUES) {
         out.extend(tagged(cloud, "drydock:cluster", chunk).await?);
     }
     Ok(out)

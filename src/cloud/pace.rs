@@ -1,5 +1,6 @@
-//! Pacing: a token bucket per EC2 action (as EC2 throttles) and per other service, sized
-//! after AWS's published request-rate limits (estimates where AWS publishes none),
+//! Pacing: a token bucket per EC2 action (as EC2 throttles), for classic ELB's reads and
+//! its writes, and per other service, sized after AWS's published request-rate limits
+//! (estimates where AWS publishes none),
 //! so that polling many services at once stays under them instead of being throttled.
 //! (The SDK still retries throttling errors with backoff; pacing avoids causing them.)
 //!

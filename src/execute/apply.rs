@@ -319,12 +319,14 @@ impl Executor<'_> {
                 // and twice as often when the ELB read budget has room for every waiter.
                 let registered = ids.iter().any(|i| health.contains_key(i));
                 last_seen = (ids, health);
-                let interval = crate::domain::health::poll_interval(
+                if !registered {
+                    return Ok(Poll::Pending);
+                }
+                Ok(Poll::PendingFor(crate::domain::health::poll_interval(
                     self.poll,
                     self.watch.waiting().await,
                     self.cloud.gate.rate(crate::cloud::pace::Api::ElbRead),
-                );
-                Ok(if registered { Poll::PendingFor(interval) } else { Poll::Pending })
+                )))
             })
             .await?;
         let early = match ready {
