@@ -327,17 +327,24 @@ pub async fn scale(cloud: &Cloud, group: &ReleaseName, min: u32, desired: u32, m
 /// The tags of one or more groups (one step's).
 pub type GroupTags = Vec<(ReleaseName, Vec<(String, String)>)>;
 
-/// Tag writes of the command's services waiting to be sent (`batch.rs`).
-pub type Tags = GroupCommit<GroupTags, ()>;
+/// Tag writes of the command's services waiting to be sent (`batch.rs`), by priority.
+#[derive(Default)]
+pub struct Tags {
+    now: GroupCommit<GroupTags, ()>,
+    bookkeeping: GroupCommit<GroupTags, ()>,
+}
 
 /// Tags `groups`, batched with the tag writes of other services that wait meanwhile: one
 /// CreateOrUpdateTags carries many switches (at 100 services the switches' tags alone
-/// were a third of the Auto Scaling budget at the end of a rollout). Tags are never
-/// bookkeeping (`execute`), so a batch is sent at the priority of a switch.
+/// were a third of the Auto Scaling budget at the end of a rollout). A switch's tags are
+/// bookkeeping (`execute`): they wait while the budget serves switches, and the more
+/// wait, the more one call carries. Bookkeeping and other tags queue apart, so that a
+/// batch is sent at the priority of all it carries.
 pub async fn tag_many(cloud: &Cloud, groups: &[(ReleaseName, Vec<(String, String)>)]) -> CloudResult<()> {
-    // The token first, then the batch: the switches that queue while it waits ride along.
+    let queue = if crate::cloud::pace::is_bookkeeping() { &cloud.tags.bookkeeping } else { &cloud.tags.now };
+    // The token first, then the batch: the tags that queue while it waits ride along.
     let paid = async || cloud.gate.asg(Api::AsgWrite).await;
-    cloud.tags.submit_after(groups.to_vec(), paid, async |client, batch| send_tags(cloud, client, batch).await).await
+    queue.submit_after(groups.to_vec(), paid, async |client, batch| send_tags(cloud, client, batch).await).await
 }
 
 /// At most this many tags in one CreateOrUpdateTags (a conservative bound: AWS documents

@@ -108,19 +108,49 @@ pub fn ec2_action(name: &str) -> &'static str {
     n
 }
 
+/// Work of a cluster whose switch is still to come (`Gate::critical`, held by the
+/// cluster's lease until its executor passes the switch). While any is pending,
+/// bookkeeping leaves half of each bucket to it; once none is, bookkeeping may use the
+/// whole budget (at the end of a rollout, the last services' suspends and history).
+pub struct Critical {
+    pacer: std::sync::Arc<Pacer>,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl Critical {
+    pub fn new(pacer: std::sync::Arc<Pacer>) -> Self {
+        pacer.critical.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Critical { pacer, done: Default::default() }
+    }
+
+    /// The switch is behind: what is left of this work is bookkeeping.
+    pub fn done(&self) {
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.pacer.critical.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Critical {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
 tokio::task_local! {
     /// Set on work that no switch waits for (standby suspend, history, deleting old
     /// releases, the lease's heartbeat): it leaves half of each burst to the rest.
     static BOOKKEEPING: bool;
 }
 
-/// Runs `f` as bookkeeping: its calls take a token only while the bucket holds more than
-/// half its burst, so that a switch of another service never queues behind them.
+/// Runs `f` as bookkeeping: while a switch is still to come (`Critical`), its calls take
+/// a token only while the bucket holds more than half its burst, so that a switch of
+/// another service never queues behind them.
 pub async fn bookkeeping<F: std::future::Future>(f: F) -> F::Output {
     BOOKKEEPING.scope(true, f).await
 }
 
-fn is_bookkeeping() -> bool {
+pub fn is_bookkeeping() -> bool {
     BOOKKEEPING.try_with(|b| *b).unwrap_or(false)
 }
 
@@ -137,12 +167,15 @@ const INCREASE: f64 = 0.02;
 #[derive(Default)]
 pub struct Pacer {
     buckets: Mutex<HashMap<Key, Bucket>>,
+    /// Pending `Critical` work.
+    critical: std::sync::atomic::AtomicUsize,
 }
 
 impl Pacer {
     /// How long to wait before a call of `api` at `now`; takes its token if none.
-    /// Bookkeeping (`low`) leaves half of each bucket to the rest.
+    /// Bookkeeping (`low`) leaves half of each bucket to pending critical work.
     fn try_take(&self, api: Api, now: Instant, low: bool) -> Option<Duration> {
+        let low = low && self.critical.load(std::sync::atomic::Ordering::SeqCst) > 0;
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let (key, size, rate) = api.bucket();
         let need = if low { 1.0 + (size / 2.0).floor() } else { 1.0 };
@@ -224,7 +257,8 @@ mod tests {
 
     #[test]
     fn bookkeeping_leaves_half_the_burst_to_the_rest() {
-        let p = Pacer::default();
+        let p = std::sync::Arc::new(Pacer::default());
+        let pending = Critical::new(p.clone());
         let t0 = Instant::now();
         // Classic ELB writes: burst 36 usable. Bookkeeping takes tokens while more than 18 are left.
         for _ in 0..18 {
@@ -237,6 +271,32 @@ mod tests {
             assert_eq!(p.try_take(Api::ElbWrite, t0, false), None);
         }
         assert!(p.try_take(Api::ElbWrite, t0, false).is_some());
+        drop(pending);
+    }
+
+    #[test]
+    fn once_no_switch_is_to_come_bookkeeping_uses_the_whole_bucket() {
+        let p = std::sync::Arc::new(Pacer::default());
+        let (a, b) = (Critical::new(p.clone()), Critical::new(p.clone()));
+        let t0 = Instant::now();
+        for _ in 0..18 {
+            assert_eq!(p.try_take(Api::ElbWrite, t0, true), None);
+        }
+        assert!(p.try_take(Api::ElbWrite, t0, true).is_some(), "two switches to come: half");
+        a.done();
+        a.done();
+        assert!(p.try_take(Api::ElbWrite, t0, true).is_some(), "done twice counts once: one still to come");
+        drop(b);
+        for _ in 0..18 {
+            assert_eq!(p.try_take(Api::ElbWrite, t0, true), None, "none to come: the rest of the burst");
+        }
+        assert!(p.try_take(Api::ElbWrite, t0, true).is_some());
+        drop(a);
+        assert_eq!(
+            p.critical.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "a dropped guard that was done counts nothing"
+        );
     }
 
     #[tokio::test]

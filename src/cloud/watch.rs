@@ -18,6 +18,10 @@ pub type GroupInstances = (u32, Vec<String>, usize);
 #[derive(Default)]
 struct State {
     wanted: BTreeSet<String>,
+    /// When each wanted group was first asked for, as a sequence number: the order the
+    /// services began to wait, which is the order their groups were created.
+    since: BTreeMap<String, u64>,
+    next: u64,
     cache: BTreeMap<String, Option<GroupInstances>>,
     at: Option<Instant>,
 }
@@ -36,7 +40,11 @@ impl GroupWatch {
     pub async fn instances(&self, group: &ReleaseName, fresh: Duration) -> CloudResult<Option<GroupInstances>> {
         let group = group.to_string();
         let mut st = self.state.lock().await;
-        st.wanted.insert(group.clone());
+        if st.wanted.insert(group.clone()) {
+            let n = st.next;
+            st.since.insert(group.clone(), n);
+            st.next = n.saturating_add(1);
+        }
         let stale = st.at.is_none_or(|t| t.elapsed() >= fresh) || !st.cache.contains_key(&group);
         if stale {
             let names: Vec<String> = st.wanted.iter().cloned().collect();
@@ -84,9 +92,12 @@ impl GroupWatch {
         Ok(st.cache.get(&group).cloned().flatten())
     }
 
-    /// How many groups are waited on now (every service of the command that waits).
-    pub async fn waiting(&self) -> usize {
-        self.state.lock().await.wanted.len()
+    /// How many groups waited on now began to wait before `group`, and how many are
+    /// waited on (`domain::health::poll_interval`).
+    pub async fn rank(&self, group: &ReleaseName) -> (usize, usize) {
+        let st = self.state.lock().await;
+        let mine = st.since.get(&group.to_string()).copied().unwrap_or(u64::MAX);
+        (st.since.values().filter(|&&n| n < mine).count(), st.wanted.len())
     }
 
     /// The waiter of `group` is done: it is no longer described.
@@ -94,6 +105,7 @@ impl GroupWatch {
         let group = group.to_string();
         let mut st = self.state.lock().await;
         st.wanted.remove(&group);
+        st.since.remove(&group);
         st.cache.remove(&group);
     }
 }

@@ -18,7 +18,7 @@ use crate::interrupt::Interrupt;
 use crate::output::Reporter;
 use crate::plan::deploy::{group_settings, settings_digest, DeployRequest};
 use crate::plan::history::parse_history;
-use crate::plan::rollback::{choose, plan_rollback, RollbackTarget};
+use crate::plan::rollback::{choose, plan_rollback, rolled_back_from, RollbackTarget};
 use crate::plan::Plan;
 
 pub async fn run(
@@ -94,7 +94,7 @@ pub async fn plan_rollback_now(
         }
     };
     let by = deployed_by();
-    let from = snap.live().map(|l| l.name.to_string()).unwrap_or_default();
+    let from = rolled_back_from(&snap, &target);
     // A group comes back with the settings it ran with (its launch template's); a
     // collected release is deployed again with the environment's settings now.
     let settings = match &target {

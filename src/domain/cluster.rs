@@ -153,13 +153,35 @@ pub struct ClusterSnapshot {
 
 impl ClusterSnapshot {
     /// The release serving now: the attached group tagged live, else the newest attached
-    /// group whose instances are all InService (a crash between attach and tag).
+    /// group whose instances are all InService (a crash between attach and tag, or between
+    /// a switch's detach and its tags).
     pub fn live(&self) -> Option<&ObservedGroup> {
         let attached = || self.groups.iter().filter(|g| g.attached);
         attached()
             .filter(|g| g.state == GroupState::Live)
             .max_by_key(|g| g.number())
             .or_else(|| attached().filter(|g| self.healthy(g)).max_by_key(|g| g.number()))
+    }
+
+    /// The newest group tagged live that is out of the ELB: a switch took it out and its
+    /// run died before the tags that follow (a switch is the detach; its tags are
+    /// bookkeeping). The re-run finishes its retirement; it is the release to attach
+    /// again if nothing else serves.
+    pub fn switched_from(&self) -> Option<&ObservedGroup> {
+        self.groups.iter().filter(|g| !g.attached && g.state == GroupState::Live).max_by_key(|g| g.number())
+    }
+
+    /// The old release of a switch that is not finished: out of the ELB, still tagged
+    /// live, while no attached group is tagged live yet. (Once another release is tagged
+    /// live, such a group is only a leftover to retire.)
+    pub fn interrupted(&self) -> Option<&ObservedGroup> {
+        self.switched_from().filter(|_| self.live().is_none_or(|l| l.state != GroupState::Live))
+    }
+
+    /// What a rollback rolls back from: the live release, or the newer of the two an
+    /// unfinished switch was between (a deploy's new release, or a rollback's old one).
+    pub fn rollback_from(&self) -> Option<&ObservedGroup> {
+        [self.live(), self.interrupted()].into_iter().flatten().max_by_key(|g| g.number())
     }
 
     /// Every instance of the group is InService in the ELB, and it has its desired count.

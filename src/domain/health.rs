@@ -93,18 +93,32 @@ impl FailingSince {
     }
 }
 
+/// The share of the classic ELB read budget that health reads use; the rest is headroom
+/// for the other reads (observation of services that start late) and for jitter.
+const HEALTH_READ_SHARE: f64 = 0.8;
+
 /// How long a waiter sleeps between ELB health reads of a group whose instances are
-/// registered, so possibly close to ready: at most the configured poll interval and one
-/// health-check round (the switch follows the last InService within a round), and down
-/// to half a round when the classic ELB read budget has room, that is while the
-/// `waiting` services' reads together stay within half of `elb_read_rate` (requests per
-/// second). At 100 services the reads are a round apart, and as services get healthy
-/// the last ones (those created last, so the end of the rollout) are read twice a round.
-pub fn poll_interval(configured: Duration, waiting: usize, elb_read_rate: f64) -> Duration {
-    let round = Duration::from_secs(INTERVAL_S);
-    let rate = (elb_read_rate / 2.0).max(0.01);
-    let fair = Duration::try_from_secs_f64(waiting.max(1) as f64 / rate).unwrap_or(round);
-    configured.min(fair.clamp(round / 2, round))
+/// registered, so possibly close to ready. The `waiting` services share the classic ELB
+/// read budget (`elb_read_rate`, requests per second). Those waiting longest (a low
+/// `rank`: created first, so the closest to ready) are read twice a round, as many as the
+/// budget allows; the others once a round, or, when the budget has no room for that,
+/// every two rounds (the youngest groups, so most likely still booting). As services get
+/// healthy the rank of the others drops: the next to get healthy are read most often.
+/// The configured interval, when shorter, stands for the round; reads beyond the budget
+/// would only queue in the pacer.
+pub fn poll_interval(configured: Duration, rank: usize, waiting: usize, elb_read_rate: f64) -> Duration {
+    let round = configured.as_secs_f64().min(INTERVAL_S as f64).max(0.001);
+    let fast = (INTERVAL_S as f64 / 2.0).min(round);
+    let budget = elb_read_rate.max(0.0) * HEALTH_READ_SHARE;
+    let w = waiting.max(1) as f64;
+    // The rest once a round if that fits in the budget, else every two rounds; `k` read
+    // twice a round with what is left: k / fast + (w - k) / rest <= budget.
+    let rest = if w / round <= budget { round } else { 2.0 * round };
+    if fast >= rest {
+        return Duration::from_secs_f64(rest);
+    }
+    let k = (budget - w / rest) / (1.0 / fast - 1.0 / rest);
+    Duration::from_secs_f64(if (rank as f64) < k { fast } else { rest })
 }
 
 #[cfg(test)]
@@ -240,20 +254,31 @@ mod tests {
     }
 
     #[test]
-    fn health_reads_are_a_round_apart_under_load_and_twice_a_round_with_room() {
+    fn health_reads_go_to_the_groups_closest_to_ready_within_the_elb_budget() {
         let s = Duration::from_secs;
-        // One service: twice a round (half of 10 reads/s is far more than it needs).
-        assert_eq!(poll_interval(s(10), 1, 10.0), s(5));
-        // 100 services would need 20 s at half the budget: never longer than a round.
-        assert_eq!(poll_interval(s(10), 100, 10.0), s(10));
-        // 30 left: 30 / 5 per second = 6 s.
-        assert_eq!(poll_interval(s(10), 30, 10.0), s(6));
-        // After a throttle (AIMD halved the rate) the same 30 are a round apart again.
-        assert_eq!(poll_interval(s(10), 30, 5.0), s(10));
-        // Never longer than the configured interval (tests poll every 50 ms).
-        assert_eq!(poll_interval(Duration::from_millis(50), 100, 10.0), Duration::from_millis(50));
-        assert_eq!(poll_interval(s(3), 100, 10.0), s(3));
+        // One service: twice a round.
+        assert_eq!(poll_interval(s(10), 0, 1, 10.0), s(5));
+        // 30 services: all twice a round is 6 reads/s, within 80 % of 10/s.
+        assert_eq!(poll_interval(s(10), 29, 30, 10.0), s(5));
+        // 50: once a round for all is 5/s; the 30 waiting longest twice (30/5 + 20/10 = 8).
+        assert_eq!(poll_interval(s(10), 29, 50, 10.0), s(5));
+        assert_eq!(poll_interval(s(10), 30, 50, 10.0), s(10));
+        // 100: a round for all would be 10/s, over the 8: the 20 waiting longest twice a
+        // round, the others every two rounds (20/5 + 80/20 = 8).
+        assert_eq!(poll_interval(s(10), 19, 100, 10.0), s(5));
+        assert_eq!(poll_interval(s(10), 20, 100, 10.0), s(20));
+        // After a throttle (AIMD halved the rate) fewer are read twice a round.
+        assert_eq!(poll_interval(s(10), 9, 30, 5.0), s(5));
+        assert_eq!(poll_interval(s(10), 10, 30, 5.0), s(10));
+        // A shorter configured interval stands for the round (tests poll every 50 ms), within
+        // the budget too: 20 reads/s of one service is more than 8, so every 100 ms.
+        let ms = Duration::from_millis;
+        assert_eq!(poll_interval(s(3), 0, 1, 10.0), s(3));
+        assert_eq!(poll_interval(s(3), 23, 24, 10.0), s(3));
+        assert_eq!(poll_interval(s(3), 24, 25, 10.0), s(6));
+        assert_eq!(poll_interval(ms(50), 0, 1, 10.0), ms(100));
         // No rate at all cannot make it divide by zero or wait forever.
-        assert_eq!(poll_interval(s(10), 5, 0.0), s(10));
+        assert_eq!(poll_interval(s(30), 0, 5, 0.0), s(20));
+        assert_eq!(poll_interval(s(30), 0, 0, 0.0), s(20));
     }
 }

@@ -266,6 +266,10 @@ impl Executor<'_> {
         let mut last_count = None;
         let mut seen = false;
         let mut last_seen = (Vec::new(), Default::default());
+        // The last ELB health read of a registered group, and how often the interval to
+        // the next one is computed again.
+        let mut last_read: Option<std::time::Instant> = None;
+        let tick = self.poll.min(Duration::from_secs(1));
         let what = format!("waiting for {group}");
         let ready = self
             .waiter()
@@ -294,6 +298,26 @@ impl Executor<'_> {
                     let rounds = crate::domain::health::HEALTHY_THRESHOLD as u32;
                     return Ok(Poll::PendingFor(self.poll.saturating_mul(rounds)));
                 }
+                // The next health read is due a poll interval after the last one, that
+                // interval computed now (`poll_interval`): as other services get healthy
+                // and stop reading, the next ones read more often at once, not after a
+                // read scheduled when the budget was shared by all.
+                let interval = async || {
+                    let (rank, waiting) = self.watch.rank(group).await;
+                    crate::domain::health::poll_interval(
+                        self.poll,
+                        rank,
+                        waiting,
+                        self.cloud.gate.rate(crate::cloud::pace::Api::ElbRead),
+                    )
+                };
+                if let Some(t) = last_read {
+                    let due = t + interval().await;
+                    let now = std::time::Instant::now();
+                    if now < due {
+                        return Ok(Poll::PendingFor((due - now).min(tick)));
+                    }
+                }
                 let health = elb::instance_health(self.cloud, elb_name).await?;
                 let in_service = ids.iter().filter(|i| health.get(*i).is_some_and(|h| h.in_service)).count();
                 if ids.len() as u64 >= u64::from(count) && in_service as u64 >= u64::from(count) {
@@ -314,19 +338,16 @@ impl Executor<'_> {
                     self.out.step(&self.label, &format!("{in_service}/{count} instances of {group} InService"));
                     last_count = Some(in_service);
                 }
-                // Registered, so possibly close to ready: never poll less often than the
-                // ELB checks, so the switch follows the last InService within one round,
-                // and twice as often when the ELB read budget has room for every waiter.
+                // Registered, so possibly close to ready: read again within the ELB
+                // budget, the groups waiting longest most often (`poll_interval`).
                 let registered = ids.iter().any(|i| health.contains_key(i));
                 last_seen = (ids, health);
                 if !registered {
+                    last_read = None;
                     return Ok(Poll::Pending);
                 }
-                Ok(Poll::PendingFor(crate::domain::health::poll_interval(
-                    self.poll,
-                    self.watch.waiting().await,
-                    self.cloud.gate.rate(crate::cloud::pace::Api::ElbRead),
-                )))
+                last_read = Some(std::time::Instant::now());
+                Ok(Poll::PendingFor(interval().await.min(tick)))
             })
             .await?;
         let early = match ready {

@@ -18,6 +18,8 @@ pub struct Lease {
     lost: Arc<AtomicBool>,
     beat: tokio::task::JoinHandle<()>,
     ttl: Duration,
+    /// The operation's work is critical for the pacer until its switch (`switched`).
+    critical: crate::cloud::pace::Critical,
 }
 
 /// Who runs this operation, for the lock's tags: an id unique to this run (so that a
@@ -41,6 +43,7 @@ impl Lease {
         out: &Reporter,
         label: &str,
     ) -> Result<Lease, Error> {
+        let critical = cloud.gate.critical();
         let ttl_s = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let now = crate::clock::unix();
         let acquired = lease::acquire(cloud, vpc, cluster, env, &holder.who, holder.operation, &holder.op, now, ttl_s)
@@ -79,7 +82,7 @@ impl Lease {
                 }
             }))
         };
-        Ok(Lease { cloud: cloud.clone(), handle, lost, beat, ttl })
+        Ok(Lease { cloud: cloud.clone(), handle, lost, beat, ttl, critical })
     }
 
     /// Renews now and says whether the lease is still ours (a failed read keeps the last
@@ -89,6 +92,11 @@ impl Lease {
             self.lost.store(true, Ordering::SeqCst);
         }
         self.still_held()
+    }
+
+    /// The operation's switch is behind it: the rest is bookkeeping (`pace::Critical`).
+    pub fn switched(&self) {
+        self.critical.done();
     }
 
     /// False once a heartbeat found the lock gone or replaced.

@@ -147,17 +147,24 @@ impl Executor<'_> {
                         });
                     }
                 }
-                // Off every critical path: after the switch, what no other service's switch
-                // should wait for; before it, what the new group's boot outlasts (metrics,
-                // policies, schedules: in place long before an instance can serve), so that
-                // other services' CreateAutoScalingGroup, which starts their boot, goes first.
+                // Off every critical path: after the switch (the old release's detach),
+                // what no other service's switch should wait for (tags, suspend, history);
+                // before it, what the new group's boot outlasts (metrics, policies,
+                // schedules: in place long before an instance can serve), so that other
+                // services' CreateAutoScalingGroup, which starts their boot, goes first.
                 other
-                    if (switched && !matches!(other, Step::Tag { .. } | Step::Detach { .. } | Step::Attach { .. }))
+                    if (switched && !matches!(other, Step::Detach { .. } | Step::Attach { .. }))
                         || matches!(
                             other,
                             Step::EnableMetrics { .. } | Step::PutCpuPolicy { .. } | Step::PutSchedule { .. }
                         ) =>
                 {
+                    // The switch is behind (its detach done): this service's work is no
+                    // longer critical, and once no service's is, bookkeeping may use the
+                    // whole budget (`pace::Critical`).
+                    if let (true, Some(l)) = (switched, self.lease) {
+                        l.switched();
+                    }
                     crate::cloud::pace::bookkeeping(self.apply(other, produced)).await.map_err(|e| stop(switched, e))?
                 }
                 other => match self.apply(other, produced).await {

@@ -171,11 +171,11 @@ mod tests {
         let Some(Step::CreateGroup(g)) = p.steps.get(at("create_group")) else { panic!("{k:?}") };
         assert_eq!((g.min, g.desired, g.max), (1, 1, 4), "the canary's size");
         assert!(g.tags.contains(&("drydock:state".into(), "canary".into())));
-        // wait 1 InService → hold → deploying → scale to 2 → wait 2 → switch
+        // wait 1 InService → hold → deploying → scale to 2 → wait 2 → switch → standby
         let from = at("wait_in_service");
         assert_eq!(
-            &k[from..from + 6],
-            ["wait_in_service", "watch_alarms", "tag", "scale_to", "wait_in_service", "tag"]
+            &k[from..from + 8],
+            ["wait_in_service", "watch_alarms", "tag", "scale_to", "wait_in_service", "detach", "tag", "suspend"]
         );
         assert!(matches!(&p.steps[from], Step::WaitInService { count: 1, .. }));
         match &p.steps[from + 1] {
@@ -256,7 +256,9 @@ mod tests {
         live.settings = Some(settings_digest(&Default::default(), &Default::default(), &Default::default()));
         live.previous = Some(crate::plan::fixtures::release(1));
         live.bake_until = Some(1_000_500);
-        let p = plan(&canary_svc(0, 600), vec![group(1, "ami-a", GroupState::Standby, 2, false), live], Some(&watch));
+        let mut standby = group(1, "ami-a", GroupState::Standby, 2, false);
+        standby.suspended = true;
+        let p = plan(&canary_svc(0, 600), vec![standby, live], Some(&watch));
         assert_eq!(p.outcome, Outcome::Unchanged);
         assert_eq!(kinds(&p), ["watch_alarms", "tag"]);
         assert!(matches!(&p.steps[0], Step::WatchAlarms { until: Some(1_000_500), phase: WatchPhase::Bake, .. }));

@@ -14,7 +14,7 @@ mod release;
 mod retire;
 
 pub use retire::trim;
-use retire::{back_to_standby, delete, demote, failed, retire_to_standby, standby_tags};
+use retire::{back_to_standby, delete, demote, failed, retire_to_standby, standby_tags, unfinished_retirements};
 
 /// What to deploy, and the facts the planner needs that are not in the config.
 pub struct DeployRequest<'a> {
@@ -97,7 +97,15 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         Some(_) => {}
     }
 
-    let live = snap.live();
+    // The release this plan starts from. A switch whose run died between the detach and
+    // its tags is finished as it was planned: from its old release (out of the ELB, still
+    // tagged live) to the one that serves, with the tags and the retirement that run
+    // would have written. Unless this request asks for that old release itself.
+    let same = |g: &ObservedGroup| g.ami.as_deref() == Some(req.ami) && group_settings(g) == req.settings;
+    let live = match snap.interrupted() {
+        Some(o) if !same(o) => Some(o),
+        _ => snap.live(),
+    };
     let base =
         |outcome, release: Option<ReleaseName>, previous: Option<ReleaseName>, steps, compensation, message: String| {
             Plan {
@@ -114,18 +122,20 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             }
         };
 
-    // The release this request asks for: its AMI with its settings.
-    let same = |g: &ObservedGroup| g.ami.as_deref() == Some(req.ami) && group_settings(g) == req.settings;
-
     // Groups attached to the ELB that are neither live nor for this AMI: left by an
     // abandoned run. Taken out (after the new release serves) and marked failed.
     let strays: Vec<&ObservedGroup> =
         snap.groups.iter().filter(|g| g.attached && Some(&g.name) != live.map(|l| &l.name) && !same(g)).collect();
 
-    // A stray that was live (a run died between tagging the new release live and
-    // detaching the old one) becomes a standby; any other stray is retired as failed.
+    // A stray that was live (a run of an older drydock died between tagging the new
+    // release live and detaching the old one), or that serves in full after an unfinished
+    // switch to it (this request asks for another release), becomes a standby; any other
+    // stray is retired as failed.
     let settle = |g: &ObservedGroup| {
-        if g.state == GroupState::Live || live.and_then(|l| l.previous.as_ref()) == Some(&g.name) {
+        if g.state == GroupState::Live
+            || live.and_then(|l| l.previous.as_ref()) == Some(&g.name)
+            || (live.is_some_and(|l| !l.attached) && snap.healthy(g))
+        {
             demote(svc, g, &elb_s, req.now)
         } else {
             failed(&g.name, &elb_s, g.max).to_vec()
@@ -147,7 +157,9 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
         for g in &strays {
             steps.extend(settle(g));
         }
-        if !strays.is_empty() {
+        let left = unfinished_retirements(svc, snap, &[&l.name], &elb_s, req.now);
+        if !strays.is_empty() || !left.is_empty() {
+            steps.extend(left);
             steps.extend(trim(svc, snap, &[&l.name], None));
         }
         let healthy = snap.in_service(l);
@@ -217,7 +229,7 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     let version = release.version();
     let (hkey, hval) = history_record(&version, req.ami, req.now, "ok", req.image, req.deployed_by);
     let (_, hfail) = history_record(&version, req.ami, req.now, "failed", req.image, req.deployed_by);
-    let compensation = match target.filter(|t| t.state == GroupState::Standby) {
+    let mut compensation = match target.filter(|t| t.state == GroupState::Standby) {
         // A standby brought back goes back to being one (a later rollback can use it); a
         // new or resumed release is marked failed, and so is its history line.
         Some(t) => back_to_standby(t, &elb_s),
@@ -227,7 +239,12 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             c
         }
     };
-    // Only now, with every new instance InService, does the old release leave the ELB.
+    // Nothing serves because a switch took its old release out and the release it
+    // switched to lost its health since: that old release, still running and never
+    // suspended, goes back in before the failed one leaves.
+    if let Some(g) = live.filter(|l| !l.attached && snap.live().is_none()) {
+        compensation.insert(0, Step::Attach { group: g.name.clone(), elb: elb_s.clone() });
+    }
     let mut tags = vec![tag("drydock:state", "live")];
     if let (Some(l), Some(_)) = (live, target) {
         tags.push(tag("drydock:previous", l.name.to_string()));
@@ -244,19 +261,31 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
             tags.push(tag("drydock:rolled-back-from", ""));
         }
     }
-    // One call tags the new release live and the old one standby; a crash right after
-    // it leaves the old group attached but tagged standby, which the next run takes out
-    // (it is the live release's `previous`).
+    // The switch: only now, with every new instance InService, does the old release
+    // leave the ELB. What follows is bookkeeping (`execute`): one call tags the new
+    // release live and the old one standby, batched with other services' tags
+    // (`groups::tag_many`), then the old one is suspended (warm) or scaled to 0 (cold).
+    // A crash between the detach and the tags leaves the old group out of the ELB still
+    // tagged live and the new one serving untagged: the next run finishes that switch
+    // from there (`ClusterSnapshot::interrupted`). (The suspend last: each service's
+    // last Auto Scaling call, so that services finish one by one, not all at once after a
+    // shared tag call, which would bunch their history records and lease releases.)
+    let (detach, retire): (Vec<Step>, Vec<Step>) = live
+        .map(|l| retire_to_standby(svc, l, &elb_s))
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|s| matches!(s, Step::Detach { .. }));
+    steps.extend(detach);
     let more = live.map(|l| vec![(l.name.clone(), standby_tags(svc, req.now))]).unwrap_or_default();
     steps.push(Step::Tag { group: release.clone(), tags, more });
-    if let Some(l) = live {
-        steps.extend(retire_to_standby(svc, l, &elb_s));
-    }
+    steps.extend(retire);
     for g in &strays {
         if Some(&g.name) != target.map(|t| &t.name) {
             steps.extend(settle(g));
         }
     }
+    let keep: Vec<&ReleaseName> = live.map(|l| &l.name).into_iter().chain(Some(&release)).collect();
+    steps.extend(unfinished_retirements(svc, snap, &keep, &elb_s, req.now));
     // The history line after the old release is out: bookkeeping, never before a switch.
     // A standby brought back keeps the record of when and by whom it was deployed.
     if !target.is_some_and(|t| t.state == GroupState::Standby) {

@@ -236,7 +236,7 @@ fn plan(svc: &ServiceEnv, w: &World, op: &Op) -> Result<(Plan, Option<String>), 
             let (ami, extra) = match &target {
                 RollbackTarget::AlreadyLive { ami, .. } => (ami.clone(), vec![]),
                 RollbackTarget::Group { ami, .. } | RollbackTarget::Collected { ami, .. } => {
-                    let from = snap.live().map(|l| l.name.to_string()).unwrap_or_default();
+                    let from = super::rollback::rolled_back_from(&snap, &target);
                     (ami.clone(), vec![("drydock:rolled-back-from".to_owned(), from)])
                 }
             };
@@ -318,6 +318,16 @@ fn random_deploys_rollbacks_and_crashes_keep_capacity_and_never_roll_forward() {
                 if matches!(op, Op::Rollback) && p.outcome == Outcome::RolledBack {
                     assert_eq!(w.live().map(|l| l.0), intended, "{trace}: the re-run finishes the same switch");
                 }
+            }
+            // Converged: one release tagged live, in the ELB; every standby out of it, and
+            // one with instances suspended (a crash during a switch's bookkeeping too).
+            let tagged = |g: &Group, s: &str| g.tags.get("drydock:state").map(String::as_str) == Some(s);
+            let live_tagged: Vec<_> = w.groups.iter().filter(|(_, g)| tagged(g, "live")).collect();
+            assert!(live_tagged.len() <= 1, "{trace}: several live: {live_tagged:?}");
+            assert!(live_tagged.iter().all(|(_, g)| g.attached), "{trace}: live out of the ELB: {live_tagged:?}");
+            for (n, g) in w.groups.iter().filter(|(_, g)| tagged(g, "standby")) {
+                assert!(!g.attached, "{trace}: standby {n} in the ELB");
+                assert!(g.suspended || g.desired == 0, "{trace}: standby {n} not suspended: {g:?}");
             }
             if let (Op::Rollback, Some((_, old_ami))) = (&op, &before) {
                 let after = w.live().map(|l| l.1).unwrap_or_default();

@@ -27,18 +27,25 @@ pub fn choose(
     to: Option<u16>,
     cluster: &ClusterName,
 ) -> Result<RollbackTarget, String> {
-    let live = snap.live();
+    // The release rolled back from: the live one, or the newer of the two that an
+    // unfinished switch was between (`ClusterSnapshot::rollback_from`), so that a re-run
+    // of a rollback killed in its switch goes on to the same target, not further back,
+    // and a rollback after a deploy killed there goes back from the new release.
+    let live = snap.rollback_from();
+    let interrupted = snap.interrupted();
     let number = match to {
         Some(n) => n,
         // Put there by a rollback: a retried rollback job must not go further back.
         None if live.is_some_and(|l| l.rolled_back_from.is_some()) => live.map(|l| l.number()).unwrap_or_default(),
         None => {
             let below = live.map(|l| l.number()).unwrap_or(u16::MAX);
-            // The newest standby older than the live release…
+            // The newest standby older than the live release (or the old release of an
+            // unfinished switch: a standby-to-be)…
             let standby = snap
                 .groups
                 .iter()
-                .filter(|g| g.state == GroupState::Standby && g.number() < below)
+                .filter(|g| g.state == GroupState::Standby || interrupted.is_some_and(|s| s.name == g.name))
+                .filter(|g| g.number() < below)
                 .max_by_key(|g| g.number());
             if let Some(g) = standby {
                 g.number()
@@ -54,7 +61,9 @@ pub fn choose(
             }
         }
     };
-    if let Some(l) = live.filter(|l| l.number() == number) {
+    // Live already, and not in an unfinished switch (which the Group target finishes,
+    // with a rollback's tags).
+    if let Some(l) = snap.live().filter(|l| l.number() == number && interrupted.is_none()) {
         return Ok(RollbackTarget::AlreadyLive { group: l.name.clone(), ami: l.ami.clone().unwrap_or_default() });
     }
     if let Some(g) = snap.groups.iter().find(|g| g.number() == number) {
@@ -74,6 +83,20 @@ pub fn choose(
     }
 }
 
+/// The `drydock:rolled-back-from` of a rollback to `target`: the release rolled back from
+/// (`ClusterSnapshot::rollback_from`), or the one that serves when that is the target.
+pub fn rolled_back_from(snap: &ClusterSnapshot, target: &RollbackTarget) -> String {
+    let number = match target {
+        RollbackTarget::AlreadyLive { group, .. } | RollbackTarget::Group { group, .. } => group.number,
+        RollbackTarget::Collected { number, .. } => *number,
+    };
+    snap.rollback_from()
+        .filter(|g| g.number() != number)
+        .or_else(|| snap.live())
+        .map(|g| g.name.to_string())
+        .unwrap_or_default()
+}
+
 /// The plan that puts `target` back in service: the deploy plan of its AMI (which brings
 /// a standby group back, or deploys a collected release's AMI as a new release), with a
 /// rollback's outcome and words.
@@ -84,7 +107,7 @@ pub fn plan_rollback(
     target: &RollbackTarget,
 ) -> Result<Plan, PlanError> {
     let mut plan = plan_deploy(svc, req, snap)?;
-    let live = snap.live().map(|l| &l.name);
+    let live = snap.rollback_from().map(|l| &l.name);
     match target {
         // Live already: nothing to do, or the rest of a switch that a crash interrupted.
         RollbackTarget::AlreadyLive { group, .. } => {
@@ -134,6 +157,33 @@ mod tests {
     }
     fn snap(groups: Vec<ObservedGroup>) -> ClusterSnapshot {
         ClusterSnapshot { groups, ..Default::default() }
+    }
+
+    /// A run killed between a switch's detach and its tags: a rollback goes on from the
+    /// newer of the two releases it was between, to the same target.
+    #[test]
+    fn after_a_switch_killed_before_its_tags() {
+        let hist = vec![h(1, false), h(2, false), h(3, false)];
+        // A rollback from v003 to v002: v003 is out, still tagged live; v002 serves.
+        let s = crate::plan::fixtures::snapshot(vec![
+            g(1, GroupState::Standby, false),
+            g(2, GroupState::Standby, true),
+            g(3, GroupState::Live, false),
+        ]);
+        let t = choose(&s, &hist, None, &www_prod());
+        assert!(matches!(&t, Ok(RollbackTarget::Group { group, .. }) if group.number == 2), "{t:?}");
+        let t = t.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rolled_back_from(&s, &t), "www-prod-v003");
+        // A deploy from v002 to v003: v002 is out, still tagged live; v003 serves untagged.
+        let s = crate::plan::fixtures::snapshot(vec![
+            g(1, GroupState::Standby, false),
+            g(2, GroupState::Live, false),
+            g(3, GroupState::Deploying, true),
+        ]);
+        let t = choose(&s, &hist, None, &www_prod());
+        assert!(matches!(&t, Ok(RollbackTarget::Group { group, .. }) if group.number == 2), "{t:?}");
+        let t = t.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rolled_back_from(&s, &t), "www-prod-v003");
     }
 
     #[test]

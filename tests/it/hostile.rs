@@ -34,8 +34,8 @@ const WRITES: [&str; 14] = [
 ];
 
 /// The end state every run must leave for `cluster` behind ELB `cluster`: one live group,
-/// in the ELB with all its instances InService; no other group in the ELB; no group left
-/// `deploying`; a launch template only for a group that exists; the lease released; no
+/// in the ELB with all its instances InService; no other group in the ELB; a standby with
+/// instances suspended; no group left `deploying`; a launch template only for a group that exists; the lease released; no
 /// builder running. Reads lag writes in this world, as on AWS: the state must be reached
 /// within a few consistency windows, and every check must hold at once.
 #[track_caller]
@@ -76,6 +76,10 @@ fn converged(fx: &Emulated, cluster: &str, live_release: &str) -> Result<(), Str
                 matches!(state.as_deref(), Some("standby") | Some("failed")),
                 format!("{n} is {state:?}, not standby"),
             )?;
+            // A warm standby keeps its instances, its processes suspended.
+            if state.as_deref() == Some("standby") && g.desired_capacity().unwrap_or(0) > 0 {
+                check(!g.suspended_processes().is_empty(), format!("standby {n} is not suspended"))?;
+            }
         }
         check(tag(g, "drydock:state").as_deref() != Some("deploying"), format!("{n} is left deploying"))?;
     }

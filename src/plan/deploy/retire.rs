@@ -23,9 +23,13 @@ pub(super) fn standby_tags(svc: &ServiceEnv, now: i64) -> Vec<(String, String)> 
 }
 
 /// Steps that take the previous live group out of service, after the new one serves:
-/// out of the ELB, then suspended (warm) or scaled to 0 (cold); tagged separately.
+/// out of the ELB (unless a switch that died took it out already), then suspended (warm)
+/// or scaled to 0 (cold); tagged separately.
 pub(super) fn retire_to_standby(svc: &ServiceEnv, g: &ObservedGroup, elb: &str) -> Vec<Step> {
-    let mut s = vec![Step::Detach { group: g.name.clone(), elb: elb.to_owned() }];
+    let mut s = Vec::new();
+    if g.attached {
+        s.push(Step::Detach { group: g.name.clone(), elb: elb.to_owned() });
+    }
     match svc.standby {
         Standby::Warm => s.push(Step::Suspend { group: g.name.clone() }),
         Standby::Cold => s.extend(cold(g)),
@@ -47,6 +51,28 @@ fn cold(g: &ObservedGroup) -> [Step; 2] {
 pub(super) fn demote(svc: &ServiceEnv, g: &ObservedGroup, elb: &str, now: i64) -> Vec<Step> {
     let mut s = retire_to_standby(svc, g, elb);
     s.push(Step::Tag { group: g.name.clone(), tags: standby_tags(svc, now), more: vec![] });
+    s
+}
+
+/// What a switch that died during its bookkeeping (tags, suspend) left: a release it took
+/// out of the ELB still tagged live becomes a standby; a standby with instances whose
+/// processes were never suspended is suspended. Never `keep` (the releases this plan
+/// puts live or retires itself).
+pub(super) fn unfinished_retirements(
+    svc: &ServiceEnv,
+    snap: &ClusterSnapshot,
+    keep: &[&ReleaseName],
+    elb: &str,
+    now: i64,
+) -> Vec<Step> {
+    let mut s = Vec::new();
+    for g in snap.groups.iter().filter(|g| !g.attached && !keep.contains(&&g.name)) {
+        match g.state {
+            GroupState::Live => s.extend(demote(svc, g, elb, now)),
+            GroupState::Standby if g.desired > 0 && !g.suspended => s.push(Step::Suspend { group: g.name.clone() }),
+            _ => {}
+        }
+    }
     s
 }
 

@@ -101,7 +101,11 @@ fn second_deploy_switches_only_after_every_new_instance_serves() {
         &p,
         "tag www-prod-v002 drydock:state=live; www-prod-v001 drydock:state=standby drydock:expires-at=1003600",
     );
-    assert!(wait < switch && switch < detach, "one call tags both, after the wait, before the detach");
+    let suspend = position(&p, "suspend the scaling processes of www-prod-v001");
+    assert!(
+        wait < detach && detach < switch && switch < suspend,
+        "the switch is the detach; then bookkeeping: one call tags both, and the suspend"
+    );
     let Step::CreateGroup(g) = &p.steps[1] else { panic!("{:?}", p.steps) };
     assert!(g.tags.contains(&("drydock:previous".into(), "www-prod-v001".into())));
     assert_eq!(
@@ -372,4 +376,77 @@ fn a_healthy_release_never_tagged_live_gets_its_switch_finished() {
     let p = plan(&svc(Standby::Warm, 2), "ami-a", &snap);
     assert_eq!(p.outcome, Outcome::Unchanged);
     assert!(p.steps.is_empty(), "{:#?}", lines(&p));
+}
+
+/// A deploy of ami-b killed between its switch (v001's detach) and the tags after it:
+/// v001 is out of the ELB still tagged live, v002 serves untagged, and v001 is not
+/// suspended yet.
+fn killed_after_the_switch() -> ClusterSnapshot {
+    snapshot(vec![group(1, "ami-a", GroupState::Live, 2, false), group(2, "ami-b", GroupState::Deploying, 2, true)])
+}
+
+#[test]
+fn a_rerun_after_a_kill_between_the_detach_and_the_tags_finishes_that_switch() {
+    let snap = killed_after_the_switch();
+    let svc = svc(Standby::Warm, 2);
+    let p = plan(&svc, "ami-b", &snap);
+    assert_eq!(p.outcome, Outcome::Deployed);
+    assert_eq!(p.release.as_ref().map(|r| r.to_string()).as_deref(), Some("www-prod-v002"));
+    let l = lines(&p);
+    assert!(!l.iter().any(|s| s.starts_with("detach")), "nothing leaves the ELB again: {l:#?}");
+    let tags = position(
+        &p,
+        "tag www-prod-v002 drydock:state=live drydock:previous=www-prod-v001; www-prod-v001 drydock:state=standby",
+    );
+    assert!(tags < position(&p, "suspend the scaling processes of www-prod-v001"));
+    position(&p, "record drydock:release:v002");
+
+    // Another AMI: v002 served in full, so it becomes a standby (not a failed release)
+    // once the new one serves; v001 becomes one too.
+    let p = plan(&svc, "ami-c", &snap);
+    let l = lines(&p);
+    assert!(position(&p, "wait until all 2 instances of www-prod-v003") < position(&p, "detach www-prod-v002"));
+    position(&p, "tag www-prod-v002 drydock:state=standby");
+    assert!(!l.iter().any(|s| s.contains("state=failed")), "{l:#?}");
+    assert!(l.iter().any(|s| s.contains("www-prod-v001 drydock:state=standby")), "{l:#?}");
+
+    // v001's own AMI: v001 goes back in, and v002 leaves only after it serves.
+    let p = plan(&svc, "ami-a", &snap);
+    let attach = position(&p, "attach www-prod-v001");
+    let wait = position(&p, "wait until all 2 instances of www-prod-v001");
+    let detach = position(&p, "detach www-prod-v002");
+    assert!(attach < wait && wait < detach, "{:#?}", lines(&p));
+    position(&p, "tag www-prod-v001 drydock:state=live");
+    position(&p, "suspend the scaling processes of www-prod-v002");
+}
+
+#[test]
+fn when_nothing_serves_after_an_unfinished_switch_the_old_release_goes_back_in_before_the_failed_one_leaves() {
+    let mut snap = killed_after_the_switch();
+    // v002 lost its health since the switch.
+    for h in snap.health.values_mut() {
+        h.in_service = false;
+    }
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    let c: Vec<String> = p.compensation.iter().map(|s| s.to_string()).collect();
+    assert_eq!(c[..2], ["attach www-prod-v001 to ELB www-prod", "detach www-prod-v002 from ELB www-prod"], "{c:#?}");
+    // While it serves, nothing is attached back.
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &killed_after_the_switch());
+    assert!(!p.compensation.iter().any(|s| matches!(s, Step::Attach { .. })), "{:?}", p.compensation);
+}
+
+#[test]
+fn a_standby_left_unsuspended_by_a_killed_run_is_suspended_by_the_next() {
+    let standby = group(1, "ami-a", GroupState::Standby, 2, false);
+    let snap = snapshot(vec![standby.clone(), group(2, "ami-b", GroupState::Live, 2, true)]);
+    let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+    assert_eq!(p.outcome, Outcome::Unchanged);
+    assert_eq!(lines(&p), ["suspend the scaling processes of www-prod-v001 (warm standby)"]);
+    // Suspended, or a cold standby at 0: nothing to do.
+    let suspended = ObservedGroup { suspended: true, ..standby.clone() };
+    let cold = ObservedGroup { desired: 0, instances: vec![], ..standby };
+    for g in [suspended, cold] {
+        let snap = snapshot(vec![g, group(2, "ami-b", GroupState::Live, 2, true)]);
+        assert!(plan(&svc(Standby::Warm, 2), "ami-b", &snap).steps.is_empty());
+    }
 }
