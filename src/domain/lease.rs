@@ -1,6 +1,6 @@
 //! One operation per cluster: the lease as data. The cloud layer makes taking it atomic
-//! (a lock launch template whose creation fails when its name exists); this decides what
-//! an observed lock means.
+//! (a lock security group whose creation fails when its name exists, `cloud/lease.rs`);
+//! this decides what an observed lock means.
 
 /// A lock as observed: who holds it and when they last renewed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
