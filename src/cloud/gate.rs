@@ -20,11 +20,6 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// Marks a cluster's work as critical until `Critical::done` (its switch) or drop.
-    pub fn critical(&self) -> crate::cloud::pace::Critical {
-        crate::cloud::pace::Critical::new(self.pacer.clone())
-    }
-
     pub fn new(conf: &aws_config::SdkConfig) -> Self {
         let pacer = Arc::new(Pacer::default());
         let watch = |read, write: fn(&str) -> Api| ThrottleWatch { pacer: pacer.clone(), read, write };
@@ -51,6 +46,11 @@ impl Gate {
             ),
             pacer,
         }
+    }
+
+    /// Marks a cluster's work as critical until `Critical::done` (its switch) or drop.
+    pub fn critical(&self) -> crate::cloud::pace::Critical {
+        crate::cloud::pace::Critical::new(self.pacer.clone())
     }
 
     /// The rate this process allows itself for `api` now (`Pacer::rate`).

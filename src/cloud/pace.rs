@@ -11,7 +11,8 @@
 //! published rate, down to a tenth of it at most.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -113,20 +114,20 @@ pub fn ec2_action(name: &str) -> &'static str {
 /// bookkeeping leaves half of each bucket to it; once none is, bookkeeping may use the
 /// whole budget (at the end of a rollout, the last services' suspends and history).
 pub struct Critical {
-    pacer: std::sync::Arc<Pacer>,
-    done: std::sync::atomic::AtomicBool,
+    pacer: Arc<Pacer>,
+    done: AtomicBool,
 }
 
 impl Critical {
-    pub fn new(pacer: std::sync::Arc<Pacer>) -> Self {
-        pacer.critical.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    pub fn new(pacer: Arc<Pacer>) -> Self {
+        pacer.critical.fetch_add(1, Ordering::SeqCst);
         Critical { pacer, done: Default::default() }
     }
 
     /// The switch is behind: what is left of this work is bookkeeping.
     pub fn done(&self) {
-        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            self.pacer.critical.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        if !self.done.swap(true, Ordering::SeqCst) {
+            self.pacer.critical.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -168,14 +169,14 @@ const INCREASE: f64 = 0.02;
 pub struct Pacer {
     buckets: Mutex<HashMap<Key, Bucket>>,
     /// Pending `Critical` work.
-    critical: std::sync::atomic::AtomicUsize,
+    critical: AtomicUsize,
 }
 
 impl Pacer {
     /// How long to wait before a call of `api` at `now`; takes its token if none.
     /// Bookkeeping (`low`) leaves half of each bucket to pending critical work.
     fn try_take(&self, api: Api, now: Instant, low: bool) -> Option<Duration> {
-        let low = low && self.critical.load(std::sync::atomic::Ordering::SeqCst) > 0;
+        let low = low && self.critical.load(Ordering::SeqCst) > 0;
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let (key, size, rate) = api.bucket();
         let need = if low { 1.0 + (size / 2.0).floor() } else { 1.0 };
@@ -257,7 +258,7 @@ mod tests {
 
     #[test]
     fn bookkeeping_leaves_half_the_burst_to_the_rest() {
-        let p = std::sync::Arc::new(Pacer::default());
+        let p = Arc::new(Pacer::default());
         let pending = Critical::new(p.clone());
         let t0 = Instant::now();
         // Classic ELB writes: burst 36 usable. Bookkeeping takes tokens while more than 18 are left.
@@ -276,7 +277,7 @@ mod tests {
 
     #[test]
     fn once_no_switch_is_to_come_bookkeeping_uses_the_whole_bucket() {
-        let p = std::sync::Arc::new(Pacer::default());
+        let p = Arc::new(Pacer::default());
         let (a, b) = (Critical::new(p.clone()), Critical::new(p.clone()));
         let t0 = Instant::now();
         for _ in 0..18 {
@@ -292,11 +293,7 @@ mod tests {
         }
         assert!(p.try_take(Api::ElbWrite, t0, true).is_some());
         drop(a);
-        assert_eq!(
-            p.critical.load(std::sync::atomic::Ordering::SeqCst),
-            0,
-            "a dropped guard that was done counts nothing"
-        );
+        assert_eq!(p.critical.load(Ordering::SeqCst), 0, "a dropped guard that was done counts nothing");
     }
 
     #[tokio::test]

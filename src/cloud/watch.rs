@@ -2,7 +2,7 @@
 //! and one DescribeAutoScalingGroups (up to 50 names a call) answers for all of them per
 //! poll interval, instead of one call per service.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_autoscaling::types::LifecycleState;
@@ -17,13 +17,29 @@ pub type GroupInstances = (u32, Vec<String>, usize);
 
 #[derive(Default)]
 struct State {
-    wanted: BTreeSet<String>,
-    /// When each wanted group was first asked for, as a sequence number: the order the
-    /// services began to wait, which is the order their groups were created.
-    since: BTreeMap<String, u64>,
+    /// The groups waited on, each with when it was first asked for, as a sequence
+    /// number: the order the services began to wait, which is the order their groups
+    /// were created.
+    wanted: BTreeMap<String, u64>,
     next: u64,
     cache: BTreeMap<String, Option<GroupInstances>>,
     at: Option<Instant>,
+}
+
+impl State {
+    /// `group` is waited on, from now if it was not.
+    fn want(&mut self, group: &str) {
+        if !self.wanted.contains_key(group) {
+            self.wanted.insert(group.to_owned(), self.next);
+            self.next = self.next.saturating_add(1);
+        }
+    }
+
+    /// How many groups waited on began to wait before `group`, and how many are waited on.
+    fn rank(&self, group: &str) -> (usize, usize) {
+        let mine = self.wanted.get(group).copied().unwrap_or(u64::MAX);
+        (self.wanted.values().filter(|&&n| n < mine).count(), self.wanted.len())
+    }
 }
 
 pub struct GroupWatch {
@@ -40,14 +56,10 @@ impl GroupWatch {
     pub async fn instances(&self, group: &ReleaseName, fresh: Duration) -> CloudResult<Option<GroupInstances>> {
         let group = group.to_string();
         let mut st = self.state.lock().await;
-        if st.wanted.insert(group.clone()) {
-            let n = st.next;
-            st.since.insert(group.clone(), n);
-            st.next = n.saturating_add(1);
-        }
+        st.want(&group);
         let stale = st.at.is_none_or(|t| t.elapsed() >= fresh) || !st.cache.contains_key(&group);
         if stale {
-            let names: Vec<String> = st.wanted.iter().cloned().collect();
+            let names: Vec<String> = st.wanted.keys().cloned().collect();
             let mut fresh_cache = BTreeMap::new();
             for chunk in names.chunks(50) {
                 let out = self
@@ -95,9 +107,7 @@ impl GroupWatch {
     /// How many groups waited on now began to wait before `group`, and how many are
     /// waited on (`domain::health::poll_interval`).
     pub async fn rank(&self, group: &ReleaseName) -> (usize, usize) {
-        let st = self.state.lock().await;
-        let mine = st.since.get(&group.to_string()).copied().unwrap_or(u64::MAX);
-        (st.since.values().filter(|&&n| n < mine).count(), st.wanted.len())
+        self.state.lock().await.rank(&group.to_string())
     }
 
     /// The waiter of `group` is done: it is no longer described.
@@ -105,7 +115,28 @@ impl GroupWatch {
         let group = group.to_string();
         let mut st = self.state.lock().await;
         st.wanted.remove(&group);
-        st.since.remove(&group);
         st.cache.remove(&group);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::State;
+
+    #[test]
+    fn a_groups_rank_is_how_many_waited_on_began_before_it() {
+        let mut st = State::default();
+        for g in ["www-v002", "api-v007", "img-v001"] {
+            st.want(g);
+        }
+        // Asked for again: it keeps its place.
+        st.want("www-v002");
+        assert_eq!(st.rank("www-v002"), (0, 3));
+        assert_eq!(st.rank("img-v001"), (2, 3), "by when it began to wait, not by name");
+        // The first is done: the others move up, and a newcomer comes last.
+        st.wanted.remove("www-v002");
+        st.want("www-v003");
+        assert_eq!(st.rank("api-v007"), (0, 3));
+        assert_eq!(st.rank("www-v003"), (2, 3));
     }
 }

@@ -346,8 +346,9 @@ impl Executor<'_> {
                     last_read = None;
                     return Ok(Poll::Pending);
                 }
+                // The next check comes at the tick; the read, when `interval` says it is due.
                 last_read = Some(std::time::Instant::now());
-                Ok(Poll::PendingFor(interval().await.min(tick)))
+                Ok(Poll::PendingFor(tick))
             })
             .await?;
         let early = match ready {
