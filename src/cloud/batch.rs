@@ -79,6 +79,11 @@ impl<Q: Clone, A> GroupCommit<Q, A> {
         }
     }
 
+    /// `f` folded over the requests queued for the next batch (how much it would carry).
+    pub fn fold_queued<T>(&self, init: T, f: impl FnMut(T, &Q) -> T) -> T {
+        self.lock_queue().iter().map(|w| &w.request).fold(init, f)
+    }
+
     fn enqueue(&self, request: Q) -> oneshot::Receiver<CloudResult<A>> {
         let (tx, rx) = oneshot::channel();
         self.lock_queue().push(Waiter { request, answer: tx });

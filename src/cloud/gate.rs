@@ -72,6 +72,14 @@ impl Gate {
         &self.asg
     }
 
+    /// The Auto Scaling client, after a spare token of `api` (`Pacer::take_spare`): for
+    /// a batch that grows while it waits, until `enough()`.
+    pub async fn asg_spare(&self, api: Api, enough: impl Fn() -> bool) -> &aws_sdk_autoscaling::Client {
+        debug_assert!(matches!(api, Api::AsgRead | Api::AsgWrite));
+        self.pacer.take_spare(api, enough).await;
+        &self.asg
+    }
+
     /// The classic ELB client, after a token of `api`.
     pub async fn elb(&self, api: Api) -> &aws_sdk_elasticloadbalancing::Client {
         debug_assert!(matches!(api, Api::ElbRead | Api::ElbWrite));

@@ -70,9 +70,10 @@ async fn describe_tagged(
         .name(format!("tag:{key}"))
         .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
         .build();
-    let mut pages = cloud
-        .gate
-        .asg_pages(Api::AsgRead, |c| c.describe_auto_scaling_groups().filters(filter).into_paginator().send());
+    // Pages of 100 groups (the most AWS returns) rather than the default 50.
+    let mut pages = cloud.gate.asg_pages(Api::AsgRead, |c| {
+        c.describe_auto_scaling_groups().filters(filter).max_records(100).into_paginator().send()
+    });
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
         for g in page.auto_scaling_groups() {
@@ -341,10 +342,26 @@ pub struct Tags {
 /// wait, the more one call carries. Bookkeeping and other tags queue apart, so that a
 /// batch is sent at the priority of all it carries.
 pub async fn tag_many(cloud: &Cloud, groups: &[(ReleaseName, Vec<(String, String)>)]) -> CloudResult<()> {
-    let queue = if crate::cloud::pace::is_bookkeeping() { &cloud.tags.bookkeeping } else { &cloud.tags.now };
+    let send = async |client, batch| send_tags(cloud, client, batch).await;
     // The token first, then the batch: the tags that queue while it waits ride along.
-    let paid = async || cloud.gate.asg(Api::AsgWrite).await;
-    queue.submit_after(groups.to_vec(), paid, async |client, batch| send_tags(cloud, client, batch).await).await
+    if !crate::cloud::pace::is_bookkeeping() {
+        let paid = async || cloud.gate.asg(Api::AsgWrite).await;
+        return cloud.tags.now.submit_after(groups.to_vec(), paid, send).await;
+    }
+    // Bookkeeping tags wait for a spare token (one a full bucket would lose) while less
+    // than a call's worth is queued: the switches' tags of the first services to turn
+    // healthy went one call each, and at 100 services each call is 0.1 s at the end.
+    let queue = &cloud.tags.bookkeeping;
+    let enough = || {
+        let (total, largest) = queue.fold_queued((0, 0), |(t, m), g| (t + tag_count(g), m.max(tag_count(g))));
+        total + largest > TAGS_PER_CALL
+    };
+    let paid = async || cloud.gate.asg_spare(Api::AsgWrite, enough).await;
+    queue.submit_after(groups.to_vec(), paid, send).await
+}
+
+fn tag_count(g: &GroupTags) -> usize {
+    g.iter().map(|(_, t)| t.len()).sum()
 }
 
 /// At most this many tags in one CreateOrUpdateTags (a conservative bound: AWS documents
@@ -355,7 +372,7 @@ const TAGS_PER_CALL: usize = 50;
 /// each step's tags are sent again alone (tags are idempotent), so that one service's
 /// error (its group gone, say) stays its own.
 async fn send_tags(cloud: &Cloud, paid: &aws_sdk_autoscaling::Client, batch: Vec<GroupTags>) -> Vec<CloudResult<()>> {
-    let counts: Vec<usize> = batch.iter().map(|g| g.iter().map(|(_, t)| t.len()).sum()).collect();
+    let counts: Vec<usize> = batch.iter().map(tag_count).collect();
     let mut out = Vec::with_capacity(batch.len());
     let mut rest = batch.as_slice();
     let mut paid = Some(paid);

@@ -13,7 +13,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so that tests can run it paused.
+use tokio::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Api {
@@ -174,12 +177,17 @@ pub struct Pacer {
 
 impl Pacer {
     /// How long to wait before a call of `api` at `now`; takes its token if none.
-    /// Bookkeeping (`low`) leaves half of each bucket to pending critical work.
-    fn try_take(&self, api: Api, now: Instant, low: bool) -> Option<Duration> {
-        let low = low && self.critical.load(Ordering::SeqCst) > 0;
+    /// Bookkeeping leaves half of each bucket to pending critical work; a spare call
+    /// waits for a full bucket meanwhile (`take_spare`).
+    fn try_take(&self, api: Api, now: Instant, lane: Lane) -> Option<Duration> {
+        let lane = if self.critical.load(Ordering::SeqCst) > 0 { lane } else { Lane::Now };
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let (key, size, rate) = api.bucket();
-        let need = if low { 1.0 + (size / 2.0).floor() } else { 1.0 };
+        let need = match lane {
+            Lane::Now => 1.0,
+            Lane::Bookkeeping => 1.0 + (size / 2.0).floor(),
+            Lane::Spare => size,
+        };
         let b = map.entry(key).or_insert(Bucket { tokens: start(key, size), last: now, share: 1.0 });
         let rate = rate * b.share;
         let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
@@ -225,12 +233,45 @@ impl Pacer {
 
     /// Waits for a token of `api`.
     pub async fn take(&self, api: Api) {
-        let low = is_bookkeeping();
-        while let Some(wait) = self.try_take(api, Instant::now(), low) {
+        let lane = if is_bookkeeping() { Lane::Bookkeeping } else { Lane::Now };
+        while let Some(wait) = self.try_take(api, Instant::now(), lane) {
             tokio::time::sleep(wait).await;
         }
     }
+
+    /// Waits for a token of `api` for a batch that grows while it waits (group tags):
+    /// while a switch is still to come, it takes one only from a full bucket, where a
+    /// token not spent now would be lost, until `enough()` (a call's worth queued) or
+    /// `SPARE_HOLD` has passed; then as bookkeeping. So the batch costs no call that a
+    /// switch could have had, and fewer calls carry more (issue 13: at 100 services, the
+    /// first switches' tags went one call each while the bucket was still above half).
+    pub async fn take_spare(&self, api: Api, enough: impl Fn() -> bool) {
+        let until = Instant::now() + SPARE_HOLD;
+        loop {
+            let now = Instant::now();
+            let lane = if now >= until || enough() { Lane::Bookkeeping } else { Lane::Spare };
+            match self.try_take(api, now, lane) {
+                None => return,
+                // `enough` can change without a token coming: look again after a tick.
+                Some(wait) => tokio::time::sleep(wait.min(SPARE_TICK)).await,
+            }
+        }
+    }
 }
+
+/// How a call takes its token: at once; as bookkeeping (`bookkeeping`); or, for a batch
+/// that grows while it waits, from spare tokens only (`Pacer::take_spare`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lane {
+    Now,
+    Bookkeeping,
+    Spare,
+}
+
+/// The longest a spare batch waits for a full bucket or a call's worth: a few health
+/// rounds of a standby left unsuspended would be worth more than the calls it saves.
+const SPARE_HOLD: Duration = Duration::from_secs(5);
+const SPARE_TICK: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {
@@ -242,18 +283,18 @@ mod tests {
         let t0 = Instant::now();
         // ELB: 40, less the reserve of 4.
         for _ in 0..36 {
-            assert_eq!(p.try_take(Api::ElbRead, t0, false), None, "the burst");
+            assert_eq!(p.try_take(Api::ElbRead, t0, Lane::Now), None, "the burst");
         }
-        let wait = p.try_take(Api::ElbRead, t0, false).expect("empty");
+        let wait = p.try_take(Api::ElbRead, t0, Lane::Now).expect("empty");
         assert!((wait.as_secs_f64() - 0.1).abs() < 1e-6, "10/s: {wait:?}");
         // 0.5 s later, 5 tokens have come back.
         let t1 = t0 + Duration::from_millis(500);
         for _ in 0..5 {
-            assert_eq!(p.try_take(Api::ElbRead, t1, false), None);
+            assert_eq!(p.try_take(Api::ElbRead, t1, Lane::Now), None);
         }
-        assert!(p.try_take(Api::ElbRead, t1, false).is_some());
+        assert!(p.try_take(Api::ElbRead, t1, Lane::Now).is_some());
         // Families are independent.
-        assert_eq!(p.try_take(Api::Ec2Read, t1, false), None);
+        assert_eq!(p.try_take(Api::Ec2Read, t1, Lane::Now), None);
     }
 
     #[test]
@@ -263,15 +304,15 @@ mod tests {
         let t0 = Instant::now();
         // Classic ELB writes: burst 36 usable. Bookkeeping takes tokens while more than 18 are left.
         for _ in 0..18 {
-            assert_eq!(p.try_take(Api::ElbWrite, t0, true), None);
+            assert_eq!(p.try_take(Api::ElbWrite, t0, Lane::Bookkeeping), None);
         }
-        let wait = p.try_take(Api::ElbWrite, t0, true).expect("bookkeeping waits at half");
+        let wait = p.try_take(Api::ElbWrite, t0, Lane::Bookkeeping).expect("bookkeeping waits at half");
         assert!((wait.as_secs_f64() - 0.1).abs() < 1e-6, "one token at 10/s: {wait:?}");
         // The other half is the switches'.
         for _ in 0..18 {
-            assert_eq!(p.try_take(Api::ElbWrite, t0, false), None);
+            assert_eq!(p.try_take(Api::ElbWrite, t0, Lane::Now), None);
         }
-        assert!(p.try_take(Api::ElbWrite, t0, false).is_some());
+        assert!(p.try_take(Api::ElbWrite, t0, Lane::Now).is_some());
         drop(pending);
     }
 
@@ -281,19 +322,71 @@ mod tests {
         let (a, b) = (Critical::new(p.clone()), Critical::new(p.clone()));
         let t0 = Instant::now();
         for _ in 0..18 {
-            assert_eq!(p.try_take(Api::ElbWrite, t0, true), None);
+            assert_eq!(p.try_take(Api::ElbWrite, t0, Lane::Bookkeeping), None);
         }
-        assert!(p.try_take(Api::ElbWrite, t0, true).is_some(), "two switches to come: half");
+        assert!(p.try_take(Api::ElbWrite, t0, Lane::Bookkeeping).is_some(), "two switches to come: half");
         a.done();
         a.done();
-        assert!(p.try_take(Api::ElbWrite, t0, true).is_some(), "done twice counts once: one still to come");
+        assert!(
+            p.try_take(Api::ElbWrite, t0, Lane::Bookkeeping).is_some(),
+            "done twice counts once: one still to come"
+        );
         drop(b);
         for _ in 0..18 {
-            assert_eq!(p.try_take(Api::ElbWrite, t0, true), None, "none to come: the rest of the burst");
+            assert_eq!(p.try_take(Api::ElbWrite, t0, Lane::Bookkeeping), None, "none to come: the rest of the burst");
         }
-        assert!(p.try_take(Api::ElbWrite, t0, true).is_some());
+        assert!(p.try_take(Api::ElbWrite, t0, Lane::Bookkeeping).is_some());
         drop(a);
         assert_eq!(p.critical.load(Ordering::SeqCst), 0, "a dropped guard that was done counts nothing");
+    }
+
+    #[test]
+    fn a_spare_call_takes_only_a_token_that_a_full_bucket_would_lose() {
+        let p = Arc::new(Pacer::default());
+        let t0 = Instant::now();
+        // No switch to come: a spare call goes at once.
+        assert_eq!(p.try_take(Api::ElbWrite, t0, Lane::Spare), None);
+        let pending = Critical::new(p.clone());
+        let wait = p.try_take(Api::ElbWrite, t0, Lane::Spare).expect("35 of 36 left: not full");
+        assert!((wait.as_secs_f64() - 0.1).abs() < 1e-6, "full again in one token at 10/s: {wait:?}");
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(p.try_take(Api::ElbWrite, t1, Lane::Spare), None, "full: the token would be lost");
+        // Below full, bookkeeping still goes (down to half), and a switch always.
+        assert!(p.try_take(Api::ElbWrite, t1, Lane::Spare).is_some());
+        assert_eq!(p.try_take(Api::ElbWrite, t1, Lane::Bookkeeping), None);
+        assert_eq!(p.try_take(Api::ElbWrite, t1, Lane::Now), None);
+        drop(pending);
+        assert_eq!(p.try_take(Api::ElbWrite, t1, Lane::Spare), None, "the last switch is behind");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spare_call_waits_for_a_calls_worth_or_its_hold() {
+        let p = Arc::new(Pacer::default());
+        let _pending = Critical::new(p.clone());
+        // Switches keep the bucket at 26 of 36: they spend what it earns, 10/s.
+        for _ in 0..10 {
+            p.take(Api::ElbWrite).await;
+        }
+        let t0 = Instant::now();
+        let busy = async {
+            while t0.elapsed() < SPARE_HOLD * 2 {
+                p.take(Api::ElbWrite).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        // A call's worth queues at 1 s.
+        let worth = async {
+            p.take_spare(Api::ElbWrite, || t0.elapsed() >= Duration::from_secs(1)).await;
+            t0.elapsed()
+        };
+        // Nothing more queues: the hold ends the wait.
+        let held = async {
+            p.take_spare(Api::ElbWrite, || false).await;
+            t0.elapsed()
+        };
+        let (worth, held, ()) = tokio::join!(worth, held, busy);
+        assert!(worth >= Duration::from_secs(1) && worth < Duration::from_millis(1200), "{worth:?}");
+        assert!(held >= SPARE_HOLD && held < SPARE_HOLD + Duration::from_millis(200), "{held:?}");
     }
 
     #[tokio::test]
@@ -307,11 +400,11 @@ mod tests {
     fn a_throttle_halves_the_rate_and_answers_bring_it_back() {
         let p = Pacer::default();
         let t0 = Instant::now();
-        assert_eq!(p.try_take(Api::Ec2Write("CreateTags"), t0, false), None);
+        assert_eq!(p.try_take(Api::Ec2Write("CreateTags"), t0, Lane::Now), None);
         p.throttled(Api::Ec2Write("CreateTags"));
         assert_eq!(p.share(Api::Ec2Write("CreateTags")), 0.5);
         // The bucket is empty: the next token comes at half of 5/s.
-        let wait = p.try_take(Api::Ec2Write("CreateTags"), t0, false).expect("emptied");
+        let wait = p.try_take(Api::Ec2Write("CreateTags"), t0, Lane::Now).expect("emptied");
         assert!((wait.as_secs_f64() - 0.4).abs() < 1e-6, "{wait:?}");
         for _ in 0..10 {
             p.throttled(Api::Ec2Write("CreateTags"));
@@ -332,14 +425,14 @@ mod tests {
         let t0 = Instant::now();
         // A process starts with a third of the 36 usable tokens: 12.
         for _ in 0..6 {
-            assert_eq!(p.try_take(Api::AsgWrite, t0, false), None);
-            assert_eq!(p.try_take(Api::AsgRead, t0, false), None);
+            assert_eq!(p.try_take(Api::AsgWrite, t0, Lane::Now), None);
+            assert_eq!(p.try_take(Api::AsgRead, t0, Lane::Now), None);
         }
-        let wait = p.try_take(Api::AsgRead, t0, false).expect("the service's bucket is empty");
+        let wait = p.try_take(Api::AsgRead, t0, Lane::Now).expect("the service's bucket is empty");
         assert!((wait.as_secs_f64() - 0.1).abs() < 1e-6, "10/s: {wait:?}");
-        assert!(p.try_take(Api::AsgWrite, t0, false).is_some());
+        assert!(p.try_take(Api::AsgWrite, t0, Lane::Now).is_some());
         // EC2 is not touched by it.
-        assert_eq!(p.try_take(Api::Ec2Write("CreateTags"), t0, false), None);
+        assert_eq!(p.try_take(Api::Ec2Write("CreateTags"), t0, Lane::Now), None);
     }
 
     #[test]
@@ -347,18 +440,18 @@ mod tests {
         let p = Pacer::default();
         let t0 = Instant::now();
         for _ in 0..12 {
-            assert_eq!(p.try_take(Api::AsgWrite, t0, false), None);
+            assert_eq!(p.try_take(Api::AsgWrite, t0, Lane::Now), None);
         }
-        assert!(p.try_take(Api::AsgWrite, t0, false).is_some(), "12 at the start");
+        assert!(p.try_take(Api::AsgWrite, t0, Lane::Now).is_some(), "12 at the start");
         // 10/s: after 10 s the full 36 usable tokens, never more.
         let later = t0 + Duration::from_secs(10);
         for _ in 0..36 {
-            assert_eq!(p.try_take(Api::AsgRead, later, false), None);
+            assert_eq!(p.try_take(Api::AsgRead, later, Lane::Now), None);
         }
-        assert!(p.try_take(Api::AsgRead, later, false).is_some());
+        assert!(p.try_take(Api::AsgRead, later, Lane::Now).is_some());
         // Published budgets start full: EC2 reads.
         for _ in 0..90 {
-            assert_eq!(p.try_take(Api::Ec2Read, t0, false), None);
+            assert_eq!(p.try_take(Api::Ec2Read, t0, Lane::Now), None);
         }
     }
 
@@ -367,11 +460,11 @@ mod tests {
         let p = Pacer::default();
         let t0 = Instant::now();
         for _ in 0..36 {
-            assert_eq!(p.try_take(Api::ElbRead, t0, false), None);
+            assert_eq!(p.try_take(Api::ElbRead, t0, Lane::Now), None);
         }
-        assert!(p.try_take(Api::ElbRead, t0, false).is_some(), "reads: 36 usable");
+        assert!(p.try_take(Api::ElbRead, t0, Lane::Now).is_some(), "reads: 36 usable");
         // A history record is not behind 36 health reads.
-        assert_eq!(p.try_take(Api::ElbWrite, t0, false), None);
+        assert_eq!(p.try_take(Api::ElbWrite, t0, Lane::Now), None);
     }
 
     #[test]
@@ -389,10 +482,10 @@ mod tests {
         let t0 = Instant::now();
         let lock = Api::Ec2Write(ec2_action("CreateLaunchTemplate"));
         for _ in 0..45 {
-            assert_eq!(p.try_take(lock, t0, false), None, "the burst less the reserve");
+            assert_eq!(p.try_take(lock, t0, Lane::Now), None, "the burst less the reserve");
         }
-        assert!(p.try_take(Api::Ec2Write("CreateLaunchTemplate"), t0, false).is_some(), "interned: one bucket");
-        assert_eq!(p.try_take(Api::Ec2Write("CreateTags"), t0, false), None, "another action's bucket is full");
+        assert!(p.try_take(Api::Ec2Write("CreateLaunchTemplate"), t0, Lane::Now).is_some(), "interned: one bucket");
+        assert_eq!(p.try_take(Api::Ec2Write("CreateTags"), t0, Lane::Now), None, "another action's bucket is full");
         // A throttle of one action slows that action only.
         p.throttled(Api::Ec2Write(ec2_action("CreateTags")));
         assert_eq!(p.share(Api::Ec2Write("CreateTags")), 0.5);

@@ -67,6 +67,7 @@ import shim_cbor
 import shim_consistency
 from shim_aws import (
     patch_asg_filter_value_limit,
+    patch_asg_names_limit,
     patch_asg_size_limits,
     patch_client_token_idempotency,
     patch_image_name_duplicate,
@@ -91,6 +92,7 @@ ALL_PATCHES: list[tuple[str, Callable[[], None]]] = PATCHES + [
     ("image-name-duplicate", patch_image_name_duplicate),
     ("asg-size-limits", patch_asg_size_limits),
     ("asg-filter-value-limit", patch_asg_filter_value_limit),
+    ("asg-names-limit", patch_asg_names_limit),
     ("image-tag-specifications", patch_image_tag_specifications),
     # (p) is a WSGI-level translation (ShimApp.aws, shim_cbor.py): nothing to patch in moto.
     ("rpc-v2-cbor", lambda: None),

@@ -1,4 +1,4 @@
-"""Fidelity patches (f)-(j): AWS semantics moto 5.2.5 gets wrong that drydock relies on.
+"""Fidelity patches (f)-(j), (q), (r): AWS semantics moto 5.2.5 gets wrong that drydock relies on.
 
 On by default in the patched shim, like (a)-(e).  See README.md for the table.
 """
@@ -353,6 +353,34 @@ def patch_asg_filter_value_limit() -> None:
                     "The request isn't valid. The number of values specified for the "
                     f"{name} filter type exceeds the maximum of 5 {name}."
                 )
+        return original(self)
+
+    AutoScalingResponse.describe_auto_scaling_groups = describe_auto_scaling_groups  # type: ignore[method-assign]
+
+
+def patch_asg_names_limit() -> None:
+    """Patch (r): DescribeAutoScalingGroups takes at most MaxRecords group names.
+
+    AWS: "By default, you can only specify up to 50 names. You can optionally increase
+    this limit using the MaxRecords property" (API reference; MaxRecords: default 50,
+    at most 100).  More fail with ValidationError "The number of group names that may
+    be passed in is limited to 50." (quoted in boto/botocore issue 1444 and
+    kubernetes/autoscaler issue 1228, whose fix sends names in chunks of MaxRecords).
+
+    moto 5.2.5: any number of names.
+
+    Fix: count the names in the response handler before moto reads them.
+    """
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    original = AutoScalingResponse.describe_auto_scaling_groups
+
+    def describe_auto_scaling_groups(self: Any) -> Any:
+        names = self._get_param("AutoScalingGroupNames", []) or []
+        limit = self._get_int_param("MaxRecords", 50)
+        if len(names) > limit:
+            raise ValidationError(f"The number of group names that may be passed in is limited to {limit}.")
         return original(self)
 
     AutoScalingResponse.describe_auto_scaling_groups = describe_auto_scaling_groups  # type: ignore[method-assign]

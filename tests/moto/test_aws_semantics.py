@@ -215,3 +215,34 @@ def test_shim_asg_filter_takes_at_most_5_values(shim: Server) -> None:
         "The request isn't valid. The number of values specified for the tag:drydock:cluster "
         "filter type exceeds the maximum of 5 tag:drydock:cluster.", 400,
     )
+
+
+# --------------------------------------------------------------------------
+# (r) at most MaxRecords (default 50, at most 100) names per DescribeAutoScalingGroups
+# --------------------------------------------------------------------------
+def _names(aws: Aws, n: int) -> list[str]:
+    return [aws.name(f"none{i}") for i in range(n)]
+
+
+def test_stock_asg_describe_takes_any_number_of_names(stock: Server) -> None:
+    aws = Aws(stock)
+    assert aws.asg.describe_auto_scaling_groups(AutoScalingGroupNames=_names(aws, 51))["AutoScalingGroups"] == []
+
+
+def test_shim_asg_describe_takes_at_most_max_records_names(shim: Server) -> None:
+    aws = Aws(shim)
+    lt = aws.launch_template(aws.amis[0])
+    group = aws.create_group("g", lt, 0, max_size=1)
+    fifty = _names(aws, 49) + [group]
+    got = aws.asg.describe_auto_scaling_groups(AutoScalingGroupNames=fifty)["AutoScalingGroups"]
+    assert [g["AutoScalingGroupName"] for g in got] == [group]
+    err = _error(lambda: aws.asg.describe_auto_scaling_groups(AutoScalingGroupNames=_names(aws, 51)))
+    assert (err["Code"], err["Type"], err["Message"], err["status"]) == (
+        "ValidationError", "Sender", "The number of group names that may be passed in is limited to 50.", 400,
+    )
+    # MaxRecords raises the limit, to 100 at most.
+    hundred = _names(aws, 99) + [group]
+    got = aws.asg.describe_auto_scaling_groups(AutoScalingGroupNames=hundred, MaxRecords=100)["AutoScalingGroups"]
+    assert [g["AutoScalingGroupName"] for g in got] == [group]
+    err = _error(lambda: aws.asg.describe_auto_scaling_groups(AutoScalingGroupNames=_names(aws, 61), MaxRecords=60))
+    assert err["Message"] == "The number of group names that may be passed in is limited to 60."

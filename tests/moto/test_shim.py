@@ -53,6 +53,7 @@ def test_info_lists_the_patches_and_an_instant_world(shim: Server) -> None:
         "image-name-duplicate",
         "asg-size-limits",
         "asg-filter-value-limit",
+        "asg-names-limit",
         "image-tag-specifications",
         "asg-lifecycle-hook-specifications",
         "asg-scaling-names-per-group",
