@@ -146,6 +146,7 @@ impl ObservedGroupRaw {
             instances: self.instances.clone(),
             attached: self.load_balancers.iter().any(|l| l == elb),
             suspended: self.suspended,
+            resizes: self.tags.get("drydock:scaling").map(|v| v != "none"),
             expires_at: parse_i64(self.tags.get("drydock:expires-at")),
             deployed_at: parse_i64(self.tags.get("drydock:deployed-at")),
             deployed_by: self.tags.get("drydock:deployed-by").cloned(),

@@ -62,6 +62,9 @@ pub struct ObservedGroup {
     pub attached: bool,
     /// Any scaling process suspended (a warm standby).
     pub suspended: bool,
+    /// `drydock:scaling`: whether the release has scaling policies or schedules that may
+    /// change its size (None: no tag, a release of an older drydock; `may_resize`).
+    pub resizes: Option<bool>,
     pub expires_at: Option<i64>,
     pub deployed_at: Option<i64>,
     pub deployed_by: Option<String>,
@@ -107,6 +110,14 @@ impl ObservedGroup {
     /// Its release number, `NNN` of `<cluster>-vNNN`.
     pub fn number(&self) -> u16 {
         self.name.number
+    }
+
+    /// Whether a policy or schedule may change its size: true unless its release is
+    /// tagged `drydock:scaling=none`. A warm standby that may resize itself has its
+    /// processes suspended; one that may not keeps them, so that it stays at its size
+    /// and still replaces an instance that fails its EC2 status checks.
+    pub fn may_resize(&self) -> bool {
+        self.resizes != Some(false)
     }
 }
 

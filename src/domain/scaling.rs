@@ -27,6 +27,20 @@ pub struct Scaling {
     pub lifecycle: Lifecycle,
 }
 
+impl Scaling {
+    /// The `drydock:scaling` tag of a release's group: what may change its size by itself
+    /// (`cpu`, `schedules`, both, or `none`). A warm standby whose release has neither
+    /// is not suspended: nothing would resize it (`ObservedGroup::may_resize`).
+    pub fn tag(&self) -> &'static str {
+        match (self.cpu.is_some(), !self.schedules.is_empty()) {
+            (true, true) => "cpu,schedules",
+            (true, false) => "cpu",
+            (false, true) => "schedules",
+            (false, false) => "none",
+        }
+    }
+}
+
 /// `[services.<n>.scaling]`: target tracking on `ASGAverageCPUUtilization`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CpuTarget {

@@ -55,6 +55,7 @@ pub fn group(n: u16, ami: &str, state: GroupState, desired: u32, attached: bool)
         instances: (0..desired).map(|i| format!("i-{n}-{i}")).collect(),
         attached,
         suspended: false,
+        resizes: None,
         expires_at: None,
         deployed_at: None,
         deployed_by: None,

@@ -88,6 +88,15 @@ impl ExampleTree {
         std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {rel}: {e}"));
     }
 
+    /// Gives www in staging a CPU policy: its releases are tagged `drydock:scaling=cpu`,
+    /// so a warm standby of one is suspended (and resumed by a rollback). Without a policy
+    /// or schedule a warm standby keeps its processes.
+    pub fn with_cpu_policy(&self) {
+        let rel = "environments/staging.toml";
+        let text = self.read(rel);
+        self.write(rel, &format!("{text}\n[services.www.scaling]\ncpu_target = 60\n"));
+    }
+
     /// Replaces the one occurrence of `old` in `rel` by `new`. Fails (instead of silently
     /// doing nothing) when `old` is missing or occurs more than once, so that a case whose
     /// snippet no longer matches the example tree is reported, not skipped.

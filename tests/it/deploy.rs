@@ -255,10 +255,12 @@ fn a_second_deploy_switches_and_leaves_the_old_release_as_warm_standby() {
     assert_eq!(tag(&old, "drydock:state").as_deref(), Some("standby"));
     let expires: i64 = tag(&old, "drydock:expires-at").and_then(|v| v.parse().ok()).expect("drydock:expires-at");
     assert!(expires > before, "expires in the future: {expires}");
-    let suspended: Vec<&str> = old.suspended_processes().iter().filter_map(|p| p.process_name()).collect();
-    for p in ["Launch", "Terminate", "HealthCheck", "AddToLoadBalancer"] {
-        assert!(suspended.contains(&p), "{p} suspended: {suspended:?}");
-    }
+    // No policy or schedule may resize v001 (this environment declares none): its
+    // processes keep running, so it stays at its size and replaces a failed instance.
+    // (With a policy, its processes are suspended: tests/it/scaling.rs.)
+    assert_eq!(tag(&old, "drydock:scaling").as_deref(), Some("none"));
+    assert_eq!(tag(&new, "drydock:scaling").as_deref(), Some("none"));
+    assert!(old.suspended_processes().is_empty(), "{:?}", old.suspended_processes());
     assert_eq!(registered.len(), 2, "only v002 is registered: {registered:?}");
 }
 
@@ -311,7 +313,10 @@ fn dry_run_plans_with_read_only_requests_on_a_fresh_and_a_live_cluster() {
     assert!(fx.sdk.launch_template_names().is_empty());
 
     fx.deploy_ok("1.0.0");
-    let r = check("1.1.0", &["create_launch_template", "create_group", "wait_in_service", "detach", "suspend"]);
+    let r = check("1.1.0", &["create_launch_template", "create_group", "wait_in_service", "detach", "tag"]);
+    let kinds: Vec<&str> =
+        r["plan"].as_array().into_iter().flatten().filter_map(|s| s["detail"]["step"].as_str()).collect();
+    assert!(!kinds.contains(&"suspend"), "no policy or schedule may resize v001: not suspended: {kinds:?}");
     assert_eq!(r["release"], "v002");
     assert_eq!(r["previous"], "www-staging-v001");
     assert_eq!(fx.sdk.group_names(), ["www-staging-v001"]);

@@ -76,8 +76,10 @@ fn converged(fx: &Emulated, cluster: &str, live_release: &str) -> Result<(), Str
                 matches!(state.as_deref(), Some("standby") | Some("failed")),
                 format!("{n} is {state:?}, not standby"),
             )?;
-            // A warm standby keeps its instances, its processes suspended.
-            if state.as_deref() == Some("standby") && g.desired_capacity().unwrap_or(0) > 0 {
+            // A warm standby keeps its instances, its processes suspended if a policy or
+            // schedule may resize it.
+            let resizes = tag(g, "drydock:scaling").is_none_or(|v| v != "none");
+            if state.as_deref() == Some("standby") && g.desired_capacity().unwrap_or(0) > 0 && resizes {
                 check(!g.suspended_processes().is_empty(), format!("standby {n} is not suspended"))?;
             }
         }
@@ -217,8 +219,11 @@ fn kill_at(fx: &Emulated, args: &[&str], action: &str, after: Option<&str>) {
 
 #[test]
 fn kill_9_at_every_write_of_a_deploy_and_a_rollback_then_a_rerun_converges() {
+    // With a CPU policy, so that the old release's suspend and a rollback's resume are
+    // writes to be killed at.
     for (action, after) in KILL_POINTS {
         let fx = Emulated::new();
+        fx.tree.with_cpu_policy();
         fx.bake(&[("www", "1.0.0"), ("www", "1.0.1")]);
         until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0"], 1);
         kill_at(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.1"], action, after);
@@ -227,6 +232,7 @@ fn kill_9_at_every_write_of_a_deploy_and_a_rollback_then_a_rerun_converges() {
         assert_eq!(groups.len(), 2, "killed at {action}: one group per AMI, no duplicate: {groups:?}");
     }
     let fx = Emulated::new();
+    fx.tree.with_cpu_policy();
     fx.bake(&[("www", "1.0.0"), ("www", "1.0.1")]);
     until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.0"], 1);
     until_ok(&fx, &["deploy", "www", "--env", "staging", "--image-tag", "1.0.1"], 1);

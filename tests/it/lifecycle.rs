@@ -329,7 +329,8 @@ fn rollback_to_a_warm_standby_reattaches_it_without_launching() {
     fx.deploy_ok("www", "1.0.0");
     fx.deploy_ok("www", "1.1.0");
     let v001_before = fx.sdk.must_group("www-staging-v001");
-    assert!(!suspended(&v001_before).is_empty(), "v001 is a warm standby");
+    assert_eq!(tag(&v001_before, "drydock:state").as_deref(), Some("standby"));
+    assert!(suspended(&v001_before).is_empty(), "nothing may resize it: not suspended");
     let lts_before = fx.sdk.launch_template_names();
     fx.moto.clear_requests();
 
@@ -349,7 +350,7 @@ fn rollback_to_a_warm_standby_reattaches_it_without_launching() {
     assert!(v002.load_balancer_names().is_empty(), "v002 detached");
     assert_eq!(tag(&v002, "drydock:state").as_deref(), Some("standby"));
     assert_eq!(instances(&v002).len(), 2, "v002 is warm");
-    assert!(!suspended(&v002).is_empty(), "v002's processes suspended");
+    assert!(suspended(&v002).is_empty(), "nothing may resize v002: not suspended");
     assert!(tag(&v002, "drydock:expires-at").is_some_and(|t| t.parse::<i64>().is_ok_and(|t| t > now())));
     let registered = fx.sdk.health("www-staging");
     assert_eq!(registered.keys().cloned().collect::<BTreeSet<_>>(), instances(&v001), "only v001 is registered");
@@ -838,6 +839,8 @@ fn the_iam_policy_grants_every_request_of_a_whole_workflow() {
     fx.tree.write("environments/dr.toml", DR_TOML);
     let staging = "environments/staging.toml";
     fx.tree.replace(staging, "[nginx]", "[gc]\nami_retention = \"0s\"\nkeep_amis = 1\n\n[nginx]").expect("gc settings");
+    // A policy: the warm standby is suspended, and the rollback resumes it.
+    fx.tree.with_cpu_policy();
     fx.moto.clear_requests();
 
     let ok = |args: &[&str]| {

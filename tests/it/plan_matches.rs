@@ -119,6 +119,8 @@ fn dry_then_real(fx: &Emulated, args: &[&str]) -> usize {
 #[test]
 fn every_dry_run_is_the_plan_the_real_run_executes() {
     let fx = Emulated::with_guest();
+    // A policy: the deploys suspend the old release and the rollback resumes one.
+    fx.tree.with_cpu_policy();
     let bake = |tag: &str| ["bake", "www", "--image-tag", tag, "--env", "staging"].map(str::to_owned);
     let b1 = bake("1.0.0");
     assert!(dry_then_real(&fx, &b1.iter().map(String::as_str).collect::<Vec<_>>()) >= 5, "a fresh bake");

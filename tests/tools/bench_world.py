@@ -223,7 +223,7 @@ def main() -> int:
             if thr:
                 log(f"N={n}: throttled actions: {throttled_actions(before, after, 'AKBENCH1')}")
             rows.append((n, wall * S, req / n, polls, thr, req + polls, rss))
-            log(f"N={n}: {wall * S:.0f} AWS s, {req / n:.1f} req/svc, {polls} polls, {thr} throttled, {rss // 1024} MiB")
+            log(f"N={n}: {wall * S:.1f} AWS s, {req / n:.1f} req/svc, {polls} polls, {thr} throttled, {rss // 1024} MiB")
             # Warm rollback of one service (its v001 is a warm standby now).
             if n == 1:
                 pr, t0 = spawn(args, emu, tree, "AKBENCH1", ["rollback", "svc001", "--env", "bench"], poll, work, "rb")
@@ -268,12 +268,12 @@ def main() -> int:
         if r[0] == "rollback":
             continue
         n, w, rq, pl, th, _, rss = r
-        print(f"| {n} | {w:.0f} | {LIMIT_S} | {w / LIMIT_S:.2f} | {rq:.1f} | {pl} | {th} | {rss / 1024:.1f} |")
+        print(f"| {n} | {w:.1f} | {LIMIT_S} | {w / LIMIT_S:.2f} | {rq:.1f} | {pl} | {th} | {rss / 1024:.1f} |")
     print("\nWith two more drydock processes (own access keys) deploying N other services each at once:\n")
     print("| N | wall (AWS s) | ratio | requests/service excl. polls | polls | throttled (this process) | peak RSS MiB | requests, all 3 | throttled, all 3 |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, w, rq, pl, th, rss, tr, tt in conc_rows:
-        print(f"| {n} | {w:.0f} | {w / LIMIT_S:.2f} | {rq:.1f} | {pl} | {th} | {rss / 1024:.1f} | {tr} | {tt} ({100 * tt / max(tr, 1):.1f} %) |")
+        print(f"| {n} | {w:.1f} | {w / LIMIT_S:.2f} | {rq:.1f} | {pl} | {th} | {rss / 1024:.1f} | {tr} | {tt} ({100 * tt / max(tr, 1):.1f} %) |")
     for r in rows:
         if r[0] == "rollback":
             print(f"\nWarm rollback (N = 1): {r[1]:.0f} AWS s; limit one health round + one poll = 30 s ({r[1] / 30:.2f} x).")

@@ -122,6 +122,7 @@ pub(super) fn create(
             imds_v1_allowed: req.imds_v1_allowed,
         }));
     }
+    tags.push(tag("drydock:scaling", svc.scaling.tag()));
     tags.push(tag("drydock:state", if canary.is_some() { "canary" } else { "deploying" }));
     tags.push(tag("drydock:deployed-at", req.now.to_string()));
     tags.push(tag("drydock:deployed-by", req.deployed_by));

@@ -23,15 +23,17 @@ pub(super) fn standby_tags(svc: &ServiceEnv, now: i64) -> Vec<(String, String)> 
 }
 
 /// Steps that take the previous live group out of service, after the new one serves:
-/// out of the ELB (unless a switch that died took it out already), then suspended (warm)
-/// or scaled to 0 (cold); tagged separately.
+/// out of the ELB (unless a switch that died took it out already), then suspended (warm,
+/// when a policy or schedule may resize it: `may_resize`) or scaled to 0 (cold); tagged
+/// separately.
 pub(super) fn retire_to_standby(svc: &ServiceEnv, g: &ObservedGroup, elb: &str) -> Vec<Step> {
     let mut s = Vec::new();
     if g.attached {
         s.push(Step::Detach { group: g.name.clone(), elb: elb.to_owned() });
     }
     match svc.standby {
-        Standby::Warm => s.push(Step::Suspend { group: g.name.clone() }),
+        Standby::Warm if g.may_resize() => s.push(Step::Suspend { group: g.name.clone() }),
+        Standby::Warm => {}
         Standby::Cold => s.extend(cold(g)),
     }
     s
@@ -69,7 +71,9 @@ pub(super) fn unfinished_retirements(
     for g in snap.groups.iter().filter(|g| !g.attached && !keep.contains(&&g.name)) {
         match g.state {
             GroupState::Live => s.extend(demote(svc, g, elb, now)),
-            GroupState::Standby if g.desired > 0 && !g.suspended => s.push(Step::Suspend { group: g.name.clone() }),
+            GroupState::Standby if g.desired > 0 && !g.suspended && g.may_resize() => {
+                s.push(Step::Suspend { group: g.name.clone() })
+            }
             _ => {}
         }
     }

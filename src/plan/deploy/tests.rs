@@ -450,3 +450,38 @@ fn a_standby_left_unsuspended_by_a_killed_run_is_suspended_by_the_next() {
         assert!(plan(&svc(Standby::Warm, 2), "ami-b", &snap).steps.is_empty());
     }
 }
+
+#[test]
+fn a_warm_standby_is_suspended_only_if_a_policy_or_schedule_may_resize_it() {
+    let suspends = |g: &ObservedGroup| {
+        let snap = snapshot(vec![g.clone()]);
+        let p = plan(&svc(Standby::Warm, 2), "ami-b", &snap);
+        p.steps.iter().any(|s| matches!(s, Step::Suspend { group } if *group == g.name))
+    };
+    let live = group(1, "ami-a", GroupState::Live, 2, true);
+    // A release of an older drydock (no tag) or one with a policy: suspended.
+    assert!(suspends(&live));
+    assert!(suspends(&ObservedGroup { resizes: Some(true), ..live.clone() }));
+    // `drydock:scaling=none`: nothing would resize it; it keeps replacing failed instances.
+    let fixed = ObservedGroup { resizes: Some(false), ..live };
+    assert!(!suspends(&fixed));
+    // Nor is such a standby suspended later by the check for unfinished retirements.
+    let standby = ObservedGroup { state: GroupState::Standby, attached: false, ..fixed };
+    let snap = snapshot(vec![standby, group(2, "ami-b", GroupState::Live, 2, true)]);
+    assert!(plan(&svc(Standby::Warm, 2), "ami-b", &snap).steps.is_empty());
+}
+
+#[test]
+fn a_new_release_is_tagged_with_what_may_resize_it() {
+    let scaling_tag = |svc: &ServiceEnv| {
+        let p = plan(svc, "ami-b", &snapshot(vec![group(1, "ami-a", GroupState::Live, 2, true)]));
+        let Some(Step::CreateGroup(g)) = p.steps.iter().find(|s| matches!(s, Step::CreateGroup(_))) else {
+            panic!("no group in {:#?}", lines(&p));
+        };
+        g.tags.iter().find(|(k, _)| k == "drydock:scaling").map(|(_, v)| v.clone())
+    };
+    let mut s = svc(Standby::Warm, 2);
+    assert_eq!(scaling_tag(&s).as_deref(), Some("none"));
+    s.scaling.cpu = Some(crate::domain::scaling::CpuTarget { percent: 60, warmup: None, scale_in: true });
+    assert_eq!(scaling_tag(&s).as_deref(), Some("cpu"));
+}
