@@ -76,6 +76,30 @@ fn a_canary_holds_beside_the_live_release_then_scales_up_and_switches() {
     assert!(fx.moto.count("DescribeAlarms") >= 2, "{:?}", fx.moto.requests());
 }
 
+/// CloudWatch throttles and fails too: the gate's DescribeAlarms is answered with two
+/// ThrottlingExceptions and two 503s (in CBOR, as the SDK speaks to CloudWatch) before it
+/// gets through. The SDK's retries (6 attempts) and the pacer's backoff absorb them; the
+/// canary deploy goes on as without them.
+#[test]
+fn the_alarm_gate_rides_out_cloudwatch_throttles_and_server_errors() {
+    let (fx, v2) = fixture("canary = { instances = 1, hold = \"2s\" }\nalarms = [\"www-staging-5xx\"]");
+    let rules = serde_json::json!({"seed": 1, "rules": [
+        {"services": ["monitoring"], "clients": ["drydock"], "kind": "throttle", "count": 2},
+        {"services": ["monitoring"], "clients": ["drydock"], "kind": "503", "count": 2},
+    ]});
+    fx.moto.control("POST", "/drydock-shim/faults", Some(&rules));
+    fx.moto.clear_requests();
+    let run = crate::common::run(&mut deploy_cmd(&fx, &v2, &[]), RUN);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(result(&run)["outcome"], "deployed", "{run:?}");
+    assert!(run.stderr.contains("done, no alarm fired"), "{run:?}");
+    let faults = fx.moto.control("GET", "/drydock-shim/faults", None);
+    assert_eq!(faults["injected"], 4, "every fault hit drydock's DescribeAlarms: {faults}");
+    // Four failed attempts, then the gate's answer and the hold's polls.
+    assert!(fx.moto.count("DescribeAlarms") >= 6, "{:?}", fx.moto.requests());
+    assert_eq!(tag(&fx.sdk.must_group(V2), "drydock:state").as_deref(), Some("live"));
+}
+
 #[test]
 fn an_alarm_during_the_hold_takes_the_canary_out_and_leaves_the_live_release_unchanged() {
     let (fx, v2) = fixture("canary = { instances = 1, hold = \"5m\" }\nalarms = [\"www-staging-5xx\"]");

@@ -379,7 +379,11 @@ class ShimApp:
         rule = FAULTS.pick(entry)
         kind = rule["kind"] if rule else None
         if kind in ("throttle", "500", "503"):
-            status, body = respond_error(start_response, service, kind)
+            # CloudWatch speaks CBOR: its faults are answered in CBOR too.
+            if not self.stock and shim_cbor.is_cbor(environ):
+                status, body = shim_cbor.respond_error(start_response, kind)
+            else:
+                status, body = respond_error(start_response, service, kind)
             answered(status, throttled=kind == "throttle", fault=kind)
             return body
         if kind is not None:

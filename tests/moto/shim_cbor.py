@@ -115,6 +115,28 @@ def _encode_error(payload: dict[str, Any]) -> bytes:
     return bytes(out)
 
 
+# kind -> (HTTP status, `__type`, message) of an injected error (`shim_faults.ERRORS`),
+# as the JSON and CBOR protocols name AWS's common errors.
+ERRORS: dict[str, tuple[int, str, str]] = {
+    "throttle": (400, "ThrottlingException", "Rate exceeded"),
+    "500": (500, "InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
+    "503": (503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."),
+}
+
+
+def respond_error(start_response: Any, kind: str) -> tuple[int, list[bytes]]:
+    """An injected fault answered in rpc-v2-cbor (CloudWatch), as `translate` answers
+    moto's own errors."""
+    status, error_type, message = ERRORS[kind]
+    out = _encode_error({"__type": error_type, "message": message})
+    reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}[status]
+    start_response(
+        f"{status} {reason}",
+        [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor"), ("Content-Length", str(len(out)))],
+    )
+    return status, [out]
+
+
 def translate(
     environ: dict[str, Any], start_response: Any, service: str | None, inner: Callable[..., Any]
 ) -> Any:

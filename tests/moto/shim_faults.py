@@ -15,6 +15,8 @@ from typing import Any
 from shim_world import WORLD
 
 THROTTLED_SERVICES = ("ec2", "autoscaling", "elasticloadbalancing")
+# Faults can hit CloudWatch too (drydock's alarm gates; answered in CBOR, `shim_cbor`).
+FAULTY_SERVICES = THROTTLED_SERVICES + ("monitoring",)
 
 # Token bucket (burst, refill per AWS second) of each API family.  EC2's numbers are
 # from the EC2 API throttling documentation; Auto Scaling's and classic ELB's are
@@ -264,7 +266,7 @@ class Faults:
     def pick(self, entry: dict[str, Any]) -> dict[str, Any] | None:
         """The rule that hits this request (already counted), or None."""
         service, action = entry.get("service"), entry.get("action")
-        if service not in THROTTLED_SERVICES:
+        if service not in FAULTY_SERVICES:
             return None
         with self.lock:
             for rule in self.rules:

@@ -111,3 +111,27 @@ def test_shim_records_cloudwatch_actions(shim: Server) -> None:
     cw.describe_alarms(AlarmNames=["recorded-alarm"])
     _, entries = shim.control("GET", "/drydock-shim/requests")
     assert any(e["service"] == "monitoring" and e["action"] == "DescribeAlarms" for e in entries)
+
+
+def test_shim_cloudwatch_faults_are_answered_in_cbor(shim: Server) -> None:
+    """Injected faults hit CloudWatch too, in its own protocol: the Rust SDK reads a
+    throttle as ThrottlingException (and retries it), a 5xx as a server error."""
+    cw = shim.client("cloudwatch")
+    _alarm(cw, "faulted-5xx")
+    rules = [
+        {"services": ["monitoring"], "kind": "throttle", "count": 1},
+        {"services": ["monitoring"], "kind": "503", "count": 1},
+    ]
+    assert shim.control("POST", "/drydock-shim/faults", {"rules": rules, "seed": 1})[0] == 200
+    status, body = _cbor_call(shim, "DescribeAlarms", {"AlarmNames": ["faulted-5xx"]})
+    assert (status, body["__type"], body["message"]) == (400, "ThrottlingException", "Rate exceeded")  # type: ignore[index]
+    status, body = _cbor_call(shim, "DescribeAlarms", {"AlarmNames": ["faulted-5xx"]})
+    assert (status, body["__type"]) == (503, "ServiceUnavailable")  # type: ignore[index]
+    # Both rules spent: the call goes through.
+    status, body = _cbor_call(shim, "DescribeAlarms", {"AlarmNames": ["faulted-5xx"]})
+    assert status == 200 and [a["AlarmName"] for a in body["MetricAlarms"]] == ["faulted-5xx"]  # type: ignore[index]
+    _, entries = shim.control("GET", "/drydock-shim/requests")
+    faults = [(e["action"], e["status"], e["throttled"], e["fault"]) for e in entries if e["service"] == "monitoring"]
+    assert ("DescribeAlarms", 400, True, "throttle") in faults
+    assert ("DescribeAlarms", 503, False, "503") in faults
+    shim.control("DELETE", "/drydock-shim/faults")
