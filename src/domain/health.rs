@@ -99,8 +99,8 @@ const HEALTH_READ_SHARE: f64 = 0.8;
 
 /// How long a waiter sleeps between ELB health reads of a group whose instances are
 /// registered, so possibly close to ready. The `waiting` services share the classic ELB
-/// read budget (`elb_read_rate`, requests per second). Those waiting longest (a low
-/// `rank`: created first, so the closest to ready) are read twice a round, as many as the
+/// read budget (`elb_read_rate`, requests per second). Those created first (a low
+/// `rank`, `GroupWatch::rank`: the closest to ready) are read twice a round, as many as the
 /// budget allows; the others once a round, or, when the budget has no room for that,
 /// every two rounds (the youngest groups, so most likely still booting). As services get
 /// healthy the rank of the others drops: the next to get healthy are read most often.
@@ -260,10 +260,10 @@ mod tests {
         assert_eq!(poll_interval(s(10), 0, 1, 10.0), s(5));
         // 30 services: all twice a round is 6 reads/s, within 80 % of 10/s.
         assert_eq!(poll_interval(s(10), 29, 30, 10.0), s(5));
-        // 50: once a round for all is 5/s; the 30 waiting longest twice (30/5 + 20/10 = 8).
+        // 50: once a round for all is 5/s; the 30 created first twice (30/5 + 20/10 = 8).
         assert_eq!(poll_interval(s(10), 29, 50, 10.0), s(5));
         assert_eq!(poll_interval(s(10), 30, 50, 10.0), s(10));
-        // 100: a round for all would be 10/s, over the 8: the 20 waiting longest twice a
+        // 100: a round for all would be 10/s, over the 8: the 20 created first twice a
         // round, the others every two rounds (20/5 + 80/20 = 8).
         assert_eq!(poll_interval(s(10), 19, 100, 10.0), s(5));
         assert_eq!(poll_interval(s(10), 20, 100, 10.0), s(20));

@@ -339,7 +339,7 @@ impl Executor<'_> {
                     last_count = Some(in_service);
                 }
                 // Registered, so possibly close to ready: read again within the ELB
-                // budget, the groups waiting longest most often (`poll_interval`).
+                // budget, the groups created first most often (`poll_interval`).
                 let registered = ids.iter().any(|i| health.contains_key(i));
                 last_seen = (ids, health);
                 if !registered {

@@ -264,7 +264,8 @@ pub fn plan_deploy(svc: &ServiceEnv, req: &DeployRequest<'_>, snap: &ClusterSnap
     // The switch: only now, with every new instance InService, does the old release
     // leave the ELB. What follows is bookkeeping (`execute`): one call tags the new
     // release live and the old one standby, batched with other services' tags
-    // (`groups::tag_many`), then the old one is suspended (warm) or scaled to 0 (cold).
+    // (`groups::tag_many`), then the old one is suspended (warm, if a policy or schedule
+    // may resize it) or scaled to 0 (cold).
     // A crash between the detach and the tags leaves the old group out of the ELB still
     // tagged live and the new one serving untagged: the next run finishes that switch
     // from there (`ClusterSnapshot::interrupted`). (The suspend last: each service's

@@ -164,26 +164,24 @@ mod tests {
     #[test]
     fn after_a_switch_killed_before_its_tags() {
         let hist = vec![h(1, false), h(2, false), h(3, false)];
-        // A rollback from v003 to v002: v003 is out, still tagged live; v002 serves.
-        let s = crate::plan::fixtures::snapshot(vec![
-            g(1, GroupState::Standby, false),
-            g(2, GroupState::Standby, true),
-            g(3, GroupState::Live, false),
-        ]);
-        let t = choose(&s, &hist, None, &www_prod());
-        assert!(matches!(&t, Ok(RollbackTarget::Group { group, .. }) if group.number == 2), "{t:?}");
-        let t = t.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(rolled_back_from(&s, &t), "www-prod-v003");
-        // A deploy from v002 to v003: v002 is out, still tagged live; v003 serves untagged.
-        let s = crate::plan::fixtures::snapshot(vec![
-            g(1, GroupState::Standby, false),
-            g(2, GroupState::Live, false),
-            g(3, GroupState::Deploying, true),
-        ]);
-        let t = choose(&s, &hist, None, &www_prod());
-        assert!(matches!(&t, Ok(RollbackTarget::Group { group, .. }) if group.number == 2), "{t:?}");
-        let t = t.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(rolled_back_from(&s, &t), "www-prod-v003");
+        let cases = [
+            // A rollback from v003 to v002: v003 is out, still tagged live; v002 serves.
+            (GroupState::Standby, GroupState::Live),
+            // A deploy from v002 to v003: v002 is out, still tagged live; v003 serves untagged.
+            (GroupState::Live, GroupState::Deploying),
+        ];
+        for (v2, v3) in cases {
+            let attached = v2 == GroupState::Standby;
+            let s = crate::plan::fixtures::snapshot(vec![
+                g(1, GroupState::Standby, false),
+                g(2, v2, attached),
+                g(3, v3, !attached),
+            ]);
+            let t = choose(&s, &hist, None, &www_prod());
+            assert!(matches!(&t, Ok(RollbackTarget::Group { group, .. }) if group.number == 2), "{v2:?}: {t:?}");
+            let t = t.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(rolled_back_from(&s, &t), "www-prod-v003", "{v2:?}");
+        }
     }
 
     #[test]
